@@ -1,0 +1,77 @@
+"""Tunable kernels: each declares its config space as data and a cheap heuristic default.
+
+A kernel module registers itself once at import::
+
+    MATMUL = register(Tunable(
+        name="matmul",
+        configs=[dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_M=8, num_warps=4, num_stages=3), ...],
+        heuristic=matmul_heuristic,          # (problem: dict) -> config dict
+        key=lambda p: (p["M"], p["N"], p["K"], p["dtype"]),
+        make_problem=make_matmul_problem,   # (problem: dict, new_buffer) -> zero-arg callable running the kernel with
+    ))                                      #  a config: run(config)
+
+and its launcher asks ``config_for("matmul", problem)`` (unless the caller passed a config
+explicitly). The autotuning layer (``blaze tune``) fills an on-disk cache that
+``config_for`` consults first; with no cache entry the heuristic decides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+_REGISTRY: dict[str, "Tunable"] = {}
+
+# Set by blaze.tuning when a cache is loaded: (name, problem) -> config or None.
+_cache_lookup: Callable[[str, dict], dict | None] | None = None
+# Called by config_for on every lookup when recording is on (blaze tune --record).
+_recorder: Callable[[str, dict], None] | None = None
+
+
+@dataclass
+class Tunable:
+    """A kernel family with a config space and a heuristic.
+
+    Attributes:
+        name: registry key, e.g. ``"matmul"``.
+        configs: the config space; each a dict of constexpr meta-parameters plus
+            ``num_warps`` / ``num_stages``.
+        heuristic: ``problem -> config`` for shapes with no tuned entry.
+        make_problem: ``(problem, new_buffer) -> run`` where ``run(config)`` launches the
+            kernel once on fresh inputs of that problem (used by the tuner).
+            ``new_buffer(shape, dtype_name)`` allocates a random-filled buffer on the device.
+        doc: one line shown by ``blaze tune list``.
+    """
+
+    name: str
+    configs: list[dict]
+    heuristic: Callable[[dict], dict]
+    make_problem: Callable | None = None
+    doc: str = ""
+    problem_keys: tuple = field(default_factory=tuple)
+
+
+def register(t: Tunable) -> Tunable:
+    _REGISTRY[t.name] = t
+    return t
+
+
+def tunables() -> dict[str, Tunable]:
+    return dict(_REGISTRY)
+
+
+def config_for(name: str, problem: dict) -> dict:
+    """The config a launcher should use for ``problem``: tuned if cached, else heuristic."""
+    if _recorder is not None:
+        _recorder(name, problem)
+    if _cache_lookup is not None:
+        cfg = _cache_lookup(name, problem)
+        if cfg is not None:
+            return cfg
+    return _REGISTRY[name].heuristic(problem)
+
+
+def launch_options(config: dict) -> tuple[dict, dict]:
+    """Split a config into (constexpr meta-parameters, launch options num_warps/num_stages)."""
+    meta = {k: v for k, v in config.items() if k not in ("num_warps", "num_stages")}
+    opts = {k: config[k] for k in ("num_warps", "num_stages") if k in config}
+    return meta, opts
