@@ -1,0 +1,648 @@
+"""Strided, broadcasting elementwise kernels: unary / binary / ternary ops, cast, copy, fill.
+
+One Triton kernel serves every op: the op is a constexpr id resolved by a static if-chain in
+``_apply``, so each (op, dtypes, rank) pair compiles to straight-line code. Operands may have
+any strides (0 = broadcast, negative = reversed views) and so may the output, which lets an
+in-place op on a view write through the view. Python numbers are passed as kernel scalars.
+
+The launcher collapses dims first (drops size-1 dims, merges neighbours that are contiguous
+with each other in every operand) so that e.g. a contiguous 4-D add becomes a 1-D kernel with
+no index arithmetic; at most ``MAX_RANK`` dims remain.
+"""
+from __future__ import annotations
+
+import numbers
+from collections import namedtuple
+
+import numpy as np
+import triton
+import triton.language as tl
+
+from blaze._env import interpret
+
+MAX_RANK = 6
+
+# -- op table: name -> (constexpr id, arity, dtype rule) ---------------------------------------
+# Dtype rules: "same" out = promoted inputs; "float" out = promoted, ints -> float32;
+# "cmp" out bool; "logical" out bool, operands read as bool; "int" ints/bool only;
+# "where" operand 0 is a bool condition.
+Op = namedtuple("Op", "id arity rule")
+_UNARY = ["identity", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
+          "relu", "gelu", "gelu_tanh", "silu", "sign", "floor", "ceil", "round", "reciprocal",
+          "log1p", "expm1", "erf", "logical_not", "square", "bitwise_not"]
+_BINARY = ["add", "sub", "mul", "div", "floordiv", "remainder", "pow", "maximum", "minimum",
+           "atan2", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+           "bitwise_and", "bitwise_or", "bitwise_xor"]
+_TERNARY = ["where", "lerp", "clamp", "addcmul"]
+_FLOAT = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu",
+          "reciprocal", "log1p", "expm1", "erf", "div", "atan2", "lerp"}
+_RULE = {**{n: "float" for n in _FLOAT}, **{n: "cmp" for n in ("eq", "ne", "lt", "le", "gt", "ge")},
+         **{n: "logical" for n in ("logical_not", "logical_and", "logical_or", "logical_xor")},
+         **{n: "int" for n in ("bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor")},
+         "where": "where"}
+UNARY_OPS = {n: Op(i, 1, _RULE.get(n, "same")) for i, n in enumerate(_UNARY)}
+BINARY_OPS = {n: Op(100 + i, 2, _RULE.get(n, "same")) for i, n in enumerate(_BINARY)}
+TERNARY_OPS = {n: Op(200 + i, 3, _RULE.get(n, "same")) for i, n in enumerate(_TERNARY)}
+_ID = {n: op.id for table in (UNARY_OPS, BINARY_OPS, TERNARY_OPS) for n, op in table.items()}
+
+_PI = 3.141592653589793
+_SQRT1_2 = 0.7071067811865476
+_SQRT_2_OVER_PI = 0.7978845608028654
+
+
+# -- math helpers the core language lacks (libdevice does not run in the interpreter) ----------
+@triton.jit
+def _expm1(x):
+    # Kahan: (u - 1) * x / log(u) cancels the rounding error of u = exp(x); exact near 0.
+    u = tl.exp(x)
+    um1 = u - 1.0
+    r = tl.where(u == 1.0, x, um1 * x / tl.log(tl.where(u == 1.0, 2.0, u)))
+    r = tl.where(um1 == -1.0, -1.0, r)
+    return tl.where(u == float("inf"), u, r)
+
+
+@triton.jit
+def _log1p(x):
+    # Kahan: log(u) * x / (u - 1) with u = 1 + x keeps full relative precision near 0.
+    u = 1.0 + x
+    d = tl.where(u == 1.0, 1.0, u - 1.0)
+    r = tl.where(u == 1.0, x, tl.log(u) * x / d)
+    return tl.where(u == float("inf"), u, r)
+
+
+@triton.jit
+def _tanh(x):
+    # tanh|x| = -e / (e + 2) with e = expm1(-2|x|) in (-1, 0]: no overflow, no cancellation.
+    e = _expm1(-2.0 * tl.abs(x))
+    t = -e / (e + 2.0)
+    return tl.where(x < 0, -t, t)
+
+
+@triton.jit
+def _atan2(y, x):
+    # Octant reduction to a ratio in [0, 1], then Cephes atanf (max error ~1e-7 relative).
+    ax = tl.abs(x)
+    ay = tl.abs(y)
+    hi = tl.maximum(ax, ay)
+    lo = tl.minimum(ax, ay)
+    t = lo / tl.where(hi == 0, 1.0, hi)
+    big = t > 0.41421356237309503
+    z = tl.where(big, (t - 1.0) / (t + 1.0), t)
+    zz = z * z
+    p = (((8.05374449538e-2 * zz - 1.38776856032e-1) * zz + 1.99777106478e-1) * zz
+         - 3.33329491539e-1) * zz * z + z
+    a = tl.where(big, p + _PI / 4, p)
+    a = tl.where(ay > ax, _PI / 2 - a, a)
+    a = tl.where(x < 0, _PI - a, a)
+    a = tl.where(y < 0, -a, a)
+    return tl.where((x != x) | (y != y), x + y, a)
+
+
+@triton.jit
+def _rint(x):
+    # Round half to even (torch.round): floor, then break exact .5 ties towards the even one.
+    f = tl.floor(x)
+    d = x - f  # exact in binary floating point
+    f_odd = (f - 2.0 * tl.floor(f * 0.5)) != 0
+    return tl.where((d > 0.5) | ((d == 0.5) & f_odd), f + 1.0, f)
+
+
+@triton.jit
+def _max_nan(x, y):
+    # NaN-propagating maximum (torch.maximum); x != x is False for ints.
+    return tl.where(x != x, x, tl.where((x > y) | (y != y), tl.where(y != y, y, x), y))
+
+
+@triton.jit
+def _min_nan(x, y):
+    return tl.where(x != x, x, tl.where((x < y) | (y != y), tl.where(y != y, y, x), y))
+
+
+@triton.jit
+def _pow(x, y, FLOAT: tl.constexpr):
+    if FLOAT:
+        y_int = tl.floor(y) == y
+        y_odd = y_int & ((y - 2.0 * tl.floor(y * 0.5)) != 0)
+        r = tl.exp2(y * tl.log2(tl.abs(x)))
+        r = tl.where(x < 0, tl.where(y_int, tl.where(y_odd, -r, r), float("nan")), r)
+        r = tl.where(y == 2.0, x * x, tl.where(y == 1.0, x, r))
+        return tl.where(y == 0.0, 1.0, r)
+    else:
+        # Integer power by squaring over the exponent's bits; negative exponents give 0
+        # except for bases +-1 (torch raises instead).
+        r = tl.full(x.shape, 1, x.dtype) + x * 0
+        b = x
+        e = tl.abs(y)
+        for _ in tl.static_range(63):
+            r = tl.where((e & 1) != 0, r * b, r)
+            b = b * b
+            e = e >> 1
+        inv = tl.where(x == 1, 1, tl.where(x == -1, tl.where((y & 1) != 0, -1, 1), 0))
+        return tl.where(y < 0, inv, r)
+
+
+@triton.jit
+def _floordiv(x, y, FLOAT: tl.constexpr):
+    if FLOAT:
+        # numpy/Python floor division built on fmod (exact), not floor(x / y) (rounded).
+        m = x % y
+        d = (x - m) / y
+        d = tl.where((m != 0) & ((y < 0) != (m < 0)), d - 1.0, d)
+        fd = tl.floor(d)
+        fd = tl.where(d - fd > 0.5, fd + 1.0, fd)
+        return tl.where(y == 0, x / y, fd)
+    else:
+        ys = tl.where(y == 0, 1, y)  # integer division by zero is undefined on the GPU: give 0
+        q = x // ys
+        r = x % ys
+        q = tl.where((r != 0) & ((r < 0) != (ys < 0)), q - 1, q)
+        return tl.where(y == 0, 0, q)
+
+
+@triton.jit
+def _remainder(x, y, FLOAT: tl.constexpr):
+    # Python/torch sign semantics: the result takes the divisor's sign.
+    if FLOAT:
+        r = x % y
+    else:
+        r = x % tl.where(y == 0, 1, y)
+    r = tl.where((r != 0) & ((r < 0) != (y < 0)), r + y, r)
+    if not FLOAT:
+        r = tl.where(y == 0, 0, r)
+    return r
+
+
+@triton.jit
+def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
+    """The op table: a static if-chain on the constexpr id (only the taken branch compiles)."""
+    # unary
+    if OP == 0:
+        r = x
+    elif OP == 1:
+        r = -x
+    elif OP == 2:
+        r = tl.abs(x)
+    elif OP == 3:
+        r = tl.exp(x)
+    elif OP == 4:
+        r = tl.log(x)
+    elif OP == 5:
+        r = tl.sqrt(x)
+    elif OP == 6:
+        r = tl.rsqrt(x)
+    elif OP == 7:
+        r = tl.sin(x)
+    elif OP == 8:
+        r = tl.cos(x)
+    elif OP == 9:
+        r = _tanh(x)
+    elif OP == 10:
+        r = 1.0 / (1.0 + tl.exp(-x))
+    elif OP == 11:
+        r = tl.where(x < 0, 0, x)  # NaN stays NaN like torch.relu
+    elif OP == 12:
+        r = 0.5 * x * (1.0 + tl.erf(x * _SQRT1_2))
+    elif OP == 13:
+        r = 0.5 * x * (1.0 + _tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    elif OP == 14:
+        r = x / (1.0 + tl.exp(-x))
+    elif OP == 15:
+        r = tl.where(x > 0, 1, tl.where(x < 0, -1, x * 0))  # x * 0 keeps NaN
+    elif OP == 16:
+        r = tl.floor(x) if FLOAT else x
+    elif OP == 17:
+        r = tl.ceil(x) if FLOAT else x
+    elif OP == 18:
+        r = _rint(x) if FLOAT else x
+    elif OP == 19:
+        r = 1.0 / x
+    elif OP == 20:
+        r = _log1p(x)
+    elif OP == 21:
+        r = _expm1(x)
+    elif OP == 22:
+        r = tl.erf(x)
+    elif OP == 23:
+        r = x == 0
+    elif OP == 24:
+        r = x * x
+    elif OP == 25:
+        r = ~x
+    # binary
+    elif OP == 100:
+        r = x + y
+    elif OP == 101:
+        r = x - y
+    elif OP == 102:
+        r = x * y
+    elif OP == 103:
+        r = x / y
+    elif OP == 104:
+        r = _floordiv(x, y, FLOAT)
+    elif OP == 105:
+        r = _remainder(x, y, FLOAT)
+    elif OP == 106:
+        r = _pow(x, y, FLOAT)
+    elif OP == 107:
+        r = _max_nan(x, y)
+    elif OP == 108:
+        r = _min_nan(x, y)
+    elif OP == 109:
+        r = _atan2(x, y)
+    elif OP == 110:
+        r = x == y
+    elif OP == 111:
+        r = x != y
+    elif OP == 112:
+        r = x < y
+    elif OP == 113:
+        r = x <= y
+    elif OP == 114:
+        r = x > y
+    elif OP == 115:
+        r = x >= y
+    elif OP == 116:
+        r = x & y
+    elif OP == 117:
+        r = x | y
+    elif OP == 118:
+        r = x ^ y
+    elif OP == 119:
+        r = x & y
+    elif OP == 120:
+        r = x | y
+    elif OP == 121:
+        r = x ^ y
+    # ternary
+    elif OP == 200:
+        r = tl.where(x, y, z)
+    elif OP == 201:
+        # torch.lerp: from whichever end is nearer, so lerp(a, b, 1) == b exactly.
+        r = tl.where(z < 0.5, x + z * (y - x), y - (y - x) * (1.0 - z))
+    elif OP == 202:
+        r = _min_nan(_max_nan(x, y), z)
+    else:  # 203 addcmul
+        r = x + alpha * y * z
+    return r
+
+
+@triton.jit
+def _operand(ptr, s_hi, s_lo, off, mask, TY: tl.constexpr, SCALAR: tl.constexpr, BLOCK: tl.constexpr):
+    # A scalar operand arrives as a kernel argument; float64 scalars as two fp32 halves
+    # (hi + lo carries 48 mantissa bits) because Python floats are passed as fp32.
+    if SCALAR:
+        v = tl.full((BLOCK,), s_hi, TY)
+        if TY == tl.float64:
+            v += tl.full((BLOCK,), s_lo, TY)
+        return v
+    else:
+        return tl.load(ptr + off, mask=mask).to(TY)
+
+
+@triton.jit
+def _dot(i0, i1, i2, i3, i4, i5, t0, t1, t2, t3, t4, t5, RANK: tl.constexpr):
+    off = i0 * t0
+    if RANK > 1:
+        off += i1 * t1
+    if RANK > 2:
+        off += i2 * t2
+    if RANK > 3:
+        off += i3 * t3
+    if RANK > 4:
+        off += i4 * t4
+    if RANK > 5:
+        off += i5 * t5
+    return off
+
+
+@triton.jit
+def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr,
+               a_hi, a_lo, b_hi, b_lo, c_hi, c_lo, alpha, N,
+               n0, n1, n2, n3, n4, n5,
+               o0, o1, o2, o3, o4, o5,
+               a0, a1, a2, a3, a4, a5,
+               b0, b1, b2, b3, b4, b5,
+               c0, c1, c2, c3, c4, c5,
+               OP: tl.constexpr, FLOAT: tl.constexpr, A_TY: tl.constexpr, B_TY: tl.constexpr,
+               C_TY: tl.constexpr, NIN: tl.constexpr, A_SCALAR: tl.constexpr,
+               B_SCALAR: tl.constexpr, C_SCALAR: tl.constexpr, RANK: tl.constexpr,
+               INT64: tl.constexpr, BLOCK: tl.constexpr):
+    # Reads NIN * N elements (fewer for broadcast / scalar operands), writes N elements.
+    # Dim 0 is the innermost (fastest varying) dim after collapsing; n*, o*, a*, b*, c* are
+    # sizes and per-operand strides in elements, padded to MAX_RANK.
+    pid = tl.program_id(0)
+    if INT64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    # decompose the linear index into coordinates, innermost first
+    rem = offs
+    i0 = rem
+    i1 = rem
+    i2 = rem
+    i3 = rem
+    i4 = rem
+    i5 = rem
+    if RANK > 1:
+        i0 = rem % n0
+        rem = rem // n0
+        i1 = rem
+    if RANK > 2:
+        i1 = rem % n1
+        rem = rem // n1
+        i2 = rem
+    if RANK > 3:
+        i2 = rem % n2
+        rem = rem // n2
+        i3 = rem
+    if RANK > 4:
+        i3 = rem % n3
+        rem = rem // n3
+        i4 = rem
+    if RANK > 5:
+        i4 = rem % n4
+        rem = rem // n4
+        i5 = rem
+    x = _operand(a_ptr, a_hi, a_lo, _dot(i0, i1, i2, i3, i4, i5, a0, a1, a2, a3, a4, a5, RANK),
+                 mask, A_TY, A_SCALAR, BLOCK)
+    y = x
+    z = x
+    if NIN > 1:
+        y = _operand(b_ptr, b_hi, b_lo, _dot(i0, i1, i2, i3, i4, i5, b0, b1, b2, b3, b4, b5, RANK),
+                     mask, B_TY, B_SCALAR, BLOCK)
+    if NIN > 2:
+        z = _operand(c_ptr, c_hi, c_lo, _dot(i0, i1, i2, i3, i4, i5, c0, c1, c2, c3, c4, c5, RANK),
+                     mask, C_TY, C_SCALAR, BLOCK)
+    r = _apply(x, y, z, alpha, OP, FLOAT)
+    o_off = _dot(i0, i1, i2, i3, i4, i5, o0, o1, o2, o3, o4, o5, RANK)
+    tl.store(out_ptr + o_off, r.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+# -- dtypes ----------------------------------------------------------------------------------
+_TL = {"bool": tl.int1, "uint8": tl.uint8, "int8": tl.int8, "int16": tl.int16, "int32": tl.int32,
+       "int64": tl.int64, "float16": tl.float16, "bfloat16": tl.bfloat16, "float32": tl.float32,
+       "float64": tl.float64}
+SUPPORTED_DTYPES = tuple(_TL)
+_FLOAT_RANK = {"float16": 1, "bfloat16": 1, "float32": 2, "float64": 3}
+
+
+def _is_float(name: str) -> bool:
+    return name in _FLOAT_RANK
+
+
+def _np_dtype(d) -> np.dtype:
+    if str(d) == "bfloat16":
+        import ml_dtypes
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(d)
+
+
+def check_dtype(name: str, dtype) -> str:
+    """The dtype's name if kernels support it, else a TypeError naming ``name``."""
+    s = str(dtype)
+    if s not in _TL:
+        raise TypeError(f"{name}: dtype {s} is not supported (supported: {', '.join(SUPPORTED_DTYPES)})")
+    return s
+
+
+def promote(dtypes, scalars=()) -> str:
+    """torch-like result dtype of tensor dtypes and Python scalars (names in, name out).
+
+    Floats beat ints beat bool; fp16 with bf16 gives float32; a Python scalar only matters
+    when it is of a higher category than every tensor (float scalar + int tensor -> float32).
+    """
+    names = [str(d) for d in dtypes]
+    floats = [n for n in names if _is_float(n)]
+    if floats:
+        top = max(_FLOAT_RANK[n] for n in floats)
+        tops = {n for n in floats if _FLOAT_RANK[n] == top}
+        return tops.pop() if len(tops) == 1 else "float32"
+    if any(isinstance(s, float) for s in scalars):
+        return "float32"
+    ints = [n for n in names if n != "bool"]
+    if ints:
+        return str(np.result_type(*[np.dtype(n) for n in ints]))
+    if names and not any(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in scalars):
+        return "bool"
+    return "int64"
+
+
+def _compute(name: str) -> str:
+    # fp16/bf16 compute in fp32 (one rounding at the store); bool arithmetic in int32
+    return {"float16": "float32", "bfloat16": "float32", "bool": "int32"}.get(name, name)
+
+
+# -- shapes, strides, collapsing -------------------------------------------------------------
+def broadcast_shapes(*shapes) -> tuple:
+    """numpy broadcasting of shapes; ValueError naming every shape if they don't broadcast."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for d in range(ndim):
+        sizes = {s[len(s) - ndim + d] for s in shapes if len(s) - ndim + d >= 0} - {1}
+        if len(sizes) > 1:
+            raise ValueError("shapes " + " and ".join(str(tuple(s)) for s in shapes)
+                             + " cannot be broadcast together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def broadcast_strides(shape, strides, target) -> tuple:
+    """Strides (elements) of a ``shape`` operand viewed as ``target``: 0 where broadcast."""
+    lead = len(target) - len(shape)
+    return tuple(0 if d < lead or shape[d - lead] == 1 else strides[d - lead] for d in range(len(target)))
+
+
+def collapse(shape, *strides_list):
+    """Drop size-1 dims and merge neighbours contiguous in every operand.
+
+    Returns (shape, [strides per operand]), outermost first, at least one dim.
+    """
+    dims = [d for d in range(len(shape)) if shape[d] != 1]
+    sh = [shape[d] for d in dims]
+    st = [[s[d] for d in dims] for s in strides_list]
+    i = len(sh) - 1
+    while i > 0:  # merge dim i-1 (outer) into dim i when stride[i-1] == stride[i] * size[i]
+        if all(s[i - 1] == s[i] * sh[i] for s in st):
+            sh[i - 1] *= sh[i]
+            for s in st:
+                s[i - 1] = s[i]
+            del sh[i]
+            for s in st:
+                del s[i]
+        i -= 1
+    if not sh:
+        return (1,), [(0,) for _ in strides_list]
+    return tuple(sh), [tuple(s) for s in st]
+
+
+def _span(shape, strides) -> int:
+    return sum((n - 1) * abs(s) for n, s in zip(shape, strides))
+
+
+def _is_buffer(x) -> bool:
+    return hasattr(x, "data_ptr") and hasattr(x, "shape")
+
+
+def _scalar(x):
+    if isinstance(x, (bool, np.bool_)):
+        return int(bool(x))
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"expected a device buffer or a Python number, got {type(x).__name__}")
+
+
+def _split_scalar(v, ty: str):
+    """(hi, lo) kernel arguments for scalar ``v`` read as dtype ``ty``."""
+    if ty == "float64" and isinstance(v, float) and np.isfinite(v):
+        hi = float(np.float32(v))
+        return (hi, float(np.float32(v - hi))) if np.isfinite(hi) else (v, 0.0)
+    if _is_float(ty) and isinstance(v, int):
+        v = float(v)
+    return v, 0 if isinstance(v, int) else 0.0
+
+
+# -- heuristic ---------------------------------------------------------------------------------
+def elementwise_heuristic(problem: dict) -> dict:
+    """BLOCK per program: 1024 x 4 warps on a GPU; one big block in the interpreter, which
+    pays per program, not per element."""
+    if interpret():
+        return dict(BLOCK=min(triton.next_power_of_2(max(problem["N"], 1)), 1 << 16), num_warps=4)
+    return dict(BLOCK=1024 if problem["N"] >= 1 << 16 else 512, num_warps=4)
+
+
+# -- the generic launcher ----------------------------------------------------------------------
+def launch(op: str, inputs, out=None, out_dtype=None, alpha=1.0, config=None):
+    """Run elementwise ``op`` over buffers / Python numbers ``inputs`` into ``out``.
+
+    Broadcasts the inputs (numpy rules), allocates ``out`` (contiguous, broadcast shape) if
+    not given, computes fp16/bf16 in fp32 and returns ``out``.
+    """
+    spec = {**UNARY_OPS, **BINARY_OPS, **TERNARY_OPS}.get(op)
+    if spec is None:
+        raise ValueError(f"unknown elementwise op {op!r}; known: "
+                         + ", ".join(sorted({**UNARY_OPS, **BINARY_OPS, **TERNARY_OPS})))
+    if len(inputs) != spec.arity:
+        raise ValueError(f"{op} takes {spec.arity} inputs, got {len(inputs)}")
+    bufs = [x for x in inputs if _is_buffer(x)]
+    if not bufs and out is None:
+        raise ValueError(f"{op}: at least one input must be a device buffer when out is not given")
+    names = [check_dtype(f"{op} input {i}", x.dtype) if _is_buffer(x) else None for i, x in enumerate(inputs)]
+    scal = [None if _is_buffer(x) else _scalar(x) for x in inputs]
+    shape = broadcast_shapes(*[tuple(x.shape) for x in bufs])
+    if out is not None:
+        check_dtype(f"{op} out", out.dtype)
+        try:
+            ok = broadcast_shapes(shape, tuple(out.shape)) == tuple(out.shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{op}: out has shape {tuple(out.shape)}, inputs broadcast to {shape}")
+        shape = tuple(out.shape)
+        if any(s == 0 and n > 1 for s, n in zip(out.strides, out.shape)):
+            raise ValueError(f"{op}: out has a stride-0 (broadcast) dim; writes would overlap")
+
+    # dtype rules (tables keyed by spec.rule)
+    value_idx = [i for i in range(spec.arity) if not (spec.rule == "where" and i == 0)]
+    prom = promote([names[i] for i in value_idx if names[i]], [scal[i] for i in value_idx if names[i] is None])
+    if spec.rule == "int" and _is_float(prom):
+        raise TypeError(f"{op}: needs integer or bool inputs, got {prom}")
+    if spec.rule == "float" and not _is_float(prom):
+        want = str(out.dtype) if out is not None else str(out_dtype) if out_dtype is not None else "float32"
+        prom = want if _is_float(want) else "float32"
+    if out_dtype is None:
+        out_dtype = out.dtype if out is not None else ("bool" if spec.rule in ("cmp", "logical") else prom)
+    out_name = check_dtype(f"{op} out_dtype", out_dtype)
+    if out is not None and str(out.dtype) != out_name:
+        raise TypeError(f"{op}: out has dtype {out.dtype}, out_dtype is {out_name}")
+    comp = _compute(prom)
+    if op == "identity":  # cast/copy/fill: convert straight from the source (no double rounding)
+        comp = names[0] or _compute(out_name)
+    if spec.rule == "int" and prom == "bool":
+        comp = "bool"
+    tys = ["bool" if spec.rule == "logical" or (spec.rule == "where" and i == 0) else comp
+           for i in range(spec.arity)]
+
+    if out is None:
+        out = bufs[0].new(shape, _np_dtype(out_name))
+    n = int(np.prod(shape, dtype=np.int64))
+    if n == 0:
+        return out
+    strides = [tuple(out.strides)] + [broadcast_strides(tuple(x.shape), tuple(x.strides), shape)
+                                      for x in inputs if _is_buffer(x)]
+    cshape, cstrides = collapse(shape, *strides)
+    if len(cshape) > MAX_RANK:
+        raise ValueError(f"{op}: {len(cshape)} dims remain after collapsing shape {shape} "
+                         f"(kernel handles {MAX_RANK})")
+    int64 = n >= 2**31 or max(_span(cshape, s) for s in cstrides) >= 2**31
+    # pad to MAX_RANK, innermost first
+    pad = lambda t, fill: list(reversed(t)) + [fill] * (MAX_RANK - len(t))  # noqa: E731
+    sizes = pad(cshape, 1)
+    it = iter(cstrides[1:])
+    ptrs, sargs, sstr = [], [], []
+    for i in range(3):
+        if i < spec.arity and names[i] is not None:
+            ptrs.append(inputs[i])
+            sargs += [0, 0]
+            sstr += pad(next(it), 0)
+        else:
+            ptrs.append(out)
+            v = scal[i] if i < spec.arity else 0
+            sargs += list(_split_scalar(v, tys[i] if i < spec.arity else "int32"))
+            sstr += [0] * MAX_RANK
+    cfg = config or elementwise_heuristic(dict(N=n))
+    meta = {k: v for k, v in cfg.items() if k not in ("num_warps", "num_stages")}
+    grid = (triton.cdiv(n, meta["BLOCK"]),)
+    _ew_kernel[grid](out, *ptrs, *sargs, float(alpha), n, *sizes, *pad(cstrides[0], 0), *sstr,
+                     OP=spec.id, FLOAT=_is_float(comp),
+                     A_TY=_TL[tys[0]], B_TY=_TL[tys[min(1, spec.arity - 1)]], C_TY=_TL[tys[spec.arity - 1]],
+                     NIN=spec.arity, A_SCALAR=names[0] is None,
+                     B_SCALAR=spec.arity < 2 or names[1] is None, C_SCALAR=spec.arity < 3 or names[2] is None,
+                     RANK=len(cshape), INT64=int64, num_warps=cfg.get("num_warps", 4), **meta)
+    return out
+
+
+def _check_table(op, table, kind):
+    if op not in table:
+        raise ValueError(f"unknown {kind} op {op!r}; known: {', '.join(table)}")
+
+
+def unary(op: str, x, out=None, out_dtype=None, config=None):
+    """``out = op(x)``; e.g. ``unary("exp", x)``. See ``UNARY_OPS``."""
+    _check_table(op, UNARY_OPS, "unary")
+    return launch(op, [x], out, out_dtype, config=config)
+
+
+def binary(op: str, a, b, out=None, out_dtype=None, config=None):
+    """``out = op(a, b)`` with numpy broadcasting; either input may be a Python number."""
+    _check_table(op, BINARY_OPS, "binary")
+    return launch(op, [a, b], out, out_dtype, config=config)
+
+
+def ternary(op: str, a, b, c, out=None, out_dtype=None, alpha=1.0, config=None):
+    """``where(a, b, c)``, ``lerp(a, b, w)``, ``clamp(x, lo, hi)``, ``addcmul: a + alpha*b*c``."""
+    _check_table(op, TERNARY_OPS, "ternary")
+    return launch(op, [a, b, c], out, out_dtype, alpha=alpha, config=config)
+
+
+def cast(x, dtype, out=None, config=None):
+    """``x`` converted to ``dtype`` (float -> int truncates, anything -> bool is ``!= 0``)."""
+    return launch("identity", [x], out, dtype if out is None else out.dtype, config=config)
+
+
+def copy(src, dst, config=None):
+    """Strided copy ``dst[...] = src`` (broadcasting ``src``, converting its dtype); returns dst."""
+    if not _is_buffer(dst):
+        raise TypeError(f"copy: dst must be a device buffer, got {type(dst).__name__}")
+    if _is_buffer(src):
+        broadcast_shapes(tuple(src.shape), tuple(dst.shape))
+        if broadcast_shapes(tuple(src.shape), tuple(dst.shape)) != tuple(dst.shape):
+            raise ValueError(f"copy: source shape {tuple(src.shape)} cannot be broadcast to {tuple(dst.shape)}")
+    return launch("identity", [src], dst, dst.dtype, config=config)
+
+
+def fill(dst, value, config=None):
+    """``dst[...] = value`` for a Python number; returns dst."""
+    return launch("identity", [_scalar(value)], dst, dst.dtype, config=config)
