@@ -46,6 +46,18 @@ MAX_HEAD_DIM = 256  # a 256-wide fp32 q tile of 64 rows is 64 KiB of registers/s
 
 # ----------------------------------------------------------------------------- kernels
 @triton.jit
+def _dot(a, b, UPCAST: tl.constexpr):
+    # Triton's interpreter (3.9) keeps bfloat16 as uint16 bits and np.matmul's those
+    # integers, so bf16 dots come out as garbage; under the interpreter bf16 operands are
+    # widened to fp32 first, which is exact (8-bit mantissas) and matches the GPU's bf16
+    # MMA with fp32 accumulation. On a GPU UPCAST is False and the tensor cores see bf16.
+    if UPCAST:
+        a = a.to(tl.float32)
+        b = b.to(tl.float32)
+    return tl.dot(a, b, input_precision="ieee")
+
+
+@triton.jit
 def _attn_fwd_kernel(
     Q, K, V, O, LSE, MASK, KPM,
     H, S_Q, S_K, HEAD_DIM, HEAD_DIM_V,
@@ -59,6 +71,7 @@ def _attn_fwd_kernel(
     qk_scale,
     CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, HAS_KPM: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    UPCAST: tl.constexpr,
 ):
     # One program per (query block, batch*head). Memory traffic per program: read
     # BLOCK_M*D of q once, S_k*(D+Dv) of k/v (halved on average when causal), write
@@ -90,7 +103,7 @@ def _attn_fwd_kernel(
         col_ok = offs_n < S_K
         kT = tl.load(k_base + offs_n[None, :] * skn + offs_d[:, None] * skd,
                      mask=col_ok[None, :] & (offs_d[:, None] < HEAD_DIM), other=0.0)  # (BLOCK_D, BLOCK_N)
-        s = tl.dot(q, kT, input_precision="ieee") * qk_scale                    # (BLOCK_M, BLOCK_N), log2 units
+        s = _dot(q, kT, UPCAST) * qk_scale  # (BLOCK_M, BLOCK_N), log2 units
         valid = row_ok[:, None] & col_ok[None, :]
         if CAUSAL:
             valid = valid & (offs_n[None, :] <= offs_m[:, None])
@@ -112,7 +125,7 @@ def _attn_fwd_kernel(
         l_i = l_i * alpha + tl.sum(p, 1)
         v = tl.load(v_base + offs_n[:, None] * svn + offs_dv[None, :] * svd,
                     mask=col_ok[:, None] & (offs_dv[None, :] < HEAD_DIM_V), other=0.0)  # (BLOCK_N, BLOCK_DV)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
+        acc = acc * alpha[:, None] + _dot(p.to(v.dtype), v, UPCAST)
         m_i = m_new
 
     # Any valid key contributes exp2(0) = 1 at the row max, so l_i == 0 means "fully masked".
@@ -164,6 +177,7 @@ def _attn_bwd_dkdv_kernel(
     scale, qk_scale,
     CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, HAS_KPM: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    UPCAST: tl.constexpr,
 ):
     # One program per (key block, batch*head): it owns dK, dV of BLOCK_N keys, so no atomics.
     # Reads k/v once and q, dO, lse, delta of every query block (S_q*(D+Dv+2) elements);
@@ -199,7 +213,7 @@ def _attn_bwd_dkdv_kernel(
         row_ok = offs_m < S_Q
         qT = tl.load(q_base + offs_m[None, :] * sqm + offs_d[:, None] * sqd,
                      mask=row_ok[None, :] & (offs_d[:, None] < HEAD_DIM), other=0.0)  # (BLOCK_D, BLOCK_M)
-        sT = tl.dot(k, qT, input_precision="ieee") * qk_scale                         # (BLOCK_N, BLOCK_M)
+        sT = _dot(k, qT, UPCAST) * qk_scale  # (BLOCK_N, BLOCK_M)
         valid = key_ok[:, None] & row_ok[None, :]
         if CAUSAL:
             valid = valid & (offs_n[:, None] <= offs_m[None, :])
@@ -214,11 +228,11 @@ def _attn_bwd_dkdv_kernel(
         pT = tl.exp2(sT - lse[None, :])
         do = tl.load(do_base + offs_m[:, None] * sdm + offs_dv[None, :] * sdd,
                      mask=row_ok[:, None] & (offs_dv[None, :] < HEAD_DIM_V), other=0.0)  # (BLOCK_M, BLOCK_DV)
-        dv += tl.dot(pT.to(do.dtype), do, input_precision="ieee")
-        dpT = tl.dot(v, tl.trans(do), input_precision="ieee")                          # (BLOCK_N, BLOCK_M)
+        dv += _dot(pT.to(do.dtype), do, UPCAST)
+        dpT = _dot(v, tl.trans(do), UPCAST)  # (BLOCK_N, BLOCK_M)
         delta = tl.load(DELTA + pid_bh.to(tl.int64) * S_Q + offs_m, mask=row_ok, other=0.0)
         dsT = pT * (dpT - delta[None, :])
-        dk += tl.dot(dsT.to(qT.dtype), tl.trans(qT), input_precision="ieee")
+        dk += _dot(dsT.to(qT.dtype), tl.trans(qT), UPCAST)
     dk = dk * scale  # d(q k^T * scale)/dk carries the scale once
     tl.store(DK + b * sdkb + h * sdkh + offs_n[:, None] * sdkn + offs_d[None, :] * sdkd,
              dk.to(DK.dtype.element_ty), mask=col_ok[:, None] & (offs_d[None, :] < HEAD_DIM))
@@ -241,6 +255,7 @@ def _attn_bwd_dq_kernel(
     scale, qk_scale,
     CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, HAS_KPM: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+    UPCAST: tl.constexpr,
 ):
     # One program per (query block, batch*head) owns dQ of BLOCK_M rows: a second pass over
     # k/v (S_k*(D+Dv) reads) instead of fp32 atomics, which makes dQ deterministic.
@@ -275,7 +290,7 @@ def _attn_bwd_dq_kernel(
                      mask=col_ok[None, :] & (offs_d[:, None] < HEAD_DIM), other=0.0)     # (BLOCK_D, BLOCK_N)
         vT = tl.load(v_base + offs_n[None, :] * svn + offs_dv[:, None] * svd,
                      mask=col_ok[None, :] & (offs_dv[:, None] < HEAD_DIM_V), other=0.0)  # (BLOCK_DV, BLOCK_N)
-        s = tl.dot(q, kT, input_precision="ieee") * qk_scale
+        s = _dot(q, kT, UPCAST) * qk_scale
         valid = row_ok[:, None] & col_ok[None, :]
         if CAUSAL:
             valid = valid & (offs_n[None, :] <= offs_m[:, None])
@@ -288,15 +303,19 @@ def _attn_bwd_dq_kernel(
             s = s + am.to(tl.float32) * LOG2E
         s = tl.where(valid, s, float("-inf"))
         p = tl.exp2(s - lse[:, None])
-        dp = tl.dot(do, vT, input_precision="ieee")
+        dp = _dot(do, vT, UPCAST)
         ds = p * (dp - delta[:, None])
-        dq += tl.dot(ds.to(kT.dtype), tl.trans(kT), input_precision="ieee")
+        dq += _dot(ds.to(kT.dtype), tl.trans(kT), UPCAST)
     dq = dq * scale
     tl.store(DQ + b * sdqb + h * sdqh + offs_m[:, None] * sdqm + offs_d[None, :] * sdqd,
              dq.to(DQ.dtype.element_ty), mask=row_ok[:, None] & (offs_d[None, :] < HEAD_DIM))
 
 
 # ---------------------------------------------------------------------------- launchers
+def _upcast(dtype) -> bool:
+    return interpret() and str(dtype) == "bfloat16"  # see _dot
+
+
 def _padded_dim(d: int) -> int:
     return max(16, triton.next_power_of_2(d))  # tl.dot needs every tile side >= 16
 
@@ -404,7 +423,7 @@ def attention(q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mas
         *q.strides, *k.strides, *v.strides, *out.strides, *lse.strides, *ms, *ps,
         scale * LOG2E,
         CAUSAL=bool(causal), HAS_MASK=attn_mask is not None, HAS_KPM=key_padding_mask is not None,
-        BLOCK_D=_padded_dim(D), BLOCK_DV=_padded_dim(Dv), **meta, **opts)
+        UPCAST=_upcast(q.dtype), BLOCK_D=_padded_dim(D), BLOCK_DV=_padded_dim(Dv), **meta, **opts)
     return out, lse
 
 
@@ -443,7 +462,8 @@ def attention_backward(do, q, k, v, out, lse, causal=False, scale=None, attn_mas
     meta, opts = launch_options(config)
     BM, BN = meta["BLOCK_M"], meta["BLOCK_N"]
     BD, BDV = _padded_dim(D), _padded_dim(Dv)
-    flags = dict(CAUSAL=bool(causal), HAS_MASK=attn_mask is not None, HAS_KPM=key_padding_mask is not None)
+    flags = dict(CAUSAL=bool(causal), HAS_MASK=attn_mask is not None, HAS_KPM=key_padding_mask is not None,
+                 UPCAST=_upcast(q.dtype))
 
     delta = q.new((B, H, S_q), _F32)  # contiguous: the kernels index it as pid_bh * S_q + m
     if B * H * S_q > 0:
