@@ -128,7 +128,7 @@ def _check_rows(name: str, buf, dtypes=FLOATS) -> tuple[int, int]:
     """Check a 2-D (rows, cols) float buffer whose last dim is contiguous; return (M, N)."""
     check_buffer(name, buf, ndim=2, dtypes=dtypes)
     M, N = buf.shape
-    if N > 1 and buf.strides[1] != 1:
+    if M > 0 and N > 1 and buf.strides[1] != 1:  # empty arrays may report stride 0
         raise ValueError(f"{name}: the last dim must be contiguous (stride 1), got strides {tuple(buf.strides)}")
     return M, N
 
@@ -139,7 +139,7 @@ def _check_out(name: str, out, shape, dtype) -> None:
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
     if str(out.dtype) != str(dtype):
         raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
-    if len(shape) == 2 and shape[1] > 1 and out.strides[1] != 1:
+    if len(shape) == 2 and shape[0] > 0 and shape[1] > 1 and out.strides[1] != 1:
         raise ValueError(f"{name}: the last dim must be contiguous (stride 1), got strides {tuple(out.strides)}")
 
 

@@ -93,7 +93,7 @@ def test_minus_inf(dev, config):
         assert np.all(y[0, :300] == (-np.inf if log else 0.0))
 
 
-def _cols_view(dev, wide_np, n):
+def cols_view(dev, wide_np, n):
     """The first n cols of a wider (M, n + pad) buffer: rows strided apart by n + pad."""
     buf = dev.put(wide_np)
     if isinstance(buf, HostBuffer):
@@ -109,12 +109,12 @@ def _cols_view(dev, wide_np, n):
 def test_strided_rows(dev, config):
     rng = np.random.default_rng(6)
     wide = rng.standard_normal((9, 700)).astype(np.float32)
-    x = _cols_view(dev, wide, 613)
+    x = cols_view(dev, wide, 613)
     assert x.strides == (700, 1)
     y = softmax(x, log=False, out=poisoned(dev, (9, 613), np.float32), config=config)
     assert rel_err(dev.get(y), ref_softmax(wide[:, :613], False)) < 1e-5
     dy_wide = rng.standard_normal((9, 700)).astype(np.float32)
-    dx = softmax_backward(_cols_view(dev, dy_wide, 613), y, out=poisoned(dev, (9, 613), np.float32),
+    dx = softmax_backward(cols_view(dev, dy_wide, 613), y, out=poisoned(dev, (9, 613), np.float32),
                           config=config)
     assert rel_err(dev.get(dx), ref_softmax_bwd(dy_wide[:, :613], dev.get(y), False)) < 1e-5
 
