@@ -209,11 +209,17 @@ def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
     elif OP == 15:
         r = tl.where(x > 0, 1, tl.where(x < 0, -1, x * 0))  # x * 0 keeps NaN
     elif OP == 16:
-        r = tl.floor(x) if FLOAT else x
+        r = x
+        if FLOAT:
+            r = tl.floor(x)
     elif OP == 17:
-        r = tl.ceil(x) if FLOAT else x
+        r = x
+        if FLOAT:
+            r = tl.ceil(x)
     elif OP == 18:
-        r = _rint(x) if FLOAT else x
+        r = x
+        if FLOAT:
+            r = _rint(x)
     elif OP == 19:
         r = 1.0 / x
     elif OP == 20:
