@@ -162,7 +162,9 @@ def embedding_backward(grad, ids, num_embeddings, padding_idx=None, out=None, ac
 
 def _make_embedding_problem(problem, new_buffer):
     w = new_buffer((problem["V"], problem["D"]), problem.get("dtype", "float32"))
-    ids = new_buffer((problem["n_ids"],), "int64")  # the tuner fills index buffers in range
+    ids = new_buffer((problem["n_ids"],), "int64")
+    from blaze.kernels.random import randint_  # ids in [0, V): random bits would all be guarded out
+    randint_(ids, 0, problem["V"], seed=0)
     return lambda config: embedding(w, ids, config=config)
 
 

@@ -79,3 +79,12 @@ def test_config_and_errors(dev):
     with pytest.raises(TypeError, match="out: dtype float16"):
         E.embedding_backward(dev.put(np.zeros((2, 4), np.float32)), dev.put(np.zeros(2, np.int64)), 6,
                              out=dev.put(np.zeros((6, 4), np.float16)))
+
+
+def test_make_problem_runs(dev):
+    from blaze.kernels.registry import tunables
+    t = tunables()["embedding"]
+    run = t.make_problem(dict(V=50, D=24, n_ids=33, dtype="float32"),
+                         lambda shape, dt: dev.put(np.zeros(shape, dt)))
+    run(t.configs[0])
+    run(t.heuristic(dict(V=50, D=24, n_ids=33)))
