@@ -201,10 +201,11 @@ class _WorkerPool:
                         how += f" (killed by {signal.Signals(-code).name})"
                     except ValueError:
                         pass
-                self.shutdown()
+                self.shutdown(force=True)
                 raise RuntimeError(f"DataLoader worker {wid} (pid {w.pid}) exited unexpectedly with {how}")
 
-    def shutdown(self):
+    def shutdown(self, force: bool = False):
+        """Ask workers to exit (a None task), then terminate stragglers; ``force`` terminates at once."""
         if not self.alive:
             return
         self.alive = False
@@ -213,7 +214,7 @@ class _WorkerPool:
                 iq.put(None)
             except Exception:
                 pass
-        deadline = time.monotonic() + _JOIN_S
+        deadline = time.monotonic() + (0.0 if force else _JOIN_S)
         for w in self.workers:
             w.join(timeout=max(0.0, deadline - time.monotonic()))
             if w.is_alive():
@@ -349,7 +350,7 @@ class _MultiProcessIter:
             return
         self._finished = True
         if force or not self._loader.persistent_workers:
-            self._pool.shutdown()
+            self._pool.shutdown(force)
             if self._loader._pool is self._pool:
                 self._loader._pool = None
 

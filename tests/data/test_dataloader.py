@@ -1,0 +1,227 @@
+"""DataLoader: batching, reproducibility for any num_workers, worker processes and their failures."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+import blaze
+from blaze.data import (BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler, get_worker_info)
+from blaze.data import transforms as T
+from blaze.data.datasets import bundled_fashion_mnist
+
+
+class Squares(Dataset):
+    def __init__(self, n=10):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return np.array([i, i * i], dtype=np.int64), float(i)
+
+
+class Noisy(Dataset):
+    """Each item draws from blaze's RNG, so it shows whether the seeding is num_workers-independent."""
+
+    def __len__(self):
+        return 24
+
+    def __getitem__(self, i):
+        return np.float64(i + blaze.random.numpy_rng().random())
+
+
+class Boom(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        if i == 5:
+            raise ValueError("item five is cursed")
+        return i
+
+
+class Dies(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        if i == 3:
+            os._exit(3)
+        return i
+
+
+class Slow(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        time.sleep(5)
+        return i
+
+
+class Pid(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        info = get_worker_info()
+        return np.array([os.getpid(), -1 if info is None else info.id, -1 if info is None else info.num_workers])
+
+
+class Stream(IterableDataset):
+    """0..n-1, split between workers by get_worker_info()."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        info = get_worker_info()
+        start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        return iter(range(start, self.n, step))
+
+
+def _collect(loader):
+    return [[np.array(t.numpy()) for t in (b if isinstance(b, list) else [b])] for b in loader]
+
+
+def test_batching_and_len():
+    loader = DataLoader(Squares(10), batch_size=4)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 3
+    x, y = batches[0]
+    assert x.dtype == blaze.int64 and tuple(x.shape) == (4, 2) and y.dtype == blaze.float64
+    np.testing.assert_array_equal(x.numpy()[:, 1], [0, 1, 4, 9])
+    assert tuple(batches[-1][0].shape) == (2, 2)
+    assert len(DataLoader(Squares(10), batch_size=4, drop_last=True)) == 2
+
+
+def test_no_batching_and_custom_samplers():
+    items = list(DataLoader(Squares(3), batch_size=None))
+    assert len(items) == 3 and isinstance(items[0][0], blaze.Tensor) and tuple(items[0][0].shape) == (2,)
+    bs = BatchSampler(SequentialSampler(range(5)), 3, drop_last=False)
+    got = [b[1].numpy().tolist() for b in DataLoader(Squares(5), batch_sampler=bs)]
+    assert got == [[0.0, 1.0, 2.0], [3.0, 4.0]]
+    out = list(DataLoader(Squares(4), batch_size=2, collate_fn=lambda b: len(b)))
+    assert out == [2, 2]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(batch_sampler=[[0]], batch_size=2), "mutually exclusive"),
+    (dict(sampler=[0, 1], shuffle=True), "mutually exclusive with shuffle"),
+    (dict(num_workers=-1), "non-negative"),
+    (dict(prefetch_factor=2), "prefetch_factor"),
+    (dict(persistent_workers=True), "num_workers > 0"),
+    (dict(batch_size=None, drop_last=True), "drop_last"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DataLoader(Squares(4), **kwargs)
+
+
+def test_shuffle_reproducible_and_fresh_each_epoch():
+    g = blaze.Generator().manual_seed(0)
+    loader = DataLoader(Squares(20), batch_size=20, shuffle=True, generator=g)
+    e1, e2 = (b[1].numpy().tolist() for b in (next(iter(loader)), next(iter(loader))))
+    assert sorted(e1) == list(map(float, range(20))) and e1 != e2
+    g.manual_seed(0)
+    assert next(iter(loader))[1].numpy().tolist() == e1
+
+
+def test_same_batches_for_any_num_workers():
+    runs = []
+    for nw in (0, 1, 2):
+        blaze.manual_seed(123)
+        runs.append(_collect(DataLoader(Noisy(), batch_size=5, shuffle=True, num_workers=nw)))
+    for other in runs[1:]:
+        assert len(other) == len(runs[0])
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a[0], b[0])
+    blaze.manual_seed(124)
+    assert not np.array_equal(_collect(DataLoader(Noisy(), batch_size=5, shuffle=True))[0][0], runs[0][0][0])
+
+
+def test_same_random_transforms_for_any_num_workers():
+    tf = T.Compose([T.RandomCrop(28, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize((0.5,), (0.5,))])
+    ds = blaze.data.Subset(bundled_fashion_mnist(train=False, transform=tf), range(48))
+    runs = []
+    for nw in (0, 2):
+        blaze.manual_seed(7)
+        runs.append([(x.numpy().copy(), y.numpy().copy()) for x, y in
+                     DataLoader(ds, batch_size=16, shuffle=True, num_workers=nw)])
+    for (xa, ya), (xb, yb) in zip(*runs):
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa, xb)
+    assert runs[0][0][0].shape == (16, 1, 28, 28)
+
+
+def test_main_process_rng_stream_is_left_alone():
+    blaze.manual_seed(9)
+    list(DataLoader(Noisy(), batch_size=4))
+    a = blaze.random.numpy_rng().random()
+    blaze.manual_seed(9)
+    list(DataLoader(Noisy(), batch_size=6, num_workers=2))
+    assert blaze.random.numpy_rng().random() == a
+
+
+def test_worker_info_and_init_fn():
+    assert get_worker_info() is None
+    rows = np.concatenate([b.numpy() for b in DataLoader(Pid(), batch_size=1, num_workers=2)])
+    assert set(rows[:, 1].tolist()) == {0, 1} and set(rows[:, 2].tolist()) == {2}
+    assert os.getpid() not in rows[:, 0].tolist()
+
+    def init(worker_id):
+        raise RuntimeError(f"init failed in {worker_id}")
+    with pytest.raises(RuntimeError, match="init failed in"):
+        list(DataLoader(Pid(), batch_size=1, num_workers=1, worker_init_fn=init))
+
+
+def test_iterable_dataset_sharded_by_workers():
+    single = [v for b in DataLoader(Stream(11), batch_size=3) for v in b.numpy().tolist()]
+    assert single == list(range(11))
+    multi = [v for b in DataLoader(Stream(11), batch_size=3, num_workers=2) for v in b.numpy().tolist()]
+    assert sorted(multi) == list(range(11))
+    with pytest.raises(ValueError, match="shuffle"):
+        DataLoader(Stream(3), shuffle=True)
+
+
+def test_persistent_workers_survive_epochs():
+    loader = DataLoader(Pid(), batch_size=2, num_workers=2, persistent_workers=True)
+    pids = [sorted(np.concatenate([b.numpy()[:, 0] for b in loader]).tolist()) for _ in range(2)]
+    assert pids[0] == pids[1]
+    it = iter(loader)
+    next(it)  # abandon an epoch half-way; the next one must still be complete and in order
+    again = [b.numpy()[:, 1] for b in loader]
+    assert len(again) == 2
+    loader._pool.shutdown()
+
+
+def test_worker_exception_carries_traceback():
+    with pytest.raises(ValueError) as info:
+        list(DataLoader(Boom(), batch_size=2, num_workers=2))
+    msg = str(info.value)
+    assert "item five is cursed" in msg and "Traceback" in msg and "__getitem__" in msg
+    assert "worker process" in msg
+
+
+def test_worker_death_is_reported():
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"worker \d \(pid \d+\) exited unexpectedly with exit code 3"):
+        list(DataLoader(Dies(), batch_size=2, num_workers=2))
+    assert time.monotonic() - t0 < 10
+
+
+def test_timeout():
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="timed out after 0.3 seconds"):
+        list(DataLoader(Slow(), batch_size=1, num_workers=1, timeout=0.3))
+    assert time.monotonic() - t0 < 4
+
+
+def test_early_break_then_new_epoch():
+    loader = DataLoader(Squares(12), batch_size=2, num_workers=2)
+    for i, _ in enumerate(loader):
+        if i == 1:
+            break
+    assert [b[1].numpy().tolist() for b in loader][-1] == [10.0, 11.0]
