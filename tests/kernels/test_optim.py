@@ -1,0 +1,143 @@
+"""blaze.kernels.optim vs a float64 NumPy transcription of PyTorch's single-tensor SGD / Adam /
+AdamW (torch/optim/sgd.py, adam.py), several steps, every option."""
+import numpy as np
+import pytest
+
+from blaze.kernels import optim as O
+from blaze.kernels.registry import tunables
+from tests.kernels.helpers import BF16, RTOL, rel_err
+from tests.kernels.test_index import strided
+
+N = 1823
+STEPS = 4
+
+
+def ref_sgd(p, grads, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=False):
+    p, buf = p.astype(np.float64), None
+    for g in grads:
+        g = -g if maximize else g
+        if weight_decay:
+            g = g + weight_decay * p
+        if momentum:
+            buf = g.copy() if buf is None else buf * momentum + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p = p - lr * g
+    return p, buf
+
+
+def ref_adam(p, grads, lr, betas, eps, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
+    p = p.astype(np.float64)
+    m, v, vmax = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for step, g in enumerate(grads, 1):
+        g = -g if maximize else g
+        if weight_decay:
+            if decoupled:
+                p = p * (1 - lr * weight_decay)
+            else:
+                g = g + weight_decay * p
+        m = m + (1 - betas[0]) * (g - m)
+        v = v * betas[1] + (1 - betas[1]) * g * g
+        bc1, bc2 = 1 - betas[0] ** step, 1 - betas[1] ** step
+        if amsgrad:
+            vmax = np.maximum(vmax, v)
+        denom = np.sqrt(vmax if amsgrad else v) / np.sqrt(bc2) + eps
+        p = p - lr / bc1 * m / denom
+    return p, m, v
+
+
+def data(dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(N).astype(dtype)
+    grads = [rng.standard_normal(N).astype(dtype) for _ in range(STEPS)]
+    return p, grads
+
+
+SGD_CASES = [
+    dict(lr=0.1),
+    dict(lr=0.1, momentum=0.9),
+    dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=1e-2),
+    dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=1e-2, maximize=True),
+]
+
+
+@pytest.mark.parametrize("opts", SGD_CASES)
+def test_sgd(dev, opts):
+    p, grads = data()
+    pb = dev.put(p)
+    buf = dev.put(np.full(N, np.nan, np.float32))     # poisoned: the first step must initialise it
+    for step, g in enumerate(grads):
+        assert O.sgd_step(pb, dev.put(g), buf if opts.get("momentum") else None, first_step=step == 0, **opts) is pb
+    ref_p, ref_buf = ref_sgd(p, grads, **opts)
+    assert rel_err(dev.get(pb), ref_p) < 1e-6
+    if opts.get("momentum"):
+        assert rel_err(dev.get(buf), ref_buf) < 1e-6
+
+
+ADAM_CASES = [
+    dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8),
+    dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+    dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, amsgrad=True, maximize=True),
+    dict(lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, decoupled=True),
+    dict(lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, decoupled=True, amsgrad=True),
+]
+
+
+@pytest.mark.parametrize("opts", ADAM_CASES)
+def test_adam(dev, opts):
+    p, grads = data(seed=1)
+    # smaller second steps make amsgrad's running max differ from v
+    grads = [g * s for g, s in zip(grads, (2.0, 0.5, 1.0, 0.25))]
+    pb, m, v = dev.put(p), dev.put(np.zeros(N, np.float32)), dev.put(np.zeros(N, np.float32))
+    vmax = dev.put(np.zeros(N, np.float32))
+    kw = {k: val for k, val in opts.items() if k != "decoupled"}
+    step_fn = O.adamw_step if opts.get("decoupled") else O.adam_step
+    if not opts.get("decoupled"):
+        kw.setdefault("weight_decay", 0.0)
+    for step, g in enumerate(grads, 1):
+        step_fn(pb, dev.put(g), m, v, step, max_exp_avg_sq=vmax, **kw)
+    ref_p, ref_m, ref_v = ref_adam(p, grads, **opts)
+    assert rel_err(dev.get(pb), ref_p) < 1e-6
+    assert rel_err(dev.get(m), ref_m) < 1e-6 and rel_err(dev.get(v), ref_v) < 1e-6
+
+
+def test_adamw_default_decay_and_half_params(dev):
+    # fp16/bf16 params and grads, fp32 state: each step rounds p once to the param dtype
+    for dtype in (np.float16, BF16):
+        p, grads = data(dtype, seed=2)
+        pb, m, v = dev.put(p), dev.put(np.zeros(N, np.float32)), dev.put(np.zeros(N, np.float32))
+        for step, g in enumerate(grads, 1):
+            O.adamw_step(pb, dev.put(g), m, v, step, lr=1e-2)
+        ref_p, _, _ = ref_adam(p.astype(np.float64), [g.astype(np.float64) for g in grads], 1e-2,
+                               (0.9, 0.999), 1e-8, weight_decay=1e-2, decoupled=True)
+        assert rel_err(dev.get(pb), ref_p) < RTOL[str(np.dtype(dtype))]
+
+
+def test_make_problem_runs(dev):
+    t = tunables()["optim"]
+    run = t.make_problem(dict(numel=300, dtype="float32"), lambda shape, dt: dev.put(np.zeros(shape, dt)))
+    run(t.configs[0])
+
+
+def test_errors(dev):
+    p, g = dev.put(np.zeros(8, np.float32)), dev.put(np.zeros(8, np.float32))
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        O.sgd_step(p, g, lr=-1.0)
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
+        O.sgd_step(p, g, dev.put(np.zeros(8, np.float32)), lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="needs a float32 momentum_buffer"):
+        O.sgd_step(p, g, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="grad: shape"):
+        O.sgd_step(p, dev.put(np.zeros(7, np.float32)), lr=0.1)
+    with pytest.raises(TypeError, match="exp_avg: dtype float16"):
+        O.adam_step(p, g, dev.put(np.zeros(8, np.float16)), dev.put(np.zeros(8, np.float32)), 1)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        O.adam_step(p, g, dev.put(np.zeros(8, np.float32)), dev.put(np.zeros(8, np.float32)), 0)
+    with pytest.raises(ValueError, match="needs a float32 max_exp_avg_sq"):
+        O.adam_step(p, g, dev.put(np.zeros(8, np.float32)), dev.put(np.zeros(8, np.float32)), 1, amsgrad=True)
+    with pytest.raises(ValueError, match="Invalid beta"):
+        O.adam_step(p, g, dev.put(np.zeros(8, np.float32)), dev.put(np.zeros(8, np.float32)), 1, betas=(1.0, 0.9))
+    p2 = dev.put(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="contiguous"):
+        O.sgd_step(strided(dev, np.zeros((4, 4), np.float32), lambda a: a.T), p2, lr=0.1)
+    with pytest.raises(TypeError, match="param: dtype int32"):
+        O.sgd_step(dev.put(np.zeros(8, np.int32)), g, lr=0.1)
