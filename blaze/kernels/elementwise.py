@@ -293,13 +293,14 @@ def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
 
 
 @triton.jit
-def _operand(ptr, s_hi, s_lo, off, mask, TY: tl.constexpr, SCALAR: tl.constexpr, BLOCK: tl.constexpr):
-    # A scalar operand arrives as a kernel argument; float64 scalars as two fp32 halves
-    # (hi + lo carries 48 mantissa bits) because Python floats are passed as fp32.
+def _operand(ptr, s, off, mask, TY: tl.constexpr, SCALAR: tl.constexpr, BLOCK: tl.constexpr):
+    # A scalar operand arrives as a kernel argument. Python floats are passed as fp32, so a
+    # float64 scalar travels as its int64 bit pattern and is bitcast back (exact).
     if SCALAR:
-        v = tl.full((BLOCK,), s_hi, TY)
         if TY == tl.float64:
-            v += tl.full((BLOCK,), s_lo, TY)
+            v = tl.full((BLOCK,), s, tl.int64).to(tl.float64, bitcast=True)
+        else:
+            v = tl.full((BLOCK,), s, TY)
         return v
     else:
         return tl.load(ptr + off, mask=mask).to(TY)
@@ -321,9 +322,8 @@ def _dot(i0, i1, i2, i3, i4, i5, t0, t1, t2, t3, t4, t5, RANK: tl.constexpr):
     return off
 
 
-@triton.jit
-def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr,
-               a_hi, a_lo, b_hi, b_lo, c_hi, c_lo, alpha, N,
+@triton.jit(do_not_specialize=["a_s", "b_s", "c_s"])  # scalar values must not recompile
+def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr, a_s, b_s, c_s, alpha, N,
                n0, n1, n2, n3, n4, n5,
                o0, o1, o2, o3, o4, o5,
                a0, a1, a2, a3, a4, a5,
@@ -332,7 +332,7 @@ def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr,
                OP: tl.constexpr, FLOAT: tl.constexpr, A_TY: tl.constexpr, B_TY: tl.constexpr,
                C_TY: tl.constexpr, NIN: tl.constexpr, A_SCALAR: tl.constexpr,
                B_SCALAR: tl.constexpr, C_SCALAR: tl.constexpr, RANK: tl.constexpr,
-               INT64: tl.constexpr, BLOCK: tl.constexpr):
+               INT64: tl.constexpr, VIA_F32: tl.constexpr, BLOCK: tl.constexpr):
     # Reads NIN * N elements (fewer for broadcast / scalar operands), writes N elements.
     # Dim 0 is the innermost (fastest varying) dim after collapsing; n*, o*, a*, b*, c* are
     # sizes and per-operand strides in elements, padded to MAX_RANK.
@@ -370,17 +370,19 @@ def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr,
         i4 = rem % n4
         rem = rem // n4
         i5 = rem
-    x = _operand(a_ptr, a_hi, a_lo, _dot(i0, i1, i2, i3, i4, i5, a0, a1, a2, a3, a4, a5, RANK),
+    x = _operand(a_ptr, a_s, _dot(i0, i1, i2, i3, i4, i5, a0, a1, a2, a3, a4, a5, RANK),
                  mask, A_TY, A_SCALAR, BLOCK)
     y = x
     z = x
     if NIN > 1:
-        y = _operand(b_ptr, b_hi, b_lo, _dot(i0, i1, i2, i3, i4, i5, b0, b1, b2, b3, b4, b5, RANK),
+        y = _operand(b_ptr, b_s, _dot(i0, i1, i2, i3, i4, i5, b0, b1, b2, b3, b4, b5, RANK),
                      mask, B_TY, B_SCALAR, BLOCK)
     if NIN > 2:
-        z = _operand(c_ptr, c_hi, c_lo, _dot(i0, i1, i2, i3, i4, i5, c0, c1, c2, c3, c4, c5, RANK),
+        z = _operand(c_ptr, c_s, _dot(i0, i1, i2, i3, i4, i5, c0, c1, c2, c3, c4, c5, RANK),
                      mask, C_TY, C_SCALAR, BLOCK)
     r = _apply(x, y, z, alpha, OP, FLOAT)
+    if VIA_F32:  # the interpreter mis-converts int/f64 -> bf16; via fp32 is exact on both
+        r = r.to(tl.float32)
     o_off = _dot(i0, i1, i2, i3, i4, i5, o0, o1, o2, o3, o4, o5, RANK)
     tl.store(out_ptr + o_off, r.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -500,14 +502,11 @@ def _scalar(x):
     raise TypeError(f"expected a device buffer or a Python number, got {type(x).__name__}")
 
 
-def _split_scalar(v, ty: str):
-    """(hi, lo) kernel arguments for scalar ``v`` read as dtype ``ty``."""
-    if ty == "float64" and isinstance(v, float) and np.isfinite(v):
-        hi = float(np.float32(v))
-        return (hi, float(np.float32(v - hi))) if np.isfinite(hi) else (v, 0.0)
-    if _is_float(ty) and isinstance(v, int):
-        v = float(v)
-    return v, 0 if isinstance(v, int) else 0.0
+def _scalar_arg(v, ty: str):
+    """Kernel argument for scalar ``v`` read as dtype ``ty`` (float64: its int64 bits)."""
+    if ty == "float64":
+        return int(np.array(float(v), np.float64).view(np.int64))
+    return float(v) if _is_float(ty) else v
 
 
 # -- heuristic ---------------------------------------------------------------------------------
@@ -591,12 +590,12 @@ def launch(op: str, inputs, out=None, out_dtype=None, alpha=1.0, config=None):
     for i in range(3):
         if i < spec.arity and names[i] is not None:
             ptrs.append(inputs[i])
-            sargs += [0, 0]
+            sargs.append(0)
             sstr += pad(next(it), 0)
         else:
             ptrs.append(out)
             v = scal[i] if i < spec.arity else 0
-            sargs += list(_split_scalar(v, tys[i] if i < spec.arity else "int32"))
+            sargs.append(_scalar_arg(v, tys[i] if i < spec.arity else "int32"))
             sstr += [0] * MAX_RANK
     cfg = config or elementwise_heuristic(dict(N=n))
     meta = {k: v for k, v in cfg.items() if k not in ("num_warps", "num_stages")}
@@ -606,7 +605,8 @@ def launch(op: str, inputs, out=None, out_dtype=None, alpha=1.0, config=None):
                      A_TY=_TL[tys[0]], B_TY=_TL[tys[min(1, spec.arity - 1)]], C_TY=_TL[tys[spec.arity - 1]],
                      NIN=spec.arity, A_SCALAR=names[0] is None,
                      B_SCALAR=spec.arity < 2 or names[1] is None, C_SCALAR=spec.arity < 3 or names[2] is None,
-                     RANK=len(cshape), INT64=int64, num_warps=cfg.get("num_warps", 4), **meta)
+                     RANK=len(cshape), INT64=int64,
+                     VIA_F32=out_name == "bfloat16" and comp not in ("float32", "bfloat16"), num_warps=cfg.get("num_warps", 4), **meta)
     return out
 
 
@@ -643,8 +643,11 @@ def copy(src, dst, config=None):
     if not _is_buffer(dst):
         raise TypeError(f"copy: dst must be a device buffer, got {type(dst).__name__}")
     if _is_buffer(src):
-        broadcast_shapes(tuple(src.shape), tuple(dst.shape))
-        if broadcast_shapes(tuple(src.shape), tuple(dst.shape)) != tuple(dst.shape):
+        try:
+            ok = broadcast_shapes(tuple(src.shape), tuple(dst.shape)) == tuple(dst.shape)
+        except ValueError:
+            ok = False
+        if not ok:
             raise ValueError(f"copy: source shape {tuple(src.shape)} cannot be broadcast to {tuple(dst.shape)}")
     return launch("identity", [src], dst, dst.dtype, config=config)
 
