@@ -18,6 +18,7 @@ import triton.language as tl
 
 from blaze._env import interpret
 from blaze.kernels.buffer import check_buffer
+from blaze.kernels.matmul import dot_acc, upcast_dot
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
@@ -32,7 +33,7 @@ def _conv_kernel(
     stride_yn, stride_yc, stride_yh, stride_yw,
     stride_bias,
     SH, SW, PH, PW, DH, DW,
-    TRANSPOSED: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+    TRANSPOSED: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     """y[n, g*O + o, p, q] = sum_{c, kh, kw} x[n, g*C + c, ih, iw] * w(g, c, kh, kw, o) + bias.
@@ -88,7 +89,7 @@ def _conv_kernel(
         a = tl.load(x_rows[:, None] + c[None, :] * stride_xc + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
         w_ptrs = w_cols[None, :] + (c * stride_wc + kh * stride_wh + kw * stride_ww)[:, None]
         b = tl.load(w_ptrs, mask=k_ok[:, None] & o_ok[None, :], other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = dot_acc(a, b, acc, PRECISION, UPCAST)
 
     if HAS_BIAS:
         acc += tl.load(bias_ptr + (g * O + offs_o) * stride_bias, mask=o_ok, other=0.0).to(tl.float32)[None, :]
@@ -105,7 +106,7 @@ def _conv_wgrad_kernel(
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wo, stride_wc, stride_wh, stride_ww,
     SH, SW, PH, PW, DH, DW,
-    PRECISION: tl.constexpr,
+    PRECISION: tl.constexpr, UPCAST: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     """dw[g*O + o, c, kh, kw] = sum_{n, p, q} dy[n, g*O + o, p, q] * x[n, g*C + c, ih, iw].
@@ -149,7 +150,7 @@ def _conv_wgrad_kernel(
         iw = q[:, None] * SW - PW + kw[None, :] * DW
         ok = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W) & l_ok[:, None] & j_ok[None, :]
         b = tl.load(x_cols[None, :] + n[:, None] * stride_xn + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = dot_acc(a, b, acc, PRECISION, UPCAST)
 
     dw_ptrs = (dw_ptr + ((g * O + offs_o) * stride_wo)[:, None]
                + (c * stride_wc + kh * stride_wh + kw * stride_ww)[None, :])
@@ -191,7 +192,9 @@ def _pair(name: str, v, lo: int) -> tuple[int, int]:
 
 
 def _geometry(stride, padding, dilation, groups) -> dict:
-    (sh, sw), (ph, pw), (dh, dw) = _pair("stride", stride, 1), _pair("padding", padding, 0), _pair("dilation", dilation, 1)
+    sh, sw = _pair("stride", stride, 1)
+    ph, pw = _pair("padding", padding, 0)
+    dh, dw = _pair("dilation", dilation, 1)
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
     return dict(SH=sh, SW=sw, PH=ph, PW=pw, DH=dh, DW=dw, groups=groups)
@@ -257,7 +260,8 @@ def _launch_conv(x, w, y, bias, C, O, P, Q, KH, KW, w_strides, geo, transposed, 
         M, C, H, W, O, P, Q, KH, KW,
         *x.strides, *w_strides, *y.strides, 0 if bias is None else bias.strides[0],
         geo["SH"], geo["SW"], geo["PH"], geo["PW"], geo["DH"], geo["DW"],
-        TRANSPOSED=transposed, HAS_BIAS=bias is not None, PRECISION=_precision(x.dtype, allow_tf32),
+        TRANSPOSED=transposed, HAS_BIAS=bias is not None,
+        PRECISION=_precision(x.dtype, allow_tf32), UPCAST=upcast_dot(x.dtype),
         **meta, **opts,
     )
     return y
@@ -356,7 +360,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride=(1, 1), padding=(0,
         grad_out, x, dw, NB, Cg, H, W, Og, P, Q, KH, KW,
         *grad_out.strides, *x.strides, *dw.strides,
         geo["SH"], geo["SW"], geo["PH"], geo["PW"], geo["DH"], geo["DW"],
-        PRECISION=_precision(x.dtype, allow_tf32), **meta, **opts,
+        PRECISION=_precision(x.dtype, allow_tf32), UPCAST=upcast_dot(x.dtype), **meta, **opts,
     )
     return dw
 

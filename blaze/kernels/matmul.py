@@ -34,6 +34,23 @@ def _tanh(x):
 
 
 @triton.jit
+def dot_acc(a, b, acc, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
+    """acc + a @ b in fp32. UPCAST: Triton's interpreter (3.9) keeps bfloat16 as uint16 bits
+    and np.matmul's the integers, so under the interpreter bf16 tiles are widened to fp32
+    first; exact (8-bit mantissa products fit fp32), like the GPU's bf16 MMA."""
+    if UPCAST:
+        acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+    else:
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+    return acc
+
+
+def upcast_dot(dtype) -> bool:
+    """Whether kernels must widen ``dtype`` tiles before tl.dot (bf16 under the interpreter)."""
+    return interpret() and str(dtype) == "bfloat16"
+
+
+@triton.jit
 def _act(x, ACT: tl.constexpr):
     """act(x) on an fp32 tile; ACT is an id from ACTIVATIONS."""
     if ACT == 1:  # relu
@@ -82,7 +99,7 @@ def _matmul_kernel(
     stride_rz, stride_rm, stride_rn,
     stride_pz, stride_pm, stride_pn,
     ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, SAVE_PRE: tl.constexpr,
-    PRECISION: tl.constexpr,
+    PRECISION: tl.constexpr, UPCAST: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
     """C[z] = act(sum_kb A[z, kb] @ B[z, kb] + bias) + R[z]; grid (tiles of M x N, Z).
@@ -118,7 +135,7 @@ def _matmul_kernel(
             k_ok = offs_k < K - k0
             a = tl.load(a_ptrs, mask=k_ok[None, :], other=0.0)
             b = tl.load(b_ptrs, mask=k_ok[:, None], other=0.0)
-            acc = tl.dot(a, b, acc, input_precision=PRECISION)
+            acc = dot_acc(a, b, acc, PRECISION, UPCAST)
             # pointer increments stay 64-bit, where k0 * stride would be an int32 product
             a_ptrs += BLOCK_K * stride_ak
             b_ptrs += BLOCK_K * stride_bk
@@ -261,7 +278,7 @@ def _gemm(a, sa, b, sb, c, sc, M, N, K, Z, KB, *, bias=None, res=None, sr=(0, 0,
         0 if bias is None else bias.strides[0],
         *sr, *sp,
         ACT=act, HAS_BIAS=bias is not None, HAS_RES=res is not None, SAVE_PRE=pre is not None,
-        PRECISION=precision, **meta, **opts,
+        PRECISION=precision, UPCAST=upcast_dot(dtype), **meta, **opts,
     )
     return c
 
