@@ -1,0 +1,213 @@
+"""Datasets on the real data in ../shared/data, the bundled subset, and files written here in the exact formats."""
+import gzip
+import os
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import blaze
+from blaze.data import transforms as T
+from blaze.data.datasets import (CIFAR10, CIFAR100, CharDataset, CorruptDatasetError, DatasetNotFoundError,
+                                 FashionMNIST, ImageFolder, MNIST, bundled_fashion_mnist, read_idx)
+
+
+def _idx_bytes(arr, magic):
+    return magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in arr.shape) + arr.tobytes()
+
+
+def _write_mnist(folder, n=5, gz=True, prefix="train", seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    for stem, arr, magic in ((f"{prefix}-images-idx3-ubyte", images, 2051), (f"{prefix}-labels-idx1-ubyte", labels, 2049)):
+        data = _idx_bytes(arr, magic)
+        if gz:
+            with gzip.open(folder / (stem + ".gz"), "wb") as f:
+                f.write(data)
+        else:
+            (folder / stem).write_bytes(data)
+    return images, labels
+
+
+def test_real_fashion_mnist_and_mnist(shared_data):
+    test = FashionMNIST(shared_data / "fashion-mnist", train=False)
+    assert len(test) == 10000 and np.bincount(test.targets.numpy()).tolist() == [1000] * 10
+    img, label = test[0]
+    assert isinstance(img, Image.Image) and img.size == (28, 28) and img.mode == "L" and label == 9  # ankle boot
+    mnist = MNIST(shared_data, train=False)  # root/<folder> layout: ../shared/data/mnist
+    assert len(mnist) == 10000 and mnist[0][1] == 7
+    assert mnist.data.dtype == blaze.uint8 and tuple(mnist.data.shape) == (10000, 28, 28)
+
+
+def test_bundled_subset_is_the_head_of_the_real_data(shared_data):
+    train, test = bundled_fashion_mnist(True), FashionMNIST(train=False)
+    assert len(train) == 10000 and len(test) == 2000
+    full = read_idx(shared_data / "fashion-mnist" / "t10k-images-idx3-ubyte.gz")
+    np.testing.assert_array_equal(test.data.numpy(), full[:2000])
+    assert set(np.bincount(train.targets.numpy()).tolist()) <= set(range(900, 1100))
+    x, y = bundled_fashion_mnist(False, transform=T.ToTensor())[3]
+    assert tuple(x.shape) == (1, 28, 28) and x.dtype == blaze.float32 and isinstance(y, int)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_written_here_gz_and_raw(tmp_path, gz):
+    images, labels = _write_mnist(tmp_path, gz=gz)
+    ds = MNIST(tmp_path, target_transform=lambda y: y * 10)
+    assert len(ds) == 5
+    np.testing.assert_array_equal(np.asarray(ds[2][0]), images[2])
+    assert ds[2][1] == labels[2] * 10
+
+
+def test_torchvision_raw_layout(tmp_path):
+    images, _ = _write_mnist(tmp_path / "FashionMNIST" / "raw", prefix="t10k")
+    ds = FashionMNIST(tmp_path, train=False)
+    np.testing.assert_array_equal(ds.data.numpy(), images)
+    _write_mnist(tmp_path / "MNIST" / "raw", gz=False)
+    assert len(MNIST(tmp_path)) == 5
+
+
+def test_missing_dataset_names_the_places(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        MNIST(tmp_path / "nowhere")
+    assert isinstance(info.value, FileNotFoundError)
+    msg = str(info.value)
+    assert str(tmp_path / "nowhere") in msg and "MNIST" in msg and "never downloads" in msg
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        CIFAR10(tmp_path)
+    with pytest.raises(ValueError, match="does not download"):
+        MNIST(tmp_path, download=True)
+
+
+def test_corrupt_idx_files(tmp_path):
+    _write_mnist(tmp_path, gz=False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    good = path.read_bytes()
+    path.write_bytes(b"\x00\x00\x08\x03" + good[4:-100])  # truncated data
+    with pytest.raises(CorruptDatasetError, match="train-images-idx3-ubyte.*truncated"):
+        MNIST(tmp_path)
+    path.write_bytes(b"PK\x03\x04" + good[4:])  # bad magic
+    with pytest.raises(CorruptDatasetError, match="train-images-idx3-ubyte.*magic"):
+        MNIST(tmp_path)
+    path.write_bytes(good[:4] + good[4:])
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(good)  # images where labels belong
+    with pytest.raises(CorruptDatasetError, match="2049"):
+        MNIST(tmp_path)
+    gz = tmp_path / "gz"
+    _write_mnist(gz)
+    blob = (gz / "train-images-idx3-ubyte.gz").read_bytes()
+    (gz / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])  # truncated gzip stream
+    with pytest.raises(CorruptDatasetError, match="train-images-idx3-ubyte.gz"):
+        MNIST(gz)
+
+
+def _write_cifar_batch(path, n, seed, label_key=b"labels"):
+    rng = np.random.default_rng(seed)
+    batch = {b"batch_label": b"training batch", label_key: rng.integers(0, 10, n).tolist(),
+             b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"filenames": [b"img_%d.png" % i for i in range(n)]}
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)  # CIFAR's files are Python 2 pickles: protocol 2
+    return batch
+
+
+def test_cifar10_from_pickle_batches(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    batches = [_write_cifar_batch(folder / f"data_batch_{i}", 3, i) for i in range(1, 6)]
+    test = _write_cifar_batch(folder / "test_batch", 4, 9)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog",
+                                      b"horse", b"ship", b"truck"]}, f, protocol=2)
+    ds = CIFAR10(tmp_path)
+    assert len(ds) == 15 and ds.classes[1] == "automobile"
+    img, label = ds[4]  # batch 2, item 1
+    row = batches[1][b"data"][1]
+    assert img.mode == "RGB" and img.size == (32, 32) and label == batches[1][b"labels"][1]
+    arr = np.asarray(img)
+    np.testing.assert_array_equal(arr[..., 0], row[:1024].reshape(32, 32))  # R plane first
+    np.testing.assert_array_equal(arr[..., 2], row[2048:].reshape(32, 32))
+    t = CIFAR10(folder, train=False, transform=T.ToTensor())
+    assert len(t) == 4 and t[0][1] == test[b"labels"][0] and tuple(t[0][0].shape) == (3, 32, 32)
+
+
+def test_cifar100(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    b = _write_cifar_batch(folder / "train", 6, 0, label_key=b"fine_labels")
+    with open(folder / "meta", "wb") as f:
+        pickle.dump({b"fine_label_names": [b"c%d" % i for i in range(100)]}, f, protocol=2)
+    ds = CIFAR100(tmp_path)
+    assert len(ds) == 6 and ds[5][1] == b[b"fine_labels"][5] and ds.classes[3] == "c3"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + os.environ.get("BLAZE_EVIL_MARK", "/nonexistent/x"),))
+
+
+def test_cifar_refuses_code_in_pickles(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    mark = tmp_path / "pwned"
+    monkeypatch.setenv("BLAZE_EVIL_MARK", str(mark))
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"data": _Evil(), b"labels": [0]}, f, protocol=2)
+    with pytest.raises(CorruptDatasetError, match="refusing to load .*system"):
+        CIFAR10(tmp_path, train=False)
+    assert not mark.exists()
+    (folder / "test_batch").write_bytes(b"\x80\x02}q\x00(")  # truncated pickle
+    with pytest.raises(CorruptDatasetError, match="test_batch"):
+        CIFAR10(tmp_path, train=False)
+
+
+def test_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls, n in (("dog", 2), ("cat", 3)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 6), dtype=np.uint8), "L").save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "cat" / "notes.txt").write_text("not an image")
+    ds = ImageFolder(tmp_path)
+    assert ds.classes == ["cat", "dog"] and ds.class_to_idx == {"cat": 0, "dog": 1}
+    assert len(ds) == 5 and ds.targets == [0, 0, 0, 1, 1]
+    img, y = ds[3]
+    assert img.mode == "RGB" and img.size == (6, 8) and y == 1
+    assert ds.imgs[0][0].endswith(os.path.join("cat", "0.png"))
+    only_dog = ImageFolder(tmp_path, loader=lambda p: p, is_valid_file=lambda p: "dog" in p or p.endswith(".txt"))
+    assert len(only_dog) == 3
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="Found no valid file for the classes empty"):
+        ImageFolder(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        ImageFolder(tmp_path / "missing")
+
+
+def test_char_dataset_on_text():
+    ds = CharDataset("hello world", block_size=4)
+    assert ds.itos == sorted(set("hello world")) and ds.vocab_size == 8
+    assert len(ds) == 11 - 4
+    x, y = ds[1]
+    assert x.dtype == blaze.int64 and ds.decode(x) == "ello" and ds.decode(y) == "llo "
+    assert ds.decode(ds.encode("low")) == "low"
+    with pytest.raises(IndexError):
+        ds[7]
+    shared = CharDataset("old", 1, chars=ds.itos)
+    assert shared.stoi == ds.stoi
+    with pytest.raises(ValueError, match="vocabulary"):
+        CharDataset("xyz!", 1, chars=ds.itos)
+    with pytest.raises(ValueError, match="too short"):
+        CharDataset("abc", 3)
+
+
+def test_char_dataset_on_austen(shared_data):
+    path = shared_data / "text" / "austen_persuasion.txt"
+    ds = CharDataset(path, block_size=32)
+    text = path.read_text(encoding="utf-8")
+    assert len(ds) == len(text) - 32
+    x, y = ds[12345]
+    assert ds.decode(x) == text[12345:12377] and ds.decode(y) == text[12346:12378]
+    both = CharDataset([path, shared_data / "text" / "austen_emma.txt"], block_size=8)
+    assert len(both) > len(ds) and str(path) != ds.decode(ds[0][0])
