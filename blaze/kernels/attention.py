@@ -18,8 +18,8 @@ Conventions (all documented behaviour, tested in tests/kernels/test_attention.py
   loads, so it costs the padded size in registers but reads only the real elements.
 * ``causal=True`` follows PyTorch's ``is_causal``: the TOP-LEFT aligned mask
   ``tril(ones(S_q, S_k))``, i.e. query i sees keys 0..i, also when S_q != S_k.
-* ``attn_mask``: an additive float mask broadcastable to (B, H, S_q, S_k) (dims of size 1
-  get stride 0). ``key_padding_mask``: bool (B, S_k), True = ignore that key (PyTorch's
+* ``attn_mask``: broadcastable to (B, H, S_q, S_k) (dims of size 1 get stride 0); a float
+  mask is added to the scaled scores, a bool mask keeps its True entries (PyTorch's rule). ``key_padding_mask``: bool (B, S_k), True = ignore that key (PyTorch's
   ``key_padding_mask``). Both are combined with ``causal``.
 * A row whose keys are all masked produces out = 0 (not NaN), lse = -inf, and zero
   gradients (its output does not depend on any input).
@@ -39,6 +39,7 @@ from blaze.kernels.buffer import check_buffer
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
 LOG2E = 1.4426950408889634  # exp(x) == exp2(x * LOG2E); exp2 is the fast hardware op
+_LOG2E = tl.constexpr(LOG2E)  # kernels may only read constexpr globals (compile error otherwise)
 _FLOATS = ("float32", "float16", "bfloat16")
 _F32 = np.dtype("float32")  # lse and delta are always fp32
 MAX_HEAD_DIM = 256  # a 256-wide fp32 q tile of 64 rows is 64 KiB of registers/smem already
@@ -58,6 +59,19 @@ def _dot(a, b, UPCAST: tl.constexpr):
 
 
 @triton.jit
+def _mask_scores(s, valid, mask_ptrs, in_bounds, HAS_MASK: tl.constexpr, MASK_BOOL: tl.constexpr):
+    # s: scaled scores in log2 units; an additive mask is in natural-log units (x LOG2E),
+    # a bool mask keeps True entries (PyTorch's attn_mask). Invalid entries become -inf.
+    if HAS_MASK:
+        am = tl.load(mask_ptrs, mask=in_bounds, other=0)
+        if MASK_BOOL:
+            valid = valid & (am.to(tl.int32) != 0)
+        else:
+            s = s + am.to(tl.float32) * _LOG2E
+    return tl.where(valid, s, float("-inf"))
+
+
+@triton.jit
 def _attn_fwd_kernel(
     Q, K, V, O, LSE, MASK, KPM,
     H, S_Q, S_K, HEAD_DIM, HEAD_DIM_V,
@@ -69,7 +83,7 @@ def _attn_fwd_kernel(
     smb, smh, smm, smn,
     spb, spn,
     qk_scale,
-    CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, HAS_KPM: tl.constexpr,
+    CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, MASK_BOOL: tl.constexpr, HAS_KPM: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     UPCAST: tl.constexpr,
 ):
@@ -77,9 +91,9 @@ def _attn_fwd_kernel(
     # BLOCK_M*D of q once, S_k*(D+Dv) of k/v (halved on average when causal), write
     # BLOCK_M*Dv of out and BLOCK_M of lse. The (S_q, S_k) scores never leave registers.
     pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)  # int64: B*H*S*D can pass 2**31 elements
-    h = (pid_bh % H).to(tl.int64)
+    # (H, B) on grid axes 1, 2: each axis holds 65535 programs, B*H alone might not fit.
+    h = tl.program_id(1).to(tl.int64)  # int64: B*H*S*D can pass 2**31 elements
+    b = tl.program_id(2).to(tl.int64)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -110,11 +124,8 @@ def _attn_fwd_kernel(
         if HAS_KPM:
             pad = tl.load(KPM + b * spb + offs_n * spn, mask=col_ok, other=1).to(tl.int32)
             valid = valid & (pad[None, :] == 0)
-        if HAS_MASK:
-            am = tl.load(MASK + b * smb + h * smh + offs_m[:, None] * smm + offs_n[None, :] * smn,
-                         mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-            s = s + am.to(tl.float32) * LOG2E
-        s = tl.where(valid, s, float("-inf"))
+        s = _mask_scores(s, valid, MASK + b * smb + h * smh + offs_m[:, None] * smm + offs_n[None, :] * smn,
+                         row_ok[:, None] & col_ok[None, :], HAS_MASK, MASK_BOOL)
 
         m_new = tl.maximum(m_i, tl.max(s, 1))
         # A row with no valid key yet has m_new = -inf; subtracting 0 instead keeps
@@ -132,7 +143,7 @@ def _attn_fwd_kernel(
     empty = l_i == 0.0
     l_safe = tl.where(empty, 1.0, l_i)
     out = acc / l_safe[:, None]  # acc is 0 on empty rows -> out 0, not 0/0
-    lse = tl.where(empty, float("-inf"), (m_i + tl.log2(l_safe)) / LOG2E)
+    lse = tl.where(empty, float("-inf"), (m_i + tl.log2(l_safe)) / _LOG2E)
     tl.store(O + b * sob + h * soh + offs_m[:, None] * som + offs_dv[None, :] * sod,
              out.to(O.dtype.element_ty), mask=row_ok[:, None] & (offs_dv[None, :] < HEAD_DIM_V))
     tl.store(LSE + b * slb + h * slh + offs_m * slm, lse, mask=row_ok)
@@ -149,16 +160,15 @@ def _attn_bwd_preprocess_kernel(
     # delta_i = sum_d dO_id * O_id = sum_j P_ij dP_ij, the softmax-backward row term.
     # Read 2 * BLOCK_M * Dv elements, write BLOCK_M fp32 (delta is contiguous (B, H, S_q)).
     pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
-    h = (pid_bh % H).to(tl.int64)
+    h = tl.program_id(1).to(tl.int64)
+    b = tl.program_id(2).to(tl.int64)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_dv = tl.arange(0, BLOCK_DV)
     ok = (offs_m[:, None] < S_Q) & (offs_dv[None, :] < HEAD_DIM_V)
     o = tl.load(O + b * sob + h * soh + offs_m[:, None] * som + offs_dv[None, :] * sod, mask=ok, other=0.0)
     do = tl.load(DO + b * sdb + h * sdh + offs_m[:, None] * sdm + offs_dv[None, :] * sdd, mask=ok, other=0.0)
     delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
-    tl.store(DELTA + pid_bh.to(tl.int64) * S_Q + offs_m, delta, mask=offs_m < S_Q)
+    tl.store(DELTA + (b * H + h) * S_Q + offs_m, delta, mask=offs_m < S_Q)
 
 
 @triton.jit
@@ -175,7 +185,7 @@ def _attn_bwd_dkdv_kernel(
     sdkb, sdkh, sdkn, sdkd,
     sdvb, sdvh, sdvn, sdvd,
     scale, qk_scale,
-    CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, HAS_KPM: tl.constexpr,
+    CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, MASK_BOOL: tl.constexpr, HAS_KPM: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     UPCAST: tl.constexpr,
 ):
@@ -183,9 +193,8 @@ def _attn_bwd_dkdv_kernel(
     # Reads k/v once and q, dO, lse, delta of every query block (S_q*(D+Dv+2) elements);
     # everything is computed transposed, (keys, queries), to avoid transposing p and ds.
     pid_n = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
-    h = (pid_bh % H).to(tl.int64)
+    h = tl.program_id(1).to(tl.int64)
+    b = tl.program_id(2).to(tl.int64)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -217,12 +226,9 @@ def _attn_bwd_dkdv_kernel(
         valid = key_ok[:, None] & row_ok[None, :]
         if CAUSAL:
             valid = valid & (offs_n[:, None] <= offs_m[None, :])
-        if HAS_MASK:
-            am = tl.load(MASK + b * smb + h * smh + offs_m[None, :] * smm + offs_n[:, None] * smn,
-                         mask=col_ok[:, None] & row_ok[None, :], other=0.0)
-            sT = sT + am.to(tl.float32) * LOG2E
-        sT = tl.where(valid, sT, float("-inf"))
-        lse = tl.load(LSE + b * slb + h * slh + offs_m * slm, mask=row_ok, other=float("inf")) * LOG2E
+        sT = _mask_scores(sT, valid, MASK + b * smb + h * smh + offs_m[None, :] * smm + offs_n[:, None] * smn,
+                          col_ok[:, None] & row_ok[None, :], HAS_MASK, MASK_BOOL)
+        lse = tl.load(LSE + b * slb + h * slh + offs_m * slm, mask=row_ok, other=float("inf")) * _LOG2E
         # Fully masked rows stored lse = -inf; +inf makes their p = exp2(-inf - inf) = 0, not NaN.
         lse = tl.where(lse == float("-inf"), float("inf"), lse)
         pT = tl.exp2(sT - lse[None, :])
@@ -230,7 +236,7 @@ def _attn_bwd_dkdv_kernel(
                      mask=row_ok[:, None] & (offs_dv[None, :] < HEAD_DIM_V), other=0.0)  # (BLOCK_M, BLOCK_DV)
         dv += _dot(pT.to(do.dtype), do, UPCAST)
         dpT = _dot(v, tl.trans(do), UPCAST)  # (BLOCK_N, BLOCK_M)
-        delta = tl.load(DELTA + pid_bh.to(tl.int64) * S_Q + offs_m, mask=row_ok, other=0.0)
+        delta = tl.load(DELTA + (b * H + h) * S_Q + offs_m, mask=row_ok, other=0.0)
         dsT = pT * (dpT - delta[None, :])
         dk += _dot(dsT.to(qT.dtype), tl.trans(qT), UPCAST)
     dk = dk * scale  # d(q k^T * scale)/dk carries the scale once
@@ -253,16 +259,15 @@ def _attn_bwd_dq_kernel(
     spb, spn,
     sdqb, sdqh, sdqm, sdqd,
     scale, qk_scale,
-    CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, HAS_KPM: tl.constexpr,
+    CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, MASK_BOOL: tl.constexpr, HAS_KPM: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
     UPCAST: tl.constexpr,
 ):
     # One program per (query block, batch*head) owns dQ of BLOCK_M rows: a second pass over
     # k/v (S_k*(D+Dv) reads) instead of fp32 atomics, which makes dQ deterministic.
     pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
-    h = (pid_bh % H).to(tl.int64)
+    h = tl.program_id(1).to(tl.int64)
+    b = tl.program_id(2).to(tl.int64)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     offs_dv = tl.arange(0, BLOCK_DV)
@@ -272,9 +277,9 @@ def _attn_bwd_dq_kernel(
                 mask=row_ok[:, None] & (offs_d[None, :] < HEAD_DIM), other=0.0)      # (BLOCK_M, BLOCK_D)
     do = tl.load(DO + b * sdb + h * sdh + offs_m[:, None] * sdm + offs_dv[None, :] * sdd,
                  mask=row_ok[:, None] & (offs_dv[None, :] < HEAD_DIM_V), other=0.0)  # (BLOCK_M, BLOCK_DV)
-    lse = tl.load(LSE + b * slb + h * slh + offs_m * slm, mask=row_ok, other=float("inf")) * LOG2E
+    lse = tl.load(LSE + b * slb + h * slh + offs_m * slm, mask=row_ok, other=float("inf")) * _LOG2E
     lse = tl.where(lse == float("-inf"), float("inf"), lse)  # fully masked row -> p = 0
-    delta = tl.load(DELTA + pid_bh.to(tl.int64) * S_Q + offs_m, mask=row_ok, other=0.0)
+    delta = tl.load(DELTA + (b * H + h) * S_Q + offs_m, mask=row_ok, other=0.0)
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     k_base = K + b * skb + h * skh
     v_base = V + b * svb + h * svh
@@ -297,11 +302,8 @@ def _attn_bwd_dq_kernel(
         if HAS_KPM:
             pad = tl.load(KPM + b * spb + offs_n * spn, mask=col_ok, other=1).to(tl.int32)
             valid = valid & (pad[None, :] == 0)
-        if HAS_MASK:
-            am = tl.load(MASK + b * smb + h * smh + offs_m[:, None] * smm + offs_n[None, :] * smn,
-                         mask=row_ok[:, None] & col_ok[None, :], other=0.0)
-            s = s + am.to(tl.float32) * LOG2E
-        s = tl.where(valid, s, float("-inf"))
+        s = _mask_scores(s, valid, MASK + b * smb + h * smh + offs_m[:, None] * smm + offs_n[None, :] * smn,
+                         row_ok[:, None] & col_ok[None, :], HAS_MASK, MASK_BOOL)
         p = tl.exp2(s - lse[:, None])
         dp = _dot(do, vT, UPCAST)
         ds = p * (dp - delta[:, None])
@@ -312,6 +314,10 @@ def _attn_bwd_dq_kernel(
 
 
 # ---------------------------------------------------------------------------- launchers
+def _mask_bool(attn_mask) -> bool:
+    return attn_mask is not None and str(attn_mask.dtype) == "bool"
+
+
 def _upcast(dtype) -> bool:
     return interpret() and str(dtype) == "bfloat16"  # see _dot
 
@@ -343,7 +349,7 @@ def _mask_args(attn_mask, key_padding_mask, q, B, H, S_q, S_k):
     full = (B, H, S_q, S_k)
     m_strides = (0, 0, 0, 0)
     if attn_mask is not None:
-        check_buffer("attn_mask", attn_mask, dtypes=_FLOATS)
+        check_buffer("attn_mask", attn_mask, dtypes=_FLOATS + ("bool",))
         nd = len(attn_mask.shape)
         shape = (1,) * (4 - nd) + tuple(attn_mask.shape)  # left-pad like NumPy broadcasting
         if nd > 4 or any(s not in (1, f) for s, f in zip(shape, full)):
@@ -395,7 +401,8 @@ def attention(q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mas
         q, k, v: buffers (B, H, S_q, D), (B, H, S_k, D), (B, H, S_k, Dv); any strides.
         causal: PyTorch's ``is_causal`` (top-left aligned ``tril(ones(S_q, S_k))``).
         scale: softmax scale, default ``1/sqrt(D)``.
-        attn_mask: additive float mask broadcastable to (B, H, S_q, S_k).
+        attn_mask: broadcastable to (B, H, S_q, S_k); float: added to the scores;
+            bool: True = attend (as PyTorch's ``attn_mask``).
         key_padding_mask: bool (B, S_k), True = ignore that key.
         out, lse_out: optional preallocated outputs ((B, H, S_q, Dv) q.dtype; (B, H, S_q) fp32).
         config: dict with BLOCK_M, BLOCK_N (num_warps, num_stages) overriding the heuristic.
@@ -416,13 +423,14 @@ def attention(q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mas
     if B * H * S_q == 0:
         return out, lse
     meta, opts = launch_options(config)
-    grid = (triton.cdiv(S_q, meta["BLOCK_M"]), B * H)
+    grid = (triton.cdiv(S_q, meta["BLOCK_M"]), H, B)
     _attn_fwd_kernel[grid](
         q, k, v, out, lse, mask, kpm,
         H, S_q, S_k, D, Dv,
         *q.strides, *k.strides, *v.strides, *out.strides, *lse.strides, *ms, *ps,
         scale * LOG2E,
-        CAUSAL=bool(causal), HAS_MASK=attn_mask is not None, HAS_KPM=key_padding_mask is not None,
+        CAUSAL=bool(causal), HAS_MASK=attn_mask is not None,
+        MASK_BOOL=_mask_bool(attn_mask), HAS_KPM=key_padding_mask is not None,
         UPCAST=_upcast(q.dtype), BLOCK_D=_padded_dim(D), BLOCK_DV=_padded_dim(Dv), **meta, **opts)
     return out, lse
 
@@ -462,20 +470,21 @@ def attention_backward(do, q, k, v, out, lse, causal=False, scale=None, attn_mas
     meta, opts = launch_options(config)
     BM, BN = meta["BLOCK_M"], meta["BLOCK_N"]
     BD, BDV = _padded_dim(D), _padded_dim(Dv)
-    flags = dict(CAUSAL=bool(causal), HAS_MASK=attn_mask is not None, HAS_KPM=key_padding_mask is not None,
+    flags = dict(CAUSAL=bool(causal), HAS_MASK=attn_mask is not None,
+        MASK_BOOL=_mask_bool(attn_mask), HAS_KPM=key_padding_mask is not None,
                  UPCAST=_upcast(q.dtype))
 
-    delta = q.new((B, H, S_q), _F32)  # contiguous: the kernels index it as pid_bh * S_q + m
+    delta = q.new((B, H, S_q), _F32)  # contiguous: the kernels index it as (b * H + h) * S_q + m
     if B * H * S_q > 0:
-        _attn_bwd_preprocess_kernel[(triton.cdiv(S_q, BM), B * H)](
+        _attn_bwd_preprocess_kernel[(triton.cdiv(S_q, BM), H, B)](
             out, do, delta, H, S_q, Dv, *out.strides, *do.strides, BLOCK_M=BM, BLOCK_DV=BDV)
     shared = (H, S_q, S_k, D, Dv, *q.strides, *k.strides, *v.strides, *do.strides, *lse.strides, *ms, *ps)
     if B * H * S_k > 0:
-        _attn_bwd_dkdv_kernel[(triton.cdiv(S_k, BN), B * H)](
+        _attn_bwd_dkdv_kernel[(triton.cdiv(S_k, BN), H, B)](
             q, k, v, do, lse, delta, mask, kpm, dk, dv, *shared, *dk.strides, *dv.strides,
             scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, **meta, **opts)
     if B * H * S_q > 0:
-        _attn_bwd_dq_kernel[(triton.cdiv(S_q, BM), B * H)](
+        _attn_bwd_dq_kernel[(triton.cdiv(S_q, BM), H, B)](
             q, k, v, do, lse, delta, mask, kpm, dq, *shared, *dq.strides,
             scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, **meta, **opts)
     return dq, dk, dv
@@ -509,8 +518,10 @@ def attention_heuristic(p: dict) -> dict:
         bm, bn, w, s = 128, 64, 4, 3
     elif d * wide <= 256:     # fp16 D=128, fp32 D=64
         bm, bn, w, s = 128, 64, 8, 2
-    else:                     # fp16 D=256, fp32 D>=128
+    elif d * wide <= 512:     # fp16 D=256, fp32 D=128
         bm, bn, w, s = 64, 32, 4, 2
+    else:                     # fp32 D=256: 64 KiB k+v per stage, so one stage and 32 rows
+        bm, bn, w, s = 32, 32, 4, 1
     return dict(BLOCK_M=_fit_seq(bm, p["S_q"]), BLOCK_N=_fit_seq(bn, p["S_k"]), num_warps=w, num_stages=s)
 
 

@@ -152,6 +152,15 @@ def test_half_mask_on_bf16_inputs_with_key_padding(dev):
     assert np.all(got[3][0, :, kpm[0]] == 0)  # ignored keys get no gradient
 
 
+def test_bool_mask_keeps_true_entries(dev):
+    rng = np.random.default_rng(10)
+    q, k, v, do = make_inputs(rng, 1, 2, 45, 77, 32, "float16")
+    keep = rng.random((1, 2, 45, 77)) < 0.7
+    additive = np.where(keep, 0.0, -np.inf)
+    got = run_both(dev, q, k, v, do, attn_mask=dev.put(keep), causal=True)
+    check(got, ref_attention(q, k, v, do, causal=True, mask=additive), "float16", 3.0)
+
+
 def test_fully_masked_rows_give_zero_not_nan(dev):
     # batch 1: every key padded; batch 0, row 5: an all -inf additive mask row; with causal.
     rng = np.random.default_rng(6)
@@ -236,8 +245,8 @@ def test_errors_name_the_problem(dev):
         attention(dev.put(q[0]), kb, vb)
     with pytest.raises(ValueError, match="attn_mask of shape \\(3, 8\\) does not broadcast"):
         attention(qb, kb, vb, attn_mask=dev.put(np.zeros((3, 8), np.float32)))
-    with pytest.raises(TypeError, match="attn_mask: dtype bool"):
-        attention(qb, kb, vb, attn_mask=dev.put(np.zeros((8, 8), bool)))
+    with pytest.raises(TypeError, match="attn_mask: dtype int32"):
+        attention(qb, kb, vb, attn_mask=dev.put(np.zeros((8, 8), np.int32)))
     with pytest.raises(ValueError, match="key_padding_mask must have shape \\(B, S_k\\) = \\(1, 8\\)"):
         attention(qb, kb, vb, key_padding_mask=dev.put(np.zeros((1, 7), bool)))
     with pytest.raises(TypeError, match="key_padding_mask: dtype float32"):
