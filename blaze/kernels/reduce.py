@@ -83,8 +83,8 @@ def _row_extreme(acc, IS_MIN: tl.constexpr, FLOAT: tl.constexpr):
 def _reduce_kernel(x_ptr, out_ptr, M, R, ident, scale, divisor,
                    m0, m1, m2, xm0, xm1, xm2, xm3, om0, om1, om2, om3,
                    r0, r1, r2, xr0, xr1, xr2, xr3,
-                   OP: tl.constexpr, ACC: tl.constexpr, FLOAT: tl.constexpr, M_RANK: tl.constexpr,
-                   R_RANK: tl.constexpr, INT64: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_R: tl.constexpr):
+                   OP: tl.constexpr, ACC: tl.constexpr, CMP: tl.constexpr, FLOAT: tl.constexpr,
+                   M_RANK: tl.constexpr, R_RANK: tl.constexpr, INT64: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_R: tl.constexpr):
     # Reads M*R elements (twice for var/std/logsumexp), writes M.
     pid = tl.program_id(0)
     rows = pid * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -103,7 +103,9 @@ def _reduce_kernel(x_ptr, out_ptr, M, R, ident, scale, divisor,
         ptrs = x_ptr + x_row[:, None] + _offset(r, r0, r1, r2, xr0, xr1, xr2, xr3, R_RANK)[None, :]
         raw = tl.load(ptrs, mask=mask, other=0)
         if OP == 7 or OP == 8:
-            x = tl.where(mask, (raw != 0).to(ACC), ident)  # test before any float -> int cast
+            # test != 0 before any float -> int cast; in the widened type (bf16 compares
+            # are mis-converted by the interpreter)
+            x = tl.where(mask, (raw.to(CMP) != 0).to(ACC), ident)
         else:
             x = tl.where(mask, raw.to(ACC), ident)
         if OP == 0 or OP == 4 or OP == 9 or OP == 10:
@@ -320,7 +322,7 @@ def reduce(op: str, x, axes=None, out=None, correction=1, out_dtype=None, config
     _reduce_kernel[grid](x, out, M, R, _ident(op, acc), scale, divisor,
                          *_pad(mshape, 1)[:3], *_pad(xm, 0), *_pad(om, 0),
                          *_pad(rshape, 1)[:3], *_pad(xr, 0),
-                         OP=spec.id, ACC=_TL[acc], FLOAT=_is_float(acc), M_RANK=len(mshape),
+                         OP=spec.id, ACC=_TL[acc], CMP=_TL[_acc(name, 'sum')], FLOAT=_is_float(acc), M_RANK=len(mshape),
                          R_RANK=len(rshape), INT64=int64, **meta, **opts)
     return out
 
