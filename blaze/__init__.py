@@ -1,0 +1,85 @@
+"""blaze: a deep-learning framework with PyTorch's API. NumPy on the CPU, Triton kernels on the GPU.
+
+``import blaze`` loads only NumPy-backed code: no Triton import, no device query, no output.
+"""
+from . import dtypes as _dtypes
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .device import device  # noqa: F401
+from .dtypes import (bfloat16, dtype, float16, float32, float64, get_default_dtype, int8, int16,  # noqa: F401
+                     int32, int64, promote_types, set_default_dtype, uint8)
+from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, \
+    set_rng_state  # noqa: F401
+from .tensor import Size, Tensor  # noqa: F401
+from . import ops as _ops  # binds Tensor methods
+from .ops.conversion import *  # noqa: F401,F403
+from .ops.creation import *  # noqa: F401,F403
+from .ops.creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy, full,  # noqa
+                           full_like, linspace, logspace, normal, ones, ones_like, poisson, rand, rand_like, randint,
+                           randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from .ops.indexing import (argsort, argwhere, bucketize, gather, index_add, index_fill, index_put,  # noqa: F401
+                           index_select, kthvalue, masked_fill, masked_select, msort, multinomial, nonzero, scatter,
+                           scatter_add, searchsorted, sort, take_along_dim, topk)
+from .ops.linalg import (addmm, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv, outer,  # noqa: F401
+                         tensordot)
+from .ops.pointwise import *  # noqa: F401,F403
+from .ops.pointwise import (abs, add, allclose, clamp, clip, div, equal, isclose, max_elementwise,  # noqa
+                            maximum, minimum, mul, pow, round, sub, where)
+from .ops.reduction import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero, cumprod,  # noqa
+                            cumsum, logsumexp, max, mean, median, min, norm, prod, std, std_mean, sum, var,
+                            var_mean)
+from .ops.shape import (atleast_1d, atleast_2d, broadcast_to, cat, chunk, concat, concatenate,  # noqa: F401
+                        diagonal, expand, flatten, flip, fliplr, flipud, hstack, meshgrid, movedim, narrow, permute,
+                        ravel, repeat_interleave, reshape, roll, select, split, squeeze, stack, swapaxes, swapdims, t,
+                        tensor_split, tile, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack)
+
+bool = _dtypes.bool_  # noqa: A001 - blaze.bool, as torch.bool
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> "bool":
+    return isinstance(obj, Tensor)
+
+
+def numel(input) -> "int":
+    return input.numel()
+
+
+def clone(input):
+    return input.clone()
+
+
+def detach(input):
+    return input.detach()
+
+
+def is_floating_point(input):
+    return input.dtype.is_floating_point
+
+
+def result_type(a, b):
+    return _dtypes.result_type(a, b)
+
+
+def can_cast(from_, to):
+    return _dtypes.can_cast(from_, to)
+
+
+def __getattr__(name):
+    # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
+    import importlib
+    if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "tuning"):
+        return importlib.import_module(f"blaze.{name}")
+    if name in ("save", "load"):
+        from . import serialization
+        return getattr(serialization, name)
+    if name == "autocast":
+        from .amp import autocast
+        return autocast
+    raise AttributeError(f"module 'blaze' has no attribute {name!r}")

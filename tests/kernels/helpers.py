@@ -37,7 +37,7 @@ class Dev:
 
     def poisoned(self, shape, dtype):
         """An output buffer filled with NaN (or a sentinel for ints) so unwritten elements show."""
-        a = np.full(shape, POISON[np.dtype(dtype).kind], dtype=dtype)
+        a = np.full(shape, POISON.get(np.dtype(dtype).kind, np.nan), dtype=dtype)  # bf16 kind is "V"
         return self.put(a)
 
 

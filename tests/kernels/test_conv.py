@@ -172,6 +172,8 @@ def test_conv_many_tiles(dev):
     rdx, rdw, _ = ref_conv_grads(x.shape, x, w, dy, (1, 1), (1, 1), (1, 1), 1)
     check(dev.get(cv.conv2d_backward_input(dev.put(dy), dev.put(w), x.shape, config=cfg, **args)), rdx, np.float32)
     check(dev.get(cv.conv2d_backward_weight(dev.put(dy), dev.put(x), w.shape, config=cfg, **args)), rdw, np.float32)
+    db = cv.conv2d_backward_bias(dev.put(dy), config=dict(BLOCK_L=64, BLOCK_O=8))  # 8 steps over N*P*Q, 3 O tiles
+    check(dev.get(db), dy.astype(np.float64).sum((0, 2, 3)), np.float32)
 
 
 def test_conv_channels_last_strides(dev):

@@ -170,6 +170,11 @@ def test_degenerate_shapes(dev, M, K, N):
     a, b, bias = rnd(rng, (M, K), np.float32), rnd(rng, (K, N), np.float32), rnd(rng, (N,), np.float32)
     out = mm.matmul(dev.put(a), dev.put(b), bias=dev.put(bias), out=poisoned(dev, (M, N), np.float32))
     np.testing.assert_allclose(dev.get(out), f64(a) @ f64(b) + bias, rtol=1e-5, atol=1e-6)
+    g = rnd(rng, (M, N), np.float32)
+    da, db, dbias = mm.matmul_backward(dev.put(g), dev.put(a), dev.put(b), need_bias=True)
+    np.testing.assert_allclose(dev.get(da), f64(g) @ f64(b).T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dev.get(db), f64(a).T @ f64(g), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dev.get(dbias), f64(g).sum(0), rtol=1e-5, atol=1e-5)  # M=300: 2 row steps
 
 
 def test_tf32_switch(dev):

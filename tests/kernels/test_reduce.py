@@ -211,3 +211,18 @@ def test_errors(dev):
         K.reduce("max", dev.put(np.zeros((2, 0), np.float32)), 1)
     with pytest.raises(ValueError, match="unknown scan"):
         K.scan("cummax", x, 0)
+
+
+@pytest.mark.parametrize("layout", ["row", "col"])
+def test_small_blocks_loop_over_r(dev, layout):
+    # BLOCK_R far below R so every op walks R in several chunks (carries, ties across chunks)
+    x = rng.integers(-3, 4, (5, 45)).astype(np.float32)
+    if layout == "col":
+        x = np.ascontiguousarray(x.T).T  # same values, M contiguous
+    xb = dev.put(x)
+    cfg = dict(BLOCK_M=2, BLOCK_R=8, num_warps=4)
+    for op in sorted(K.REDUCE_OPS):
+        got = dev.get(K.reduce(op, xb, 1, config=cfg))
+        _check(op, got, REF[op](x.astype(np.float64), axis=1), "float32")
+    got = dev.get(K.cumsum(xb, 1, config=cfg))
+    np.testing.assert_array_equal(got, np.cumsum(x, 1))

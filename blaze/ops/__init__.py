@@ -1,0 +1,124 @@
+"""All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
+from . import conversion, creation, indexing, linalg, pointwise, reduction, shape  # noqa: F401
+from ..tensor import Tensor
+
+
+def _bind():
+    P, R, S, I, L, C = pointwise, reduction, shape, indexing, linalg, conversion
+    methods = {}
+    for name in list(P.UNARY) + list(P._BOOL_UNARY):
+        methods[name] = getattr(P, name)
+    for name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "remainder", "fmod", "hypot",
+                 "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "floor_divide",
+                 "bitwise_and", "bitwise_or", "bitwise_xor", "clamp", "clip", "clamp_min", "clamp_max", "lerp",
+                 "addcmul", "addcdiv", "isclose", "allclose", "equal", "subtract", "multiply", "divide",
+                 "true_divide", "greater", "greater_equal", "less", "less_equal", "not_equal", "float_power"):
+        methods[name] = getattr(P, name)
+    methods["div"] = lambda self, other, *, rounding_mode=None: P.div_mode(self, other, rounding_mode)
+    methods["divide"] = methods["div"]
+    methods["where"] = lambda self, condition, other: P.where(condition, self, other)
+    for name in ("sum", "mean", "prod", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std",
+                 "logsumexp", "norm", "cumsum", "cumprod", "all", "any", "count_nonzero", "aminmax", "median",
+                 "var_mean", "std_mean"):
+        methods[name] = getattr(R, name)
+    for name in ("reshape", "view", "permute", "transpose", "swapaxes", "swapdims", "t", "movedim", "expand",
+                 "expand_as", "broadcast_to", "squeeze", "unsqueeze", "flatten", "unflatten", "ravel", "narrow",
+                 "select", "split", "tensor_split", "chunk", "unbind", "diagonal", "contiguous", "clone", "flip",
+                 "fliplr", "flipud", "roll", "tril", "triu", "repeat", "tile", "repeat_interleave"):
+        methods[name] = getattr(S, name)
+    methods["view_as"] = lambda self, other: S.view(self, other.shape)
+    methods["reshape_as"] = lambda self, other: S.reshape(self, other.shape)
+    for name in ("gather", "scatter", "scatter_add", "scatter_", "scatter_add_", "index_select", "index_add",
+                 "index_add_", "index_fill", "index_put", "index_put_", "masked_fill", "masked_fill_",
+                 "masked_select", "nonzero", "argwhere", "sort", "argsort", "topk", "kthvalue", "take_along_dim",
+                 "multinomial", "msort"):
+        methods[name] = getattr(I, name)
+    for name in ("matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "ger", "addmm", "baddbmm"):
+        methods[name] = getattr(L, name)
+    for name in ("to", "cpu", "cuda", "double", "half", "bfloat16", "long", "short", "char", "byte", "type_as",
+                 "copy_", "fill_", "zero_", "uniform_", "normal_", "random_", "bernoulli_", "exponential_"):
+        methods[name] = getattr(C, name)
+    methods["float"], methods["int"], methods["bool"] = C.float_, C.int_, C.bool_
+    methods["bernoulli"] = lambda self, p=None, *, generator=None: creation.bernoulli(self, p, generator=generator)
+    methods["new_zeros"] = lambda self, *size, dtype=None, device=None, requires_grad=False: creation.zeros(
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    methods["new_ones"] = lambda self, *size, dtype=None, device=None, requires_grad=False: creation.ones(
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    methods["new_empty"] = lambda self, *size, dtype=None, device=None, requires_grad=False: creation.empty(
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    methods["new_full"] = lambda self, size, fill_value, *, dtype=None, device=None, requires_grad=False: \
+        creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+    methods["new_tensor"] = lambda self, data, *, dtype=None, device=None, requires_grad=False: creation.tensor(
+        data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    methods["__getitem__"] = I.getitem
+    methods["__setitem__"] = I.setitem
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)
+    _bind_operators()
+    _bind_inplace()
+
+
+def _bind_operators():
+    P, L = pointwise, linalg
+    ops = {
+        "__add__": P.add, "__sub__": P.sub, "__mul__": P.mul, "__truediv__": P.div, "__pow__": P.pow,
+        "__matmul__": L.matmul, "__floordiv__": P.floor_divide, "__mod__": P.remainder,
+        "__eq__": P.eq, "__ne__": P.ne, "__lt__": P.lt, "__le__": P.le, "__gt__": P.gt, "__ge__": P.ge,
+        "__and__": P.bitwise_and, "__or__": P.bitwise_or, "__xor__": P.bitwise_xor,
+    }
+    for name, fn in ops.items():
+        setattr(Tensor, name, fn)
+    reflected = {
+        "__radd__": P.add, "__rsub__": P.sub, "__rmul__": P.mul, "__rtruediv__": P.div, "__rpow__": P.pow,
+        "__rmatmul__": L.matmul, "__rfloordiv__": P.floor_divide, "__rmod__": P.remainder,
+        "__rand__": P.bitwise_and, "__ror__": P.bitwise_or, "__rxor__": P.bitwise_xor,
+    }
+    for name, fn in reflected.items():
+        setattr(Tensor, name, (lambda f: lambda self, other: f(other, self))(fn))
+    Tensor.__neg__ = P.neg
+    Tensor.__pos__ = lambda self: self
+    Tensor.__abs__ = P.abs
+    Tensor.__invert__ = lambda self: P.logical_not(self) if self.dtype.name == "bool" else P.bitwise_xor(self, -1)
+    Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
+    Tensor.mT = property(lambda self: self.transpose(-2, -1))
+
+
+def _inplace_method(fn):
+    def method(self, *args, **kwargs):
+        self._check_inplace()
+        return self._inplace(fn(self, *args, **kwargs))
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+def _bind_inplace():
+    P = pointwise
+    names = ["add", "sub", "mul", "div", "pow", "clamp", "clamp_min", "clamp_max", "remainder", "fmod", "lerp",
+             "addcmul", "addcdiv", "maximum", "minimum", "floor_divide", "atan2", "hypot", "clip"]
+    names += [n for n in P.UNARY]
+    for name in names:
+        fn = getattr(Tensor, name)
+        setattr(Tensor, name + "_", _inplace_method(fn))
+    for n in ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "logical_xor"):
+        setattr(Tensor, n + "_", _inplace_method(getattr(Tensor, n)))
+    for name in ("squeeze", "unsqueeze", "transpose", "t"):
+        setattr(Tensor, name + "_", _inplace_view(getattr(Tensor, name)))
+    dunder = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
+              "__ipow__": "pow_", "__imod__": "remainder_", "__ifloordiv__": "floor_divide_"}
+    for d, m in dunder.items():
+        setattr(Tensor, d, getattr(Tensor, m))
+    Tensor.__iand__ = lambda self, o: self._inplace(P.bitwise_and(self, o))
+    Tensor.__ior__ = lambda self, o: self._inplace(P.bitwise_or(self, o))
+    Tensor.__ixor__ = lambda self, o: self._inplace(P.bitwise_xor(self, o))
+
+
+def _inplace_view(fn):
+    def method(self, *args):
+        r = fn(self, *args)
+        self._data = r._data
+        return self
+    return method
+
+
+_bind()

@@ -1,0 +1,409 @@
+"""Elementwise ops: unary math, binary arithmetic with broadcasting and type promotion, where, clamp.
+
+Each differentiable op is one table row: the backend primitive's name and the backward
+as a formula over Tensors (so it can itself be differentiated). Comparisons and logical
+ops produce bool tensors and record nothing.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+from .. import dtypes as _dt
+from ..autograd.function import Function
+from ._util import Tensor, broadcast_error, make, unbroadcast
+
+# ---------------------------------------------------------------------------- unary
+# name -> (backward(g, x, y), what it saves, promotes ints to float)
+# Saving only what the formula reads keeps memory down: exp saves its output, log its input.
+UNARY = {
+    "neg": (lambda g, x, y: -g, "", False),
+    "abs": (lambda g, x, y: g * x.sign(), "x", False),
+    "exp": (lambda g, x, y: g * y, "y", True),
+    "exp2": (lambda g, x, y: g * y * math.log(2.0), "y", True),
+    "expm1": (lambda g, x, y: g * (y + 1), "y", True),
+    "log": (lambda g, x, y: g / x, "x", True),
+    "log2": (lambda g, x, y: g / (x * math.log(2.0)), "x", True),
+    "log10": (lambda g, x, y: g / (x * math.log(10.0)), "x", True),
+    "log1p": (lambda g, x, y: g / (x + 1), "x", True),
+    "sqrt": (lambda g, x, y: g / (2 * y), "y", True),
+    "rsqrt": (lambda g, x, y: -0.5 * g * y * y * y, "y", True),
+    "sin": (lambda g, x, y: g * x.cos(), "x", True),
+    "cos": (lambda g, x, y: -g * x.sin(), "x", True),
+    "tan": (lambda g, x, y: g * (1 + y * y), "y", True),
+    "asin": (lambda g, x, y: g * (1 - x * x).rsqrt(), "x", True),
+    "acos": (lambda g, x, y: -g * (1 - x * x).rsqrt(), "x", True),
+    "atan": (lambda g, x, y: g / (1 + x * x), "x", True),
+    "sinh": (lambda g, x, y: g * x.cosh(), "x", True),
+    "cosh": (lambda g, x, y: g * x.sinh(), "x", True),
+    "tanh": (lambda g, x, y: g * (1 - y * y), "y", True),
+    "asinh": (lambda g, x, y: g * (x * x + 1).rsqrt(), "x", True),
+    "acosh": (lambda g, x, y: g * (x * x - 1).rsqrt(), "x", True),
+    "atanh": (lambda g, x, y: g / (1 - x * x), "x", True),
+    "sigmoid": (lambda g, x, y: g * y * (1 - y), "y", True),
+    "relu": (lambda g, x, y: g * (y > 0), "y", False),
+    "erf": (lambda g, x, y: g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(), "x", True),
+    "reciprocal": (lambda g, x, y: -g * y * y, "y", True),
+    "square": (lambda g, x, y: 2 * g * x, "x", False),
+    "frac": (lambda g, x, y: g, "", False),
+    # piecewise-constant: zero gradient, as PyTorch
+    "sign": (lambda g, x, y: g * 0, "", False),
+    "floor": (lambda g, x, y: g * 0, "", False),
+    "ceil": (lambda g, x, y: g * 0, "", False),
+    "round": (lambda g, x, y: g * 0, "", False),
+    "trunc": (lambda g, x, y: g * 0, "", False),
+}
+_BOOL_UNARY = ("logical_not", "isnan", "isinf", "isfinite", "signbit")
+
+
+class _Unary(Function):
+    _internal = True
+    op = ""
+
+    @staticmethod
+    def forward(ctx, x):
+        op = ctx.op
+        bwd, saves, to_float = UNARY[op]
+        data, dt = x._data, x._dtype
+        be = x._device.backend
+        if to_float and not dt.is_floating_point:
+            dt = _dt.get_default_dtype()
+            data = be.cast(data, dt)
+        y = make(be.unary(op, data), x._device, dt)
+        if saves == "x":
+            ctx.save_for_backward(x)
+        elif saves == "y":
+            ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        bwd, saves, _ = UNARY[ctx.op]
+        saved = ctx.saved_tensors
+        x = saved[0] if saves == "x" else None
+        y = saved[0] if saves == "y" else None
+        return bwd(g, x, y)
+
+
+def _unary_fn(op):
+    cls = type(op.capitalize(), (_Unary,), {"op": op})
+
+    def fn(input, *, out=None):
+        r = cls.apply(input)
+        return r if out is None else out.copy_(r)
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}``, as ``torch.{op}``."
+    return fn
+
+
+def _bool_unary_fn(op):
+    def fn(input):
+        return make(input._device.backend.unary(op, input._data), input._device, _dt.bool_)
+    fn.__name__ = op
+    return fn
+
+
+for _op in UNARY:
+    globals()[_op] = _unary_fn(_op)
+for _op in _BOOL_UNARY:
+    globals()[_op] = _bool_unary_fn(_op)
+
+
+def _where0(c, g):
+    return where(c, g, 0.0)
+
+
+# ---------------------------------------------------------------------------- binary
+def _max_weight(a, b):
+    # ties split the gradient evenly, as PyTorch does
+    return (a > b) + (a == b) * 0.5
+
+
+# name -> (grad for a, what it reads, grad for b, what it reads), each over (g, a, b, y).
+# Only what the needed gradients read is saved: ``x.mul_(3)`` saves nothing of x, as PyTorch.
+BINARY = {
+    "add": (lambda g, a, b, y: g, "", lambda g, a, b, y: g, ""),
+    "sub": (lambda g, a, b, y: g, "", lambda g, a, b, y: -g, ""),
+    "mul": (lambda g, a, b, y: g * b, "b", lambda g, a, b, y: g * a, "a"),
+    "div": (lambda g, a, b, y: g / b, "b", lambda g, a, b, y: -g * a / (b * b), "ab"),
+    "pow": (lambda g, a, b, y: g * b * a ** (b - 1), "ab", lambda g, a, b, y: g * y * a.log(), "ay"),
+    "maximum": (lambda g, a, b, y: g * _max_weight(a, b), "ab", lambda g, a, b, y: g * _max_weight(b, a), "ab"),
+    "minimum": (lambda g, a, b, y: g * _max_weight(b, a), "ab", lambda g, a, b, y: g * _max_weight(a, b), "ab"),
+    "atan2": (lambda g, a, b, y: g * b / (a * a + b * b), "ab", lambda g, a, b, y: -g * a / (a * a + b * b), "ab"),
+    "remainder": (lambda g, a, b, y: g, "", lambda g, a, b, y: -g * (a / b).floor(), "ab"),
+    "fmod": (lambda g, a, b, y: g, "", lambda g, a, b, y: -g * (a / b).trunc(), "ab"),
+    "hypot": (lambda g, a, b, y: g * a / y, "ay", lambda g, a, b, y: g * b / y, "by"),
+}
+_NONDIFF_BINARY = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+                   "floor_divide", "bitwise_and", "bitwise_or", "bitwise_xor")
+_BOOL_RESULT = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
+
+
+def _scalar_category(s) -> int:
+    return 0 if isinstance(s, bool) else 1 if isinstance(s, int) else 2
+
+
+def _prep(op, a, b):
+    """Operands as backend arrays (or raw scalars) in the promoted dtype, plus device and dtype."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        dev = a._device
+        if b._device is not dev:
+            if b._data.ndim == 0 and b._device.type == "cpu":
+                b = b.to(dev)
+            elif a._data.ndim == 0 and a._device.type == "cpu":
+                a = a.to(b._device)
+                dev = b._device
+            else:
+                raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                                   f"{a._device} and {b._device}!")
+        dt = a._dtype if a._dtype is b._dtype else _dt.result_type(a, b)
+    elif ta:
+        dev, b = a._device, _as_scalar(b)
+        c = _scalar_category(b)
+        dt = a._dtype if c <= a._dtype.category else (_dt.get_default_dtype() if c == 2 else _dt.int64)
+    elif tb:
+        dev, a = b._device, _as_scalar(a)
+        c = _scalar_category(a)
+        dt = b._dtype if c <= b._dtype.category else (_dt.get_default_dtype() if c == 2 else _dt.int64)
+    else:
+        raise TypeError(f"{op}(): expected at least one Tensor argument")
+    if op == "div" and not dt.is_floating_point:
+        dt = _dt.get_default_dtype()
+    be = dev.backend
+    x = (a._data if a._dtype is dt else be.cast(a._data, dt)) if ta else a
+    y = (b._data if b._dtype is dt else be.cast(b._data, dt)) if tb else b
+    return x, y, dt, dev, be
+
+
+def _as_scalar(s):
+    if isinstance(s, (bool, int, float)):
+        return s
+    if hasattr(s, "item") and getattr(s, "ndim", 1) == 0:  # numpy scalars
+        return s.item()
+    raise TypeError(f"unsupported operand type: {type(s).__name__}")
+
+
+def _run_binary(op, x, y, be, a, b):
+    try:
+        return be.binary(op, x, y)
+    except ValueError:
+        raise broadcast_error(getattr(a, "shape", ()), getattr(b, "shape", ())) from None
+
+
+class _Binary(Function):
+    _internal = True
+    op = ""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        op = ctx.op
+        x, y, dt, dev, be = _prep(op, a, b)
+        out = make(_run_binary(op, x, y, be, a, b), dev, dt)
+        _, need_a, _, need_b = BINARY[op]
+        na, nb = ctx.needs_input_grad
+        needs = (need_a if na else "") + (need_b if nb else "")
+        if needs:
+            ctx.save_for_backward(a if isinstance(a, Tensor) and "a" in needs else None,
+                                  b if isinstance(b, Tensor) and "b" in needs else None,
+                                  out if "y" in needs else None)
+        ctx.scalars = (None if isinstance(a, Tensor) else a, None if isinstance(b, Tensor) else b)
+        ctx.shapes = (a.shape if isinstance(a, Tensor) else None, b.shape if isinstance(b, Tensor) else None)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        fa, _, fb, _ = BINARY[ctx.op]
+        sa, sb, y = ctx.saved_tensors if ctx._saved is not None or ctx._freed else (None, None, None)
+        a = sa if sa is not None else ctx.scalars[0]
+        b = sb if sb is not None else ctx.scalars[1]
+        na, nb = ctx.needs_input_grad
+        sha, shb = ctx.shapes
+        return (unbroadcast(fa(g, a, b, y), sha) if na else None, unbroadcast(fb(g, a, b, y), shb) if nb else None)
+
+
+def _binary_fn(op):
+    cls = type(op.capitalize(), (_Binary,), {"op": op})
+
+    def fn(input, other, *, out=None):
+        r = cls.apply(input, other)
+        return r if out is None else out.copy_(r)
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}`` with broadcasting and type promotion, as ``torch.{op}``."
+    fn._cls = cls
+    return fn
+
+
+def _nondiff_binary_fn(op):
+    def fn(input, other, *, out=None):
+        x, y, dt, dev, be = _prep(op, input, other)
+        r = make(_run_binary(op, x, y, be, input, other), dev, _dt.bool_ if op in _BOOL_RESULT else dt)
+        return r if out is None else out.copy_(r)
+    fn.__name__ = op
+    return fn
+
+
+for _op in BINARY:
+    globals()[_op] = _binary_fn(_op)
+for _op in _NONDIFF_BINARY:
+    globals()[_op] = _nondiff_binary_fn(_op)
+
+_add_cls = add._cls  # noqa: F821 - defined by the loop above
+_sub_cls = sub._cls  # noqa: F821
+_mul_cls = mul._cls  # noqa: F821
+
+
+def add(input, other, *, alpha=1, out=None):  # noqa: F811 - adds alpha to the table's add
+    """``input + alpha * other``, as ``torch.add``."""
+    if alpha != 1:
+        other = other * alpha
+    r = _add_cls.apply(input, other)
+    return r if out is None else out.copy_(r)
+
+
+def sub(input, other, *, alpha=1, out=None):  # noqa: F811
+    if alpha != 1:
+        other = other * alpha
+    r = _sub_cls.apply(input, other)
+    return r if out is None else out.copy_(r)
+
+
+subtract, multiply, divide, true_divide = sub, mul, div, div  # noqa: F821
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F821
+max_elementwise = maximum  # noqa: F821
+
+
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+def float_power(input, exponent):
+    return pow(input.to(_dt.float64), exponent)  # noqa: F821
+
+
+def div_mode(input, other, rounding_mode=None):
+    if rounding_mode is None:
+        return div(input, other)  # noqa: F821
+    q = div(input, other)  # noqa: F821
+    r = q.trunc() if rounding_mode == "trunc" else q.floor() if rounding_mode == "floor" else None
+    if r is None:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                         f"'{rounding_mode}'")
+    if isinstance(input, Tensor) and not input.dtype.is_floating_point and \
+            not (isinstance(other, Tensor) and other.dtype.is_floating_point) and not isinstance(other, float):
+        return r.to(_dt.result_type(input, other))
+    return r
+
+
+# ---------------------------------------------------------------------------- where / clamp
+class Where(Function):
+    _internal = True
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        x, y, dt, dev, be = _prep("where", a, b)
+        c = cond._data if cond._dtype is _dt.bool_ else be.cast(cond._data, _dt.bool_)
+        try:
+            out = be.where(c, x, y)
+        except ValueError:
+            raise broadcast_error(cond.shape, getattr(a, "shape", ())) from None
+        ctx.save_for_backward(cond)
+        ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))
+        return make(out, dev, dt)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved_tensors
+        _, na, nb = ctx.needs_input_grad
+        ga = unbroadcast(where(cond, g, 0.0), ctx.shapes[0]) if na else None
+        gb = unbroadcast(where(cond, 0.0, g), ctx.shapes[1]) if nb else None
+        return None, ga, gb
+
+
+def where(condition, input=None, other=None):
+    """Pick ``input`` where ``condition`` else ``other`` (broadcasting), as ``torch.where``."""
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    return Where.apply(condition, input, other)
+
+
+class Clamp(Function):
+    _internal = True
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        dt = x._dtype
+        for v in (lo, hi):
+            if isinstance(v, float) and not dt.is_floating_point:
+                dt = _dt.get_default_dtype()
+        be = x._device.backend
+        data = x._data if dt is x._dtype else be.cast(x._data, dt)
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return make(be.clamp(data, lo, hi), x._device, dt)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        keep = None
+        if ctx.lo is not None:
+            keep = x >= ctx.lo
+        if ctx.hi is not None:
+            k = x <= ctx.hi
+            keep = k if keep is None else keep.logical_and(k)
+        return where(keep, g, 0.0), None, None
+
+
+def clamp(input, min=None, max=None, *, out=None):
+    """Limit values to [min, max], as ``torch.clamp``; bounds may be numbers or tensors."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        r = input
+        if min is not None:
+            r = maximum(r, min)  # noqa: F821
+        if max is not None:
+            r = minimum(r, max)  # noqa: F821
+    else:
+        r = Clamp.apply(input, min, max)
+    return r if out is None else out.copy_(r)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
+def lerp(input, end, weight):
+    return input + weight * (end - input)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return input + value * tensor1 * tensor2
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return input + value * tensor1 / tensor2
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    diff = (input - other).abs()
+    close = diff <= atol + rtol * (other.abs() if isinstance(other, Tensor) else builtins.abs(other))
+    close = close.logical_or(eq(input, other))  # noqa: F821 - infinities of the same sign
+    if equal_nan:
+        close = close.logical_or(isnan(input).logical_and(isnan(other)))  # noqa: F821
+    return close
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+def equal(input, other) -> bool:
+    return input.shape == other.shape and bool(eq(input, other).all())  # noqa: F821
