@@ -80,7 +80,7 @@ def _max_pool_bwd_kernel(dy_ptr, idx_ptr, dx_ptr, total, C, H, W, OH, OW,
             ow, okw = _window_start(w, SW, PW, DW, kw)
             ok = m & okh & okw & (oh < OH) & (ow < OW)
             i = tl.load(idx_ptr + n * is0 + c * is1 + oh * is2 + ow * is3, mask=ok, other=-1)
-            hit = ok
+            hit = ok & (i == h * W + w)
             acc += tl.load(dy_ptr + n * gs0 + c * gs1 + oh * gs2 + ow * gs3, mask=hit, other=0).to(tl.float32)
     tl.store(dx_ptr + n * ds0 + c * ds1 + h * ds2 + w * ds3, acc.to(dx_ptr.dtype.element_ty), mask=m)
 
