@@ -123,7 +123,7 @@ def _reduce_kernel(x_ptr, out_ptr, M, R, ident, scale, divisor,
                 better = x > acc
             else:
                 better = x < acc
-            take = mask & (better | ((x == acc) & (rb >= 0)) | ((x != x) & (acc == acc)))
+            take = mask & (better | ((x == acc) & (rb < acc_i)) | ((x != x) & (acc == acc)))
             acc = tl.where(take, x, acc)
             acc_i = tl.where(take, rb, acc_i)
         elif OP == 7:
