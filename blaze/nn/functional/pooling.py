@@ -1,0 +1,2 @@
+"""Placeholder: filled in by the conv/pool/RNN/attention work."""
+__all__ = []
