@@ -177,7 +177,7 @@ def _bias_grad_kernel(
         n = (offs_l // (P * Q)).to(tl.int64)
         rows = n * stride_dyn + ((offs_l // Q) % P) * stride_dyh + (offs_l % Q) * stride_dyw
         ok = (offs_l < L)[:, None] & o_ok[None, :]
-        acc = tl.load(dy_ptr + rows[:, None] + offs_o[None, :] * stride_dyc, mask=ok, other=0.0).to(tl.float32)
+        acc += tl.load(dy_ptr + rows[:, None] + offs_o[None, :] * stride_dyc, mask=ok, other=0.0).to(tl.float32)
     tl.store(db_ptr + offs_o * stride_db, tl.sum(acc, axis=0).to(db_ptr.dtype.element_ty), mask=o_ok)
 
 
