@@ -51,6 +51,12 @@ class DataLoader:
         prefetch_factor: batches in flight per worker (default 2 with workers).
         persistent_workers: keep the worker processes between epochs.
 
+    Reproducibility: each epoch draws one base seed from ``generator`` (or the default
+    generator); batch ``b`` is fetched with ``blaze.manual_seed(base_seed + b)`` (plus Python's
+    ``random`` and NumPy's global RNG) in whichever process fetches it, so after
+    ``blaze.manual_seed(s)`` the batches and the random transforms' draws are the same for any
+    ``num_workers``. In the main process the RNG states are restored after each fetch.
+
     Example::
 
         loader = DataLoader(dataset, batch_size=64, shuffle=True, num_workers=2)

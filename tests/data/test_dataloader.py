@@ -225,3 +225,13 @@ def test_early_break_then_new_epoch():
         if i == 1:
             break
     assert [b[1].numpy().tolist() for b in loader][-1] == [10.0, 11.0]
+
+
+def test_spawn_context_gives_the_same_batches():
+    blaze.manual_seed(11)
+    forked = _collect(DataLoader(Noisy(), batch_size=6, shuffle=True))
+    blaze.manual_seed(11)
+    spawned = _collect(DataLoader(Noisy(), batch_size=6, shuffle=True, num_workers=1, multiprocessing_context="spawn"))
+    for a, b in zip(forked, spawned):
+        np.testing.assert_array_equal(a[0], b[0])
+    assert len(forked) == len(spawned) == 4
