@@ -11,6 +11,9 @@ import blaze
 from .dataset import Dataset
 
 
+_TEXT_SUFFIXES = (".txt", ".text", ".md")
+
+
 def _read_texts(source) -> str:
     """A string is text unless it names an existing file; a Path or a list means files."""
     if isinstance(source, (list, tuple)):
@@ -18,7 +21,9 @@ def _read_texts(source) -> str:
     if isinstance(source, os.PathLike):
         return Path(source).read_text(encoding="utf-8")
     if isinstance(source, str):
-        if len(source) < 4096 and "\n" not in source and os.path.isfile(source):
+        one_line = len(source) < 4096 and "\n" not in source
+        # a missing "book.txt" must fail loudly, not become an 8-character corpus
+        if one_line and (os.path.isfile(source) or source.lower().endswith(_TEXT_SUFFIXES)):
             return Path(source).read_text(encoding="utf-8")
         return source
     raise TypeError(f"CharDataset expects a string, a path or a list of paths, got {type(source).__name__}")

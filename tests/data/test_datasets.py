@@ -200,6 +200,8 @@ def test_char_dataset_on_text():
         CharDataset("xyz!", 1, chars=ds.itos)
     with pytest.raises(ValueError, match="too short"):
         CharDataset("abc", 3)
+    with pytest.raises(FileNotFoundError, match="no_such_book.txt"):
+        CharDataset("no_such_book.txt", 3)  # a missing file is an error, not an 18-character text
 
 
 def test_char_dataset_on_austen(shared_data):
