@@ -430,10 +430,11 @@ def matmul_backward(grad_out, a, b, preact=None, activation=None, need_a=True, n
     if need_bias:
         dbias = a.new((N,), grad_out.dtype) if out_bias is None else out_bias
         _check_out("out_bias", dbias, (N,), grad_out.dtype)
-    grads = [v for v in (da, db) if v is not None]
+    # an absent gradient stands in as its operand (already in views: no extra constraint)
+    grads = [a if da is None else da, b if db is None else db]
     Z, zs = _collapse(batch, [_batch_strides(v, batch) for v in views + grads], "matmul_backward")
     za, zb, zg = zs[:3]
-    zda, zdb = zs[len(views):] if need_a and need_b else (zs[-1], zs[-1])
+    zda, zdb = zs[-2:]
     if Z == 0 or M * N == 0:  # empty dZ: gradients are sums over nothing, hence zeros
         dz, sdz = grad_out, (0, 0, 0)
     elif act:

@@ -92,6 +92,10 @@ class _View:
     def new(self, shape, dtype=None):
         return self.base.new(shape, dtype)
 
+    def numpy(self):
+        stored = self.base.numpy()
+        return np.lib.stride_tricks.as_strided(stored, self.shape, [s * stored.itemsize for s in self.strides]).copy()
+
 
 def put_nhwc(dev, a):
     """An NCHW buffer equal to ``a`` whose memory is NHWC (channels last): strides only."""

@@ -57,6 +57,10 @@ class _View:
     def new(self, shape, dtype=None):
         return self.base.new(shape, dtype)
 
+    def numpy(self):
+        stored = self.base.numpy()
+        return np.lib.stride_tricks.as_strided(stored, self.shape, [s * stored.itemsize for s in self.strides]).copy()
+
 
 def put_t(dev, a):
     """A buffer equal to ``a`` whose last two dims are stored transposed (strides swapped)."""
@@ -120,21 +124,24 @@ def test_batched_broadcast(dev, a_shape, b_shape):
     a, b = rnd(rng, a_shape, np.float32), rnd(rng, b_shape, np.float32)
     ref = f64(a) @ f64(b)
     res = rnd(rng, ref.shape[-1:], np.float32)  # residual broadcast over rows and batch
-    out = mm.matmul(dev.put(a), dev.put(b), residual=dev.put(res), out=poisoned(dev, ref.shape, np.float32))
-    check(dev.get(out), ref + f64(res), np.float32)
+    out, pre = mm.matmul(dev.put(a), dev.put(b), residual=dev.put(res), activation="tanh", save_preact=True,
+                         out=poisoned(dev, ref.shape, np.float32))
+    check(dev.get(pre), ref, np.float32)
+    check(dev.get(out), np.tanh(ref) + f64(res), np.float32)
 
     g = rnd(rng, ref.shape, np.float32)
-    da, db, dbias = mm.matmul_backward(dev.put(g), dev.put(a), dev.put(b), need_bias=True,
-                                       out_a=poisoned(dev, a_shape, np.float32),
+    da, db, dbias = mm.matmul_backward(dev.put(g), dev.put(a), dev.put(b), preact=pre, activation="tanh",
+                                       need_bias=True, out_a=poisoned(dev, a_shape, np.float32),
                                        out_b=poisoned(dev, b_shape, np.float32))
-    ref_da = f64(g) @ np.swapaxes(f64(b), -1, -2)
-    ref_db = np.swapaxes(f64(a), -1, -2) @ f64(g)
+    dz = f64(g) * (1 - np.tanh(f64(dev.get(pre))) ** 2)
+    ref_da = dz @ np.swapaxes(f64(b), -1, -2)
+    ref_db = np.swapaxes(f64(a), -1, -2) @ dz
     # an operand broadcast over the batch gets its gradient summed over the batch
     ref_da = ref_da.reshape(-1, *a_shape[-2:]).sum(0).reshape(a_shape) if np.prod(a_shape[:-2]) == 1 else ref_da
     ref_db = ref_db.reshape(-1, *b_shape[-2:]).sum(0).reshape(b_shape) if np.prod(b_shape[:-2]) == 1 else ref_db
     check(dev.get(da), ref_da.reshape(a_shape), np.float32)
     check(dev.get(db), ref_db.reshape(b_shape), np.float32)
-    check(dev.get(dbias), f64(g).reshape(-1, g.shape[-1]).sum(0), np.float32)
+    check(dev.get(dbias), dz.reshape(-1, g.shape[-1]).sum(0), np.float32)
 
 
 @pytest.mark.parametrize("dtype", [np.dtype(np.float32), BF16], ids=str)
@@ -143,7 +150,8 @@ def test_transposed_operands_by_strides(dev, dtype):
     a, b = rnd(rng, (2, 45, 33), dtype), rnd(rng, (33, 19), dtype)
     at, bt = put_t(dev, a), put_t(dev, b)
     assert at.strides[-2] == 1 and bt.strides[-2] == 1  # genuinely transposed storage, no copy
-    out = mm.matmul(at, bt, activation="silu", out=poisoned(dev, (2, 45, 19), dtype))
+    out = put_t(dev, np.full((2, 45, 19), np.nan, dtype))  # a transposed, poisoned output
+    mm.matmul(at, bt, activation="silu", out=out)
     ref = f64(a) @ f64(b)
     check(dev.get(out), REF_ACT["silu"](ref), dtype)
 
@@ -152,6 +160,11 @@ def test_transposed_operands_by_strides(dev, dtype):
     da, db, _ = mm.matmul_backward(gt, at, bt)
     check(dev.get(da), f64(g) @ f64(b).T, dtype)
     check(dev.get(db), np.einsum("zmk,zmn->kn", f64(a), f64(g)), dtype)
+    da_only = mm.matmul_backward(gt, at, bt, need_b=False)
+    db_only = mm.matmul_backward(gt, at, bt, need_a=False)
+    assert da_only[1] is None and db_only[0] is None and da_only[2] is None
+    check(dev.get(da_only[0]), f64(g) @ f64(b).T, dtype)
+    check(dev.get(db_only[1]), np.einsum("zmk,zmn->kn", f64(a), f64(g)), dtype)
 
 
 def test_small_tiles_grouped_order_and_tails(dev):
