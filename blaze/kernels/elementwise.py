@@ -45,9 +45,9 @@ BINARY_OPS = {n: Op(100 + i, 2, _RULE.get(n, "same")) for i, n in enumerate(_BIN
 TERNARY_OPS = {n: Op(200 + i, 3, _RULE.get(n, "same")) for i, n in enumerate(_TERNARY)}
 _ID = {n: op.id for table in (UNARY_OPS, BINARY_OPS, TERNARY_OPS) for n, op in table.items()}
 
-_PI = 3.141592653589793
-_SQRT1_2 = 0.7071067811865476
-_SQRT_2_OVER_PI = 0.7978845608028654
+_PI = tl.constexpr(3.141592653589793)  # globals read in @jit code must be constexpr (GPU compile)
+_SQRT1_2 = tl.constexpr(0.7071067811865476)
+_SQRT_2_OVER_PI = tl.constexpr(0.7978845608028654)
 
 
 # -- math helpers the core language lacks (libdevice does not run in the interpreter) ----------
@@ -92,8 +92,8 @@ def _atan2(y, x):
     p = (((8.05374449538e-2 * zz - 1.38776856032e-1) * zz + 1.99777106478e-1) * zz
          - 3.33329491539e-1) * zz * z + z
     a = tl.where(big, p + _PI / 4, p)
-    a = tl.where(ay > ax, _PI / 2 - a, a)
-    a = tl.where(x < 0, _PI - a, a)
+    a = tl.where(ay > ax, -a + _PI / 2, a)  # tensor on the left of constexpr math
+    a = tl.where(x < 0, -a + _PI, a)
     a = tl.where(y < 0, -a, a)
     return tl.where((x != x) | (y != y), x + y, a)
 
@@ -203,7 +203,7 @@ def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
     elif OP == 12:
         r = 0.5 * x * (1.0 + tl.erf(x * _SQRT1_2))
     elif OP == 13:
-        r = 0.5 * x * (1.0 + _tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+        r = 0.5 * x * (1.0 + _tanh((x + 0.044715 * x * x * x) * _SQRT_2_OVER_PI))
     elif OP == 14:
         r = x / (1.0 + tl.exp(-x))
     elif OP == 15:
