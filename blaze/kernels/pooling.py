@@ -87,9 +87,9 @@ def _max_pool_bwd_kernel(dy_ptr, idx_ptr, dx_ptr, total, C, H, W, OH, OW,
 
 @triton.jit
 def _avg_divisor(oh, ow, H, W, SH, SW, PH, PW, KH: tl.constexpr, KW: tl.constexpr,
-                 COUNT_PAD: tl.constexpr, divisor):
+                 COUNT_PAD: tl.constexpr, HAS_DIV: tl.constexpr, divisor):
     # PyTorch's avg_pool2d: the window is clipped to the padded input for count_include_pad,
-    # to the input itself otherwise; divisor_override (> 0) replaces both
+    # to the input itself otherwise; divisor_override replaces both
     hs = oh * SH - PH
     ws = ow * SW - PW
     he = tl.minimum(hs + KH, H + PH)
@@ -98,13 +98,16 @@ def _avg_divisor(oh, ow, H, W, SH, SW, PH, PW, KH: tl.constexpr, KW: tl.constexp
         area = (he - hs) * (we - ws)
     else:
         area = (tl.minimum(he, H) - tl.maximum(hs, 0)) * (tl.minimum(we, W) - tl.maximum(ws, 0))
-    return tl.where(divisor > 0, divisor, area).to(tl.float32)
+    if HAS_DIV:
+        area = area * 0 + divisor   # stays a block even when divisor arrives as the constant 1
+    return area.to(tl.float32)
 
 
 @triton.jit
 def _avg_pool_fwd_kernel(x_ptr, out_ptr, total, C, H, W, OH, OW,
                          xs0, xs1, xs2, xs3, os0, os1, os2, os3, SH, SW, PH, PW, divisor,
-                         KH: tl.constexpr, KW: tl.constexpr, COUNT_PAD: tl.constexpr, BLOCK: tl.constexpr):
+                         KH: tl.constexpr, KW: tl.constexpr, COUNT_PAD: tl.constexpr, HAS_DIV: tl.constexpr,
+                         BLOCK: tl.constexpr):
     lin = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m = lin < total
     n, c, oh, ow = _split(lin, C, OH, OW)
@@ -116,14 +119,15 @@ def _avg_pool_fwd_kernel(x_ptr, out_ptr, total, C, H, W, OH, OW,
             w = ow * SW - PW + kw
             ok = m & (h >= 0) & (h < H) & (w >= 0) & (w < W)
             acc += tl.load(base + h * xs2 + w * xs3, mask=ok, other=0).to(tl.float32)
-    div = _avg_divisor(oh, ow, H, W, SH, SW, PH, PW, KH, KW, COUNT_PAD, divisor)
+    div = _avg_divisor(oh, ow, H, W, SH, SW, PH, PW, KH, KW, COUNT_PAD, HAS_DIV, divisor)
     tl.store(out_ptr + n * os0 + c * os1 + oh * os2 + ow * os3, (acc / div).to(out_ptr.dtype.element_ty), mask=m)
 
 
 @triton.jit
 def _avg_pool_bwd_kernel(dy_ptr, dx_ptr, total, C, H, W, OH, OW,
                          gs0, gs1, gs2, gs3, ds0, ds1, ds2, ds3, SH, SW, PH, PW, divisor,
-                         KH: tl.constexpr, KW: tl.constexpr, COUNT_PAD: tl.constexpr, BLOCK: tl.constexpr):
+                         KH: tl.constexpr, KW: tl.constexpr, COUNT_PAD: tl.constexpr, HAS_DIV: tl.constexpr,
+                         BLOCK: tl.constexpr):
     lin = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m = lin < total
     n, c, h, w = _split(lin, C, H, W)
@@ -134,7 +138,7 @@ def _avg_pool_bwd_kernel(dy_ptr, dx_ptr, total, C, H, W, OH, OW,
             ow, okw = _window_start(w, SW, PW, 1, kw)
             ok = m & okh & okw & (oh < OH) & (ow < OW)
             g = tl.load(dy_ptr + n * gs0 + c * gs1 + oh * gs2 + ow * gs3, mask=ok, other=0).to(tl.float32)
-            acc += g / _avg_divisor(oh, ow, H, W, SH, SW, PH, PW, KH, KW, COUNT_PAD, divisor)
+            acc += g / _avg_divisor(oh, ow, H, W, SH, SW, PH, PW, KH, KW, COUNT_PAD, HAS_DIV, divisor)
     tl.store(dx_ptr + n * ds0 + c * ds1 + h * ds2 + w * ds3, acc.to(dx_ptr.dtype.element_ty), mask=m)
 
 
@@ -300,7 +304,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         grid, meta, opts = _grid_meta(total, x.dtype, config)
         _avg_pool_fwd_kernel[grid](x, out, total, x.shape[1], x.shape[2], x.shape[3], oshape[2], oshape[3],
                                    *x.strides, *out.strides, *s, *p, div,
-                                   KH=k[0], KW=k[1], COUNT_PAD=bool(count_include_pad), **meta, **opts)
+                                   KH=k[0], KW=k[1], COUNT_PAD=bool(count_include_pad), HAS_DIV=div > 0, **meta, **opts)
     return out
 
 
@@ -315,7 +319,7 @@ def avg_pool2d_backward(dy, input_shape, kernel_size, stride=None, padding=0, ce
         grid, meta, opts = _grid_meta(total, dy.dtype, config)
         _avg_pool_bwd_kernel[grid](dy, dx, total, input_shape[1], input_shape[2], input_shape[3], oshape[2], oshape[3],
                                    *dy.strides, *dx.strides, *s, *p, div,
-                                   KH=k[0], KW=k[1], COUNT_PAD=bool(count_include_pad), **meta, **opts)
+                                   KH=k[0], KW=k[1], COUNT_PAD=bool(count_include_pad), HAS_DIV=div > 0, **meta, **opts)
     return dx
 
 
