@@ -458,6 +458,8 @@ def attention_backward(do, q, k, v, out, lse, causal=False, scale=None, attn_mas
     for name, t, shape in (("do", do, (B, H, S_q, Dv)), ("out", out, (B, H, S_q, Dv)), ("lse", lse, (B, H, S_q))):
         if tuple(t.shape) != shape:
             raise ValueError(f"attention_backward: {name} must have shape {shape}, got {tuple(t.shape)}")
+    if do.dtype != q.dtype:  # dO meets v and p (q's dtype) in the same tl.dot
+        raise TypeError(f"attention_backward: do dtype {do.dtype} must match q, k, v ({q.dtype})")
     for name, buf, ref in (("dq", dq, q), ("dk", dk, k), ("dv", dv, v)):
         _check_out(name, buf, ref.shape, ref.dtype)
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)

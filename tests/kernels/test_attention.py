@@ -258,6 +258,8 @@ def test_errors_name_the_problem(dev):
     o, lse = attention(qb, kb, vb)
     with pytest.raises(ValueError, match="attention_backward: lse must have shape \\(1, 1, 8\\)"):
         attention_backward(dev.put(do), qb, kb, vb, o, dev.put(np.zeros((1, 1, 7), np.float32)))
+    with pytest.raises(TypeError, match="do dtype float16 must match q, k, v \\(float32\\)"):
+        attention_backward(dev.put(do.astype(np.float16)), qb, kb, vb, o, lse)
     with pytest.raises(ValueError, match="dk must be \\(1, 1, 8, 16\\) float32"):
         attention_backward(dev.put(do), qb, kb, vb, o, lse, dk=poisoned(dev, (1, 1, 8, 16), np.float16))
 
