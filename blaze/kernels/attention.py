@@ -19,10 +19,11 @@ Conventions (all documented behaviour, tested in tests/kernels/test_attention.py
 * ``causal=True`` follows PyTorch's ``is_causal``: the TOP-LEFT aligned mask
   ``tril(ones(S_q, S_k))``, i.e. query i sees keys 0..i, also when S_q != S_k.
 * ``attn_mask``: broadcastable to (B, H, S_q, S_k) (dims of size 1 get stride 0); a float
-  mask is added to the scaled scores, a bool mask keeps its True entries (PyTorch's rule). ``key_padding_mask``: bool (B, S_k), True = ignore that key (PyTorch's
-  ``key_padding_mask``). Both are combined with ``causal``.
-* A row whose keys are all masked produces out = 0 (not NaN), lse = -inf, and zero
-  gradients (its output does not depend on any input).
+  mask is added to the scaled scores, a bool mask keeps its True entries (PyTorch's rule).
+  ``key_padding_mask``: bool (B, S_k), True = ignore that key (PyTorch's
+  ``key_padding_mask``). Both combine with ``causal``. Masks get no gradient.
+* A row whose keys are all masked produces out = 0 (not NaN, unlike PyTorch's math path),
+  lse = -inf, and zero gradients (its output does not depend on any input).
 * lse: float32 (B, H, S_q), natural-log ``logsumexp`` of the scaled, masked scores; the
   backward recomputes ``p = exp(s - lse)`` from it instead of storing p.
 """
