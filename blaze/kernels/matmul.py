@@ -123,8 +123,9 @@ def _matmul_kernel(
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     # Tail rows/cols wrap to valid ones (never stored), so only the K tail needs a load mask.
-    offs_am = offs_m % M
-    offs_bn = offs_n % N
+    # Row/col offsets go to int64 once per tile: an operand of 65536 x 32768 is past 2^31 elements.
+    offs_am = (offs_m % M).to(tl.int64)
+    offs_bn = (offs_n % N).to(tl.int64)
     a_kb = a_ptr + pid_z * stride_az + offs_am[:, None] * stride_am + offs_k[None, :] * stride_ak
     b_kb = b_ptr + pid_z * stride_bz + offs_k[:, None] * stride_bk + offs_bn[None, :] * stride_bn
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
@@ -143,6 +144,8 @@ def _matmul_kernel(
         b_kb += stride_bkb
 
     mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+    offs_m = offs_m.to(tl.int64)
+    offs_n = offs_n.to(tl.int64)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_n * stride_bias, mask=offs_n < N, other=0.0)
         acc += bias[None, :].to(tl.float32)
