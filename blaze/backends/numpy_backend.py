@@ -270,8 +270,14 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
     def repeat_interleave(self, x, repeats, axis):
         return np.repeat(x, repeats, axis=axis)
 
+    @staticmethod
+    def _region(x, axis, idx):
+        """The part of ``x`` an index of a smaller shape addresses (torch allows index.size(d) <= x.size(d))."""
+        key = tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(idx.shape))
+        return x[key]
+
     def gather(self, x, axis, idx):
-        return np.take_along_axis(x, idx, axis=axis)
+        return np.take_along_axis(self._region(x, axis, idx), idx, axis=axis)
 
     def scatter(self, x, axis, idx, src, reduce=None):
         out = x.copy()
@@ -280,7 +286,7 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
             full_idx[axis] = idx
             np.add.at(out, tuple(full_idx), src)
         else:
-            np.put_along_axis(out, idx, src, axis=axis)
+            np.put_along_axis(self._region(out, axis, idx), idx, src, axis=axis)
         return out
 
     def index_select(self, x, axis, idx):

@@ -126,7 +126,7 @@ BINARY = {
     "sub": (lambda g, a, b, y: g, "", lambda g, a, b, y: -g, ""),
     "mul": (lambda g, a, b, y: g * b, "b", lambda g, a, b, y: g * a, "a"),
     "div": (lambda g, a, b, y: g / b, "b", lambda g, a, b, y: -g * a / (b * b), "ab"),
-    "pow": (lambda g, a, b, y: g * b * a ** (b - 1), "ab", lambda g, a, b, y: g * y * a.log(), "ay"),
+    "pow": (lambda g, a, b, y: g * b * a ** (b - 1), "ab", lambda g, a, b, y: g * y * (a.log() if isinstance(a, Tensor) else math.log(a)), "ay"),
     "maximum": (lambda g, a, b, y: g * _max_weight(a, b), "ab", lambda g, a, b, y: g * _max_weight(b, a), "ab"),
     "minimum": (lambda g, a, b, y: g * _max_weight(b, a), "ab", lambda g, a, b, y: g * _max_weight(a, b), "ab"),
     "atan2": (lambda g, a, b, y: g * b / (a * a + b * b), "ab", lambda g, a, b, y: -g * a / (a * a + b * b), "ab"),
