@@ -323,6 +323,8 @@ def conv2d_backward_input(grad_out, w, input_shape, stride=(1, 1), padding=(0, 0
                           out=None, config=None, allow_tf32=False):
     """Gradient of conv2d with respect to its input: (N, O, P, Q) -> ``input_shape`` (N, C, H, W)."""
     geo = _geometry(stride, padding, dilation, groups)
+    _check_4d("grad_out", grad_out)
+    _check_4d("weight", w, grad_out.dtype)
     input_shape = tuple(int(s) for s in input_shape)
     if len(input_shape) != 4:
         raise ValueError(f"conv2d_backward_input: input_shape must be (N, C, H, W), got {input_shape}")
