@@ -1,0 +1,86 @@
+"""RMSprop, as ``torch.optim.RMSprop``."""
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _open, _read, _step_tensor
+
+__all__ = ["RMSprop", "rmsprop"]
+
+
+class RMSprop(Optimizer):
+    """``torch.optim.RMSprop`` (Hinton's lecture 6e; centered form of Graves, 2013).
+
+    Args:
+        lr: learning rate (default 1e-2).
+        alpha: smoothing constant of the squared-gradient average (default 0.99).
+        eps: added to the denominator (default 1e-8).
+        weight_decay: L2 penalty added to the gradient.
+        momentum: momentum of the scaled step (default 0).
+        centered: normalise by the estimated variance instead of the raw second moment.
+        maximize: ascend instead of descend.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 capturable: bool = False, foreach=None, maximize: bool = False, differentiable: bool = False):
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered, maximize=maximize)
+        self._check_group(defaults)
+        super().__init__(params, defaults)
+
+    def _check_group(self, g):
+        _check(g["lr"] >= 0, f"Invalid learning rate: {g['lr']}")
+        _check(g["eps"] >= 0, f"Invalid epsilon value: {g['eps']}")
+        _check(g["momentum"] >= 0, f"Invalid momentum value: {g['momentum']}")
+        _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
+        _check(g["alpha"] >= 0, f"Invalid alpha value: {g['alpha']}")
+
+    def _update_group(self, group):
+        params = [p for p in group["params"] if p.grad is not None]
+        states = []
+        for p in params:
+            st = self.state[p]
+            if not st:
+                st["step"] = _step_tensor()
+                st["square_avg"] = _full_like(p)
+                if group["momentum"] > 0:
+                    st["momentum_buffer"] = _full_like(p)
+                if group["centered"]:
+                    st["grad_avg"] = _full_like(p)
+            states.append(st)
+        rmsprop(params, [p.grad for p in params], states, lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                weight_decay=group["weight_decay"], momentum=group["momentum"], centered=group["centered"],
+                maximize=group["maximize"])
+
+
+def rmsprop(params, grads, states, *, lr, alpha, eps, weight_decay, momentum, centered, maximize):
+    """The RMSprop update in place (torch/optim/rmsprop.py ``_single_tensor_rmsprop``)."""
+    for p, g, st in zip(params, grads, states):
+        _bump_step(st)
+        pa, ga = _open(p), _read(g)
+        if maximize:
+            ga = -ga
+        if weight_decay != 0:
+            ga = ga + weight_decay * pa
+        sq = _open(st["square_avg"])
+        sq *= alpha                         # square_avg.mul_(alpha).addcmul_(grad, grad, 1 - alpha)
+        sq += (1 - alpha) * (ga * ga)
+        _close(st["square_avg"], sq)
+        if centered:
+            ga_avg = _open(st["grad_avg"])
+            ga_avg += (1 - alpha) * (ga - ga_avg)   # grad_avg.lerp_(grad, 1 - alpha)
+            _close(st["grad_avg"], ga_avg)
+            avg = np.sqrt(sq - ga_avg * ga_avg)     # square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+        else:
+            avg = np.sqrt(sq)
+        avg += eps
+        if momentum > 0:
+            buf = _open(st["momentum_buffer"])
+            buf *= momentum                 # buf.mul_(momentum).addcdiv_(grad, avg)
+            buf += ga / avg
+            _close(st["momentum_buffer"], buf)
+            pa -= lr * buf
+        else:
+            pa -= lr * (ga / avg)           # param.addcdiv_(grad, avg, value=-lr)
+        _close(p, pa)
