@@ -5,7 +5,7 @@ from __future__ import annotations
 class device:
     """A device: ``blaze.device("cpu")``, ``blaze.device("cuda")``, ``blaze.device("cuda", 0)``."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("type", "index", "_backend")
 
     def __new__(cls, type_or_str, index: int | None = None):
         if isinstance(type_or_str, device):
@@ -29,6 +29,7 @@ class device:
         self = object.__new__(cls)
         object.__setattr__(self, "type", s)
         object.__setattr__(self, "index", index)
+        object.__setattr__(self, "_backend", None)
         _CACHE[key] = self
         return self
 
@@ -55,9 +56,13 @@ class device:
 
     @property
     def backend(self):
-        """The backend object holding this device's primitives."""
-        from .backends import get_backend
-        return get_backend(self)
+        """The backend object holding this device's primitives (loaded on first use, then cached)."""
+        be = self._backend
+        if be is None:
+            from .backends import get_backend
+            be = get_backend(self)
+            object.__setattr__(self, "_backend", be)
+        return be
 
 
 _CACHE: dict = {}

@@ -137,15 +137,17 @@ def _accumulate(var, g, create_graph, stored):
         return
     if tuple(g.shape) != tuple(var.shape):
         raise RuntimeError(f"invalid gradient shape {list(g.shape)} for a leaf of shape {list(var.shape)}")
+    orig = id(g)
+    shared = orig in stored or g._base is not None
     if not create_graph:
         g = g.detach()
     if g.dtype is not var.dtype:
         g = g.to(var.dtype)
     if var.grad is None:
         # A gradient object may reach several leaves (d(a+b)) or be a view: own a copy then.
-        if id(g) in stored or g._base is not None:
+        if shared:
             g = g.clone()
-        stored.add(id(g))
+        stored.add(orig)
         var.grad = g
     else:
         var.grad = var.grad + g

@@ -17,9 +17,14 @@ _FREED_MSG = (
     "or if you need to access saved tensors after calling backward.")
 
 
+_TENSOR = []
+
+
 def _tensor_cls():
-    from ..tensor import Tensor
-    return Tensor
+    if not _TENSOR:
+        from ..tensor import Tensor
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
 
 
 class Node:

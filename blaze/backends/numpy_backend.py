@@ -204,7 +204,10 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
         return np.broadcast_to(x, shape)
 
     def getitem(self, x, key):
-        return x[key]
+        r = x[key]
+        if not isinstance(r, np.ndarray):  # all-int keys give a scalar copy; `...` keeps a 0-d view
+            r = x[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+        return r
 
     def setitem(self, x, key, value):
         x[key] = value

@@ -19,7 +19,7 @@ def _axis(axes, ndim):
 
 def _expand_back(g, shape, axes, keepdim):
     """Broadcast a reduced gradient back to the input's shape."""
-    if not keepdim and axes:
+    if not keepdim and axes and len(axes) != len(shape):
         kshape = [1 if i in axes else s for i, s in enumerate(shape)]
         g = g.reshape(kshape)
     return g.expand(shape)

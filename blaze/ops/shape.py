@@ -49,7 +49,7 @@ class Reshape(_View):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
-        return make(x._device.backend.view(x._data, shape), x._device, x._dtype)
+        return x._make_view(x._device.backend.view(x._data, shape), lambda t: reshape(t, shape))
 
     @staticmethod
     def backward(ctx, g):
@@ -61,15 +61,7 @@ def reshape(input, *shape):
     shape = _infer_shape(_shape_arg(shape), input.numel(), input.shape)
     if input._device.backend.view(input._data, shape) is None:
         return Reshape.apply(contiguous(input), shape)
-    return _as_view(input, Reshape.apply(input, shape), lambda t, s=shape: reshape(t, s))
-
-
-def _as_view(x, out, op):
-    """Turn the fresh tensor ``out`` (whose data aliases ``x``) into a registered view of ``x``."""
-    v = x._make_view(out._data, op)
-    if out._rg:
-        v._set_grad_fn(out._grad_fn, out._out_idx)
-    return v
+    return Reshape.apply(input, shape)
 
 
 def view(input, *shape):
@@ -86,7 +78,7 @@ class Permute(_View):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
-        return make(x._device.backend.permute(x._data, dims), x._device, x._dtype)
+        return x._make_view(x._device.backend.permute(x._data, dims), lambda t: permute(t, dims))
 
     @staticmethod
     def backward(ctx, g):
@@ -105,7 +97,7 @@ def permute(input, *dims):
     dims = tuple(input._wrap_dim(d) for d in dims)
     if len(set(dims)) != len(dims):
         raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return _as_view(input, Permute.apply(input, dims), lambda t, d=dims: permute(t, d))
+    return Permute.apply(input, dims)
 
 
 def transpose(input, dim0, dim1):
@@ -140,7 +132,7 @@ class Expand(_View):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
-        return make(x._device.backend.expand(x._data, shape), x._device, x._dtype)
+        return x._make_view(x._device.backend.expand(x._data, shape), lambda t: expand(t, shape))
 
     @staticmethod
     def backward(ctx, g):
@@ -167,7 +159,7 @@ def expand(input, *sizes):
     shape = tuple(sizes)
     if shape == input._data.shape:
         return input
-    return _as_view(input, Expand.apply(input, shape), lambda t, s=shape: expand(t, s))
+    return Expand.apply(input, shape)
 
 
 def expand_as(input, other):
@@ -226,7 +218,7 @@ class Slice(_View):
     @staticmethod
     def forward(ctx, x, key):
         ctx.in_shape, ctx.key = x.shape, key
-        return make(x._device.backend.getitem(x._data, key), x._device, x._dtype)
+        return x._make_view(x._device.backend.getitem(x._data, key), lambda t: slice_view(t, key))
 
     @staticmethod
     def backward(ctx, g):
@@ -253,7 +245,7 @@ class SliceBackward(Function):
 
 
 def slice_view(input, key):
-    return _as_view(input, Slice.apply(input, key), lambda t, k=key: slice_view(t, k))
+    return Slice.apply(input, key)
 
 
 def narrow(input, dim, start, length):
