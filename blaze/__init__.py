@@ -11,8 +11,6 @@ from .random import Generator, default_generator, get_rng_state, initial_seed, m
     set_rng_state  # noqa: F401
 from .tensor import Size, Tensor  # noqa: F401
 from . import ops as _ops  # binds Tensor methods
-from .ops.conversion import *  # noqa: F401,F403
-from .ops.creation import *  # noqa: F401,F403
 from .ops.creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy, full,  # noqa
                            full_like, linspace, logspace, normal, ones, ones_like, poisson, rand, rand_like, randint,
                            randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)

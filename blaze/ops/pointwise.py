@@ -407,3 +407,9 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
 
 def equal(input, other) -> bool:
     return input.shape == other.shape and bool(eq(input, other).all())  # noqa: F821
+
+
+__all__ = list(UNARY) + list(_BOOL_UNARY) + list(BINARY) + list(_NONDIFF_BINARY) + [
+    "subtract", "multiply", "divide", "true_divide", "greater", "greater_equal", "less", "less_equal", "not_equal",
+    "rsub", "float_power", "where", "clamp", "clip", "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv",
+    "isclose", "allclose", "equal"]
