@@ -1,0 +1,251 @@
+"""Activation functions, as ``torch.nn.functional``.
+
+Pointwise activations are composed of Tensor ops (like tinygrad's ``relu`` as a ``where``),
+so they differentiate twice — a WGAN-GP gradient penalty backpropagates through the
+backward of leaky_relu/sigmoid/tanh. softmax / log_softmax are one fused Function each
+over the backend primitives ``be.softmax`` / ``be.softmax_backward`` (kernels/softmax.py).
+"""
+from __future__ import annotations
+
+import math
+
+from ... import dtypes as _dt
+from ...autograd.function import Function
+from ...autograd.grad_mode import is_grad_enabled
+from ...ops.pointwise import where
+from ...tensor import Tensor
+
+
+def _apply(input: Tensor, result: Tensor, inplace: bool) -> Tensor:
+    """Return ``result``, or write it into ``input`` for the ``inplace=True`` variants."""
+    if not inplace:
+        return result
+    input._check_inplace()
+    return input._inplace(result)
+
+
+def relu(input, inplace: bool = False):
+    """max(x, 0)."""
+    return _apply(input, input.relu(), inplace)
+
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    """clamp(x, min_val, max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return _apply(input, input.clamp(min_val, max_val), inplace)
+
+
+def relu6(input, inplace: bool = False):
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
+    """x if x > 0 else negative_slope * x (twice differentiable: a where over Tensors)."""
+    return _apply(input, where(input > 0, input, input * negative_slope), inplace)
+
+
+def leaky_relu_(input, negative_slope: float = 0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def _neg_expm1(input, scale: float = 1.0):
+    # expm1 of the clamped input: the unused branch of the where never overflows, so its
+    # zero gradient is 0 * finite and not 0 * inf = NaN for large positive x.
+    return (input.clamp(max=0) / scale).expm1()
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    return _apply(input, where(input > 0, input, alpha * _neg_expm1(input)), inplace)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace: bool = False):
+    """scale * elu(x, alpha) with the self-normalizing constants."""
+    return _apply(input, _SELU_SCALE * where(input > 0, input, _SELU_ALPHA * _neg_expm1(input)), inplace)
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False):
+    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+    return _apply(input, where(input > 0, input, alpha * _neg_expm1(input, alpha)), inplace)
+
+
+def gelu(input, approximate: str = "none"):
+    """x * Phi(x); ``approximate='tanh'`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate == "none":
+        return 0.5 * input * (1 + (input * (1 / math.sqrt(2.0))).erf())
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
+        return 0.5 * input * (1 + inner.tanh())
+    raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+
+
+def silu(input, inplace: bool = False):
+    """x * sigmoid(x)."""
+    return _apply(input, input * input.sigmoid(), inplace)
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0):
+    """log(1 + exp(beta x)) / beta, linear (= x) where beta x > threshold."""
+    bx = input * beta
+    # log1p(exp(-|bx|)) + max(bx, 0): never overflows
+    soft = (bx.clamp(min=0) + (-bx.abs()).exp().log1p()) / beta
+    return where(bx > threshold, input, soft)
+
+
+def mish(input, inplace: bool = False):
+    """x * tanh(softplus(x))."""
+    return _apply(input, input * softplus(input).tanh(), inplace)
+
+
+def tanh(input):
+    return input.tanh()
+
+
+def sigmoid(input):
+    return input.sigmoid()
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    return -softplus(-input)
+
+
+def hardsigmoid(input, inplace: bool = False):
+    """relu6(x + 3) / 6."""
+    return _apply(input, (input + 3).clamp(0, 6) / 6, inplace)
+
+
+def hardswish(input, inplace: bool = False):
+    """x * relu6(x + 3) / 6."""
+    return _apply(input, input * (input + 3).clamp(0, 6) / 6, inplace)
+
+
+def softsign(input):
+    return input / (1 + input.abs())
+
+
+def tanhshrink(input):
+    return input - input.tanh()
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    """x if x > threshold else value."""
+    return _apply(input, where(input > threshold, input, value), inplace)
+
+
+def hardshrink(input, lambd: float = 0.5):
+    return where(input.abs() > lambd, input, 0.0)
+
+
+def softshrink(input, lambd: float = 0.5):
+    return where(input > lambd, input - lambd, where(input < -lambd, input + lambd, 0.0))
+
+
+def glu(input, dim: int = -1):
+    """a * sigmoid(b) where (a, b) are the two halves of ``input`` along ``dim``."""
+    n = input.shape[dim]
+    if n % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {input._wrap_dim(dim)} is size {n}")
+    a, b = input.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def prelu(input, weight):
+    """x if x > 0 else weight * x, with weight (C,) broadcast along dim 1 (or a single (1,) weight)."""
+    w = weight
+    if weight.numel() != 1:
+        if input.ndim < 2 or input.shape[1] != weight.numel():
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{weight.numel()} and channel size = {input.shape[1] if input.ndim > 1 else 1}.")
+        w = weight.reshape((-1,) + (1,) * (input.ndim - 2))  # (C, 1, ..., 1) broadcasts over (N, C, *)
+    return where(input > 0, input, w * input)
+
+
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False):
+    """Randomized leaky ReLU; in eval it is leaky_relu with slope (lower + upper) / 2."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    slope = input.detach().new_empty(input.shape).uniform_(lower, upper)
+    return _apply(input, where(input >= 0, input, input * slope), inplace)
+
+
+# ---------------------------------------------------------------------------- softmax family
+def _softmax_dim(ndim: int) -> int:
+    # PyTorch's legacy implicit dim (with a deprecation warning there)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class _Softmax(Function):
+    """softmax / log_softmax along the last dim of a tensor; one fused backend primitive each way."""
+    _internal = True
+
+    @staticmethod
+    def forward(ctx, x, log):
+        be = x._device.backend
+        shape = x._data.shape
+        n = shape[-1] if shape else 1
+        rows = be.reshape(be.contiguous(x._data), (-1, n))  # (M, N): every leading dim is a row
+        y = Tensor._make(be.reshape(be.softmax(rows, log), shape), x._device, x._dtype)
+        ctx.log = log
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        if is_grad_enabled():
+            # create_graph: the same formula as Tensor ops, so it can be differentiated again
+            if ctx.log:
+                return g - y.exp() * g.sum(-1, keepdim=True), None
+            return y * (g - (g * y).sum(-1, keepdim=True)), None
+        be = g._device.backend
+        shape = g._data.shape
+        n = shape[-1] if shape else 1
+        gr = be.reshape(be.contiguous(g._data), (-1, n))
+        yr = be.reshape(be.contiguous(y._data), (-1, n))
+        return Tensor._make(be.reshape(be.softmax_backward(gr, yr, ctx.log), shape), g._device, g._dtype), None
+
+
+def _softmax_any_dim(input, dim, dtype, log: bool):
+    if dtype is not None:
+        input = input.to(_dt.to_dtype(dtype))
+    elif not input.dtype.is_floating_point:
+        raise RuntimeError(f"\"softmax\" not implemented for '{_dt.type_label(input.dtype)}'")
+    if input.ndim == 0:
+        return _Softmax.apply(input.reshape(1), log).reshape(())
+    dim = _softmax_dim(input.ndim) if dim is None else input._wrap_dim(dim)
+    last = input.ndim - 1
+    if dim == last:
+        return _Softmax.apply(input, log)
+    moved = input.transpose(dim, last)  # the softmax dim becomes the contiguous last one
+    return _Softmax.apply(moved, log).transpose(dim, last)
+
+
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (computed in ``dtype`` if given)."""
+    return _softmax_any_dim(input, dim, dtype, False)
+
+
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """x - logsumexp(x) along ``dim``."""
+    return _softmax_any_dim(input, dim, dtype, True)
+
+
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """softmax(-x) along ``dim``."""
+    return _softmax_any_dim(-input, dim, dtype, False)
+
+
+__all__ = ["relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu", "gelu", "silu",
+           "softplus", "mish", "tanh", "sigmoid", "logsigmoid", "hardsigmoid", "hardswish", "softsign", "tanhshrink",
+           "threshold", "hardshrink", "softshrink", "glu", "prelu", "rrelu", "softmax", "log_softmax", "softmin"]

@@ -1,0 +1,68 @@
+"""Odds and ends of ``torch.nn.functional``: pad, normalize, cosine_similarity, pairwise_distance, ..."""
+from __future__ import annotations
+
+from ...ops import shape as _shape
+
+
+def pad(input, pad, mode: str = "constant", value=None):
+    """Pad the last ``len(pad) // 2`` dims: pad = (left, right, top, bottom, ...).
+
+    mode: 'constant' (with ``value``, default 0), 'reflect', 'replicate' or 'circular'.
+    """
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if mode != "constant" and value not in (None, 0):
+        raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument.")
+    return _shape.pad(input, tuple(pad), mode, value)
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
+    """x / max(||x||_p, eps) along ``dim``."""
+    n = input.norm(p, dim, keepdim=True).clamp(min=eps)
+    r = input / n
+    return r if out is None else out.copy_(r)
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along ``dim`` (torch's per-norm clamp)."""
+    n1 = (x1 * x1).sum(dim).sqrt().clamp(min=eps)
+    n2 = (x2 * x2).sum(dim).sqrt().clamp(min=eps)
+    return (x1 * x2).sum(dim) / (n1 * n2)
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+    """||x1 - x2 + eps||_p along the last dim."""
+    return (x1 - x2 + eps).norm(p, -1, keepdim=keepdim)
+
+
+def cdist(x1, x2, p: float = 2.0):
+    """Distances between every row of x1 (.., P, M) and of x2 (.., R, M) -> (.., P, R)."""
+    d = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (.., P, R, M)
+    return d.norm(p, -1)
+
+
+def pixel_shuffle(input, upscale_factor: int):
+    """(N, C*r*r, H, W) -> (N, C, H*r, W*r)."""
+    r = upscale_factor
+    lead = tuple(input.shape[:-3])
+    c, h, w = input.shape[-3:]
+    oc = c // (r * r)
+    x = input.reshape(lead + (oc, r, r, h, w))  # (.., C, r, r, H, W)
+    k = len(lead)
+    x = x.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)  # (.., C, H, r, W, r)
+    return x.reshape(lead + (oc, h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor: int):
+    """(N, C, H*r, W*r) -> (N, C*r*r, H, W)."""
+    r = downscale_factor
+    lead = tuple(input.shape[:-3])
+    c, hr, wr = input.shape[-3:]
+    h, w = hr // r, wr // r
+    k = len(lead)
+    x = input.reshape(lead + (c, h, r, w, r))  # (.., C, H, r, W, r)
+    x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)  # (.., C, r, r, H, W)
+    return x.reshape(lead + (c * r * r, h, w))
+
+
+__all__ = ["pad", "normalize", "cosine_similarity", "pairwise_distance", "cdist", "pixel_shuffle", "pixel_unshuffle"]

@@ -1,0 +1,75 @@
+"""``Parameter``: a Tensor that a Module registers as one of its learnable weights."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, _rebuild
+
+
+class Parameter(Tensor):
+    """A Tensor that is a module parameter, as ``torch.nn.Parameter``.
+
+    Assigning a Parameter to a Module attribute registers it (it then appears in
+    ``parameters()`` and ``state_dict()``). ``requires_grad`` defaults to True.
+
+    Example::
+
+        w = blaze.nn.Parameter(blaze.randn(3, 4))
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data=None, requires_grad: bool = True):
+        if data is None:
+            data = Tensor._make(np.empty((0,), np.float32))
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
+        p = object.__new__(cls)
+        # Same slot set-up as Tensor._make; the Parameter shares the tensor's memory (as
+        # torch does) but starts a fresh graph: it is a leaf.
+        p._data = data._data
+        p._device = data._device
+        p._dtype = data._dtype
+        p._rg = False
+        p._grad_fn = None
+        p._out_idx = 0
+        p._version = data._version
+        p._base = None
+        p._acc = None
+        p.grad = None
+        p._retains_grad = False
+        p.requires_grad = requires_grad
+        return p
+
+    def __init__(self, data=None, requires_grad: bool = True):  # construction happens in __new__
+        pass
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        p = Parameter(Tensor._make(self._data.copy(), self._device, self._dtype), self._rg)
+        if self.grad is not None:
+            p.grad = self.grad.detach().clone()
+        memo[id(self)] = p
+        return p
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_parameter, (self.detach().cpu()._data, self._dtype.name, str(self._device), self._rg))
+
+
+def _rebuild_parameter(array, dtype_name, device_str, requires_grad):
+    t = _rebuild(array, dtype_name, device_str, False)
+    return Parameter(t, requires_grad)
+
+
+class Buffer(Tensor):
+    """Marker type accepted by ``register_buffer`` callers that write ``nn.Buffer(t)``; returns ``t``."""
+
+    def __new__(cls, data, persistent: bool = True):
+        return data
+
+
+__all__ = ["Parameter"]

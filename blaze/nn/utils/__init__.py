@@ -1,0 +1,1 @@
+from . import clip_grad, convert_parameters, spectral_norm  # noqa
