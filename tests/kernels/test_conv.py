@@ -180,6 +180,19 @@ def test_conv_many_tiles(dev):
     check(dev.get(db), dy.astype(np.float64).sum((0, 2, 3)), np.float32)
 
 
+def test_conv_cnn_layer_size(dev):
+    """A Fashion-MNIST CNN's second layer: 16 -> 32 channels, 3x3 'same' on 14x14, batch 8."""
+    rng = np.random.default_rng(6)
+    x, w, b = rnd(rng, (8, 16, 14, 14), np.float32), rnd(rng, (32, 16, 3, 3), np.float32), rnd(rng, (32,), np.float32)
+    args = dict(stride=1, padding=1, dilation=1, groups=1)
+    ref = ref_conv(x, w, b, (1, 1), (1, 1), (1, 1), 1)
+    check(dev.get(cv.conv2d(dev.put(x), dev.put(w), dev.put(b), **args)), ref, np.float32)
+    dy = rnd(rng, ref.shape, np.float32)
+    rdx, rdw, _ = ref_conv_grads(x.shape, x, w, dy, (1, 1), (1, 1), (1, 1), 1)
+    check(dev.get(cv.conv2d_backward_input(dev.put(dy), dev.put(w), x.shape, **args)), rdx, np.float32)
+    check(dev.get(cv.conv2d_backward_weight(dev.put(dy), dev.put(x), w.shape, **args)), rdw, np.float32)
+
+
 def test_conv_channels_last_strides(dev):
     """NHWC memory for x, w and dy is read through strides (no copies)."""
     rng = np.random.default_rng(3)
