@@ -59,8 +59,20 @@ def tunables() -> dict[str, Tunable]:
     return dict(_REGISTRY)
 
 
+_hooks_installed = False
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    _hooks_installed = True
+    from blaze.tuning.cache import install  # on first use, so `import blaze` never loads the tuner
+    install()
+
+
 def config_for(name: str, problem: dict) -> dict:
     """The config a launcher should use for ``problem``: tuned if cached, else heuristic."""
+    if not _hooks_installed:
+        _install_hooks()
     if _recorder is not None:
         _recorder(name, problem)
     if _cache_lookup is not None:
