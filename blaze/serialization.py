@@ -103,6 +103,11 @@ def _write_all(fh, data: bytes) -> None:
     fh.write(data)
 
 
+def _c_order(a: np.ndarray) -> np.ndarray:
+    # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def _encode(obj, arrays, seen, where):
     if obj is None or isinstance(obj, (bool, str)):
         return obj
@@ -116,14 +121,14 @@ def _encode(obj, arrays, seen, where):
         key = seen.get(id(obj))
         if key is None:
             key = seen[id(obj)] = f"t{len(arrays)}"
-            arrays[key] = np.ascontiguousarray(obj.detach().cpu().numpy())
+            arrays[key] = _c_order(obj.detach().cpu().numpy())
         return {"tensor": key, "dtype": obj.dtype.name, "device": str(obj.device),
                 "requires_grad": bool(obj.requires_grad)}
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf" and str(obj.dtype) != "bfloat16":
             raise TypeError(f"blaze.save: cannot save a NumPy array of dtype {obj.dtype} (at {where})")
         key = f"t{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(obj)
+        arrays[key] = _c_order(obj)
         return {"ndarray": key}
     if isinstance(obj, list):
         return [_encode(v, arrays, seen, f"{where}[{i}]") for i, v in enumerate(obj)]
