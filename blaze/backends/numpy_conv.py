@@ -1,6 +1,462 @@
-"""CPU primitives for convolution, pooling, resampling and attention (NumPy)."""
+"""CPU primitives for convolution, pooling, resampling, attention and recurrent layers (NumPy).
+
+Signatures follow the Triton launchers in ``blaze/kernels/`` (conv.py, pooling.py,
+attention.py): the same argument names and order, backend arrays in and out. Geometry
+arguments (stride, padding, dilation, kernel_size) arrive as (h, w) pairs of ints.
+
+Convolution is im2col + GEMM: a strided *view* of the padded input holds every window
+(no copy), one reshape copies it into the (K, P*Q) column matrix per sample, and one
+batched matmul does the arithmetic in BLAS. float16/bfloat16 inputs compute in float32.
+"""
 from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def _half(a) -> bool:
+    return a.dtype.itemsize == 2 and a.dtype.kind not in "iub"
+
+
+def _f32(*arrays):
+    """Arrays in float32 when the first is half precision (NumPy's half GEMM is ~50x slower)."""
+    if _half(arrays[0]):
+        return tuple(None if a is None else a.astype(np.float32) for a in arrays)
+    return arrays
+
+
+def _windows(xp, KH, KW, P, Q, stride, dilation):
+    """(N, C, P, Q, KH, KW) read-only view of every window of the padded input ``xp``."""
+    n, c, h, w = xp.strides
+    (sh, sw), (dh, dw) = stride, dilation
+    return as_strided(xp, (xp.shape[0], xp.shape[1], P, Q, KH, KW),
+                      (n, c, h * sh, w * sw, h * dh, w * dw), writeable=False)
+
+
+def _conv_out(H, W, KH, KW, stride, padding, dilation):
+    P = (H + 2 * padding[0] - dilation[0] * (KH - 1) - 1) // stride[0] + 1
+    Q = (W + 2 * padding[1] - dilation[1] * (KW - 1) - 1) // stride[1] + 1
+    return P, Q
+
+
+def _pad_hw(x, top, bottom, left, right, value=0.0):
+    if top == bottom == left == right == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _cols(x, KH, KW, stride, padding, dilation, groups):
+    """im2col: (G, Cg*KH*KW, N*P*Q) column matrices (one copy of the windows) and (P, Q).
+
+    The batch goes into the GEMM's N dimension: one large GEMM per group is ~5x faster
+    than N per-sample GEMMs here (64 x (64x288 @ 288x196): 21 ms vs 100+ ms on 2 cores).
+    """
+    N, C, H, W = x.shape
+    P, Q = _conv_out(H, W, KH, KW, stride, padding, dilation)
+    xp = _pad_hw(x, padding[0], padding[0], padding[1], padding[1])
+    win = _windows(xp, KH, KW, P, Q, stride, dilation)                     # (N, C, P, Q, KH, KW)
+    win = win.reshape(N, groups, C // groups, P, Q, KH, KW).transpose(1, 2, 5, 6, 0, 3, 4)
+    return np.ascontiguousarray(win).reshape(groups, (C // groups) * KH * KW, N * P * Q), (P, Q)
+
+
+def _col2im(dcols, input_shape, KH, KW, P, Q, stride, padding, dilation):
+    """Adjoint of :func:`_cols`: scatter-add (G, Cg*KH*KW, N*P*Q) columns into (N, C, H, W)."""
+    N, C, H, W = input_shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    d = dcols.reshape(C, KH, KW, N, P, Q)                                   # channel = g*Cg + c
+    # KH*KW strided adds; rows/cols past the last window of the padded input stay zero
+    dxp = np.zeros((C, N, max(H + 2 * ph, (P - 1) * sh + (KH - 1) * dh + 1),
+                    max(W + 2 * pw, (Q - 1) * sw + (KW - 1) * dw + 1)), dcols.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            dxp[:, :, i * dh:i * dh + (P - 1) * sh + 1:sh, j * dw:j * dw + (Q - 1) * sw + 1:sw] += d[:, i, j]
+    return dxp[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)           # (N, C, H, W)
+
+
+def _dy_rows(grad_out, groups):
+    """(N, O, P, Q) -> (G, Og, N*P*Q), the GEMM layout of :func:`_cols`."""
+    N, O, P, Q = grad_out.shape
+    return np.ascontiguousarray(grad_out.reshape(N, groups, O // groups, P * Q).transpose(1, 2, 0, 3)).reshape(
+        groups, O // groups, N * P * Q)
+
+
+def _pool_geometry(H, W, kernel_size, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output size (the last window must start inside input or left pad)."""
+    out = []
+    for size, k, s, p, d in zip((H, W), kernel_size, stride, padding, dilation):
+        o = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (o - 1) * s >= size + p:
+            o -= 1
+        out.append(o)
+    return tuple(out)
+
+
+def _pool_pad(x, OH, OW, kernel_size, stride, padding, dilation, value):
+    """Pad so every (ceil_mode) window lies inside the array; returns the padded input."""
+    H, W = x.shape[2:]
+    need_h = (OH - 1) * stride[0] + (kernel_size[0] - 1) * dilation[0] + 1
+    need_w = (OW - 1) * stride[1] + (kernel_size[1] - 1) * dilation[1] + 1
+    return _pad_hw(x, padding[0], max(need_h - H - padding[0], 0), padding[1], max(need_w - W - padding[1], 0),
+                   value)
+
+
+def _avg_divisor(H, W, OH, OW, kernel_size, stride, padding, count_include_pad, divisor_override):
+    """(OH, OW) divisors by PyTorch's rule: windows clipped to input+pad, or to input only."""
+    if divisor_override:
+        return np.full((OH, OW), float(divisor_override))
+    counts = []
+    for size, o, k, s, p in zip((H, W), (OH, OW), kernel_size, stride, padding):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, size + p)
+        if count_include_pad:
+            counts.append(end - start)
+        else:
+            counts.append(np.minimum(end, size) - np.maximum(start, 0))
+    return np.outer(counts[0], counts[1]).astype(np.float64)
+
+
+def _adaptive_matrix(size, osize, dtype):
+    """(osize, size) averaging matrix: row i spans floor(i*size/osize) .. ceil((i+1)*size/osize)."""
+    m = np.zeros((osize, size), dtype)
+    for i in range(osize):
+        lo, hi = (i * size) // osize, -(-(i + 1) * size // osize)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def _nearest_matrix(isize, osize, scale, align_corners, dtype, exact=False):
+    """(osize, isize) one-hot rows: src = floor(dst * s) (nearest-exact: floor((dst + 0.5) * s))."""
+    s = 1.0 / scale if scale else isize / osize
+    dst = np.arange(osize, dtype=np.float64)
+    src = np.floor((dst + 0.5) * s if exact else dst * s).astype(np.int64)
+    m = np.zeros((osize, isize), dtype)
+    m[np.arange(osize), np.minimum(src, isize - 1)] = 1.0
+    return m
+
+
+def _linear_matrix(isize, osize, scale, align_corners, dtype, exact=False):
+    """(osize, isize) two-tap rows after PyTorch's area_pixel_compute_source_index."""
+    dst = np.arange(osize, dtype=np.float64)
+    if align_corners:
+        src = dst * ((isize - 1) / (osize - 1) if osize > 1 else 0.0)
+    else:  # half-pixel centres; negative sources clamp to 0
+        src = np.maximum((dst + 0.5) * (1.0 / scale if scale else isize / osize) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), isize - 1)
+    i1 = np.minimum(i0 + 1, isize - 1)
+    lam = src - i0
+    m = np.zeros((osize, isize), np.float64)
+    np.add.at(m, (np.arange(osize), i0), 1.0 - lam)
+    np.add.at(m, (np.arange(osize), i1), lam)
+    return m.astype(dtype)
+
+
+# interpolate mode -> builder of the separable (out, in) resampling matrix of one dim
+RESAMPLE = {
+    "nearest": _nearest_matrix,
+    "nearest-exact": lambda i, o, s, a, dt: _nearest_matrix(i, o, s, a, dt, exact=True),
+    "bilinear": _linear_matrix,
+}
+
+
+def _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask):
+    """Scaled, masked scores (B, H, S_q, S_k) in float32 (float64 stays float64)."""
+    ct = np.float64 if q.dtype == np.float64 else np.float32
+    s = np.matmul(q.astype(ct, copy=False), np.swapaxes(k.astype(ct, copy=False), -1, -2)) * ct(scale)
+    S_q, S_k = s.shape[-2:]
+    if attn_mask is not None:
+        if attn_mask.dtype == np.bool_:
+            s = np.where(attn_mask, s, -np.inf)
+        else:
+            s = s + attn_mask.astype(ct, copy=False)
+    if key_padding_mask is not None:
+        s = np.where(key_padding_mask[:, None, None, :], -np.inf, s)
+    if causal:  # PyTorch's is_causal: top-left aligned tril(ones(S_q, S_k))
+        s = np.where(np.tri(S_q, S_k, dtype=bool), s, -np.inf)
+    return s
+
+
+def _attn_probs(s, lse):
+    finite = np.isfinite(lse)[..., None]
+    return np.where(finite, np.exp(s - np.where(finite, lse[..., None], 0.0)), 0.0).astype(s.dtype, copy=False)
+
+
+def _sigmoid(x):
+    return 0.5 * (np.tanh(0.5 * x) + 1)
 
 
 class NumpyConvPrimitives:
-    pass
+    """Conv / pooling / resampling / attention / recurrent primitives of the NumPy backend."""
+
+    # -- convolution -------------------------------------------------------------------------
+    def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+        """y (N, O, P, Q) = cross-correlation of x (N, C, H, W) with w (O, C/groups, KH, KW) + bias."""
+        dt = x.dtype
+        x, w, bias = _f32(x, w, bias)
+        N = x.shape[0]
+        O, Cg, KH, KW = w.shape
+        cols, (P, Q) = _cols(x, KH, KW, stride, padding, dilation, groups)   # (G, K, N*P*Q)
+        y = np.matmul(w.reshape(groups, O // groups, Cg * KH * KW), cols)    # (G, Og, N*P*Q)
+        y = np.ascontiguousarray(y.reshape(O, N, P, Q).transpose(1, 0, 2, 3))  # (N, O, P, Q)
+        if bias is not None:
+            y += bias.reshape(1, O, 1, 1)
+        return y.astype(dt, copy=False)
+
+    def conv2d_backward_input(self, grad_out, w, input_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                              groups=1):
+        """dx (input_shape) of conv2d: columns w^T @ dy, scattered back by col2im."""
+        dt = grad_out.dtype
+        grad_out, w = _f32(grad_out, w)
+        P, Q = grad_out.shape[2:]
+        O, Cg, KH, KW = w.shape
+        wt = np.swapaxes(w.reshape(groups, O // groups, Cg * KH * KW), 1, 2)   # (G, K, Og)
+        dcols = np.matmul(wt, _dy_rows(grad_out, groups))                    # (G, K, N*P*Q)
+        dx = _col2im(dcols, tuple(input_shape), KH, KW, P, Q, stride, padding, dilation)
+        return np.ascontiguousarray(dx, dtype=dt)
+
+    def conv2d_backward_weight(self, grad_out, x, weight_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                               groups=1):
+        """dw (weight_shape) of conv2d: dy @ cols^T, one GEMM per group over the whole batch."""
+        dt = x.dtype
+        grad_out, x = _f32(grad_out, x)
+        O, Cg, KH, KW = weight_shape
+        cols, _ = _cols(x, KH, KW, stride, padding, dilation, groups)        # (G, K, N*P*Q)
+        dw = np.matmul(_dy_rows(grad_out, groups), np.swapaxes(cols, 1, 2))  # (G, Og, K)
+        return dw.reshape(weight_shape).astype(dt, copy=False)
+
+    def conv2d_backward_bias(self, grad_out):
+        return grad_out.sum(axis=(0, 2, 3), dtype=np.float32 if _half(grad_out) else None).astype(grad_out.dtype)
+
+    # -- pooling -----------------------------------------------------------------------------
+    def max_pool2d(self, x, kernel_size, stride, padding=(0, 0), dilation=(1, 1), ceil_mode=False):
+        """(out, indices): indices are int64 flat positions h*W + w inside each (n, c) plane."""
+        N, C, H, W = x.shape
+        OH, OW = _pool_geometry(H, W, kernel_size, stride, padding, dilation, ceil_mode)
+        xp = _pool_pad(x, OH, OW, kernel_size, stride, padding, dilation, -np.inf)
+        KH, KW = kernel_size
+        win = _windows(xp, KH, KW, OH, OW, stride, dilation).reshape(N, C, OH, OW, KH * KW)
+        arg = np.argmax(win, axis=-1)                 # first maximum wins; NaN counts as maximum
+        out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+        kh, kw = np.divmod(arg, KW)
+        h = np.arange(OH)[:, None] * stride[0] - padding[0] + kh * dilation[0]
+        w = np.arange(OW)[None, :] * stride[1] - padding[1] + kw * dilation[1]
+        return np.ascontiguousarray(out), (h * W + w).astype(np.int64)
+
+    def max_pool2d_backward(self, dy, indices, input_shape, kernel_size=None, stride=None, padding=(0, 0),
+                            dilation=(1, 1), ceil_mode=False):
+        """dx: dy scatter-added at the saved indices (overlapping windows accumulate)."""
+        N, C, H, W = input_shape
+        plane = (np.arange(N * C, dtype=np.int64) * (H * W)).reshape(N, C, 1, 1)
+        dx = np.bincount((indices + plane).ravel(), weights=dy.ravel().astype(np.float64), minlength=N * C * H * W)
+        return dx.reshape(input_shape).astype(dy.dtype)
+
+    def avg_pool2d(self, x, kernel_size, stride, padding=(0, 0), ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
+        N, C, H, W = x.shape
+        OH, OW = _pool_geometry(H, W, kernel_size, stride, padding, (1, 1), ceil_mode)
+        ct = np.float32 if _half(x) else x.dtype
+        xp = _pool_pad(x.astype(ct, copy=False), OH, OW, kernel_size, stride, padding, (1, 1), 0.0)
+        s = _windows(xp, *kernel_size, OH, OW, stride, (1, 1)).sum(axis=(4, 5))
+        div = _avg_divisor(H, W, OH, OW, kernel_size, stride, padding, count_include_pad, divisor_override)
+        return (s / div.astype(ct)).astype(x.dtype, copy=False)
+
+    def avg_pool2d_backward(self, dy, input_shape, kernel_size, stride, padding=(0, 0), ceil_mode=False,
+                            count_include_pad=True, divisor_override=None):
+        N, C, H, W = input_shape
+        OH, OW = dy.shape[2:]
+        (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        ct = np.float32 if _half(dy) else dy.dtype
+        div = _avg_divisor(H, W, OH, OW, kernel_size, stride, padding, count_include_pad, divisor_override)
+        g = dy.astype(ct, copy=False) / div.astype(ct)
+        dxp = np.zeros((N, C, max(H + 2 * ph, (OH - 1) * sh + KH), max(W + 2 * pw, (OW - 1) * sw + KW)), ct)
+        for i in range(KH):
+            for j in range(KW):
+                dxp[:, :, i:i + (OH - 1) * sh + 1:sh, j:j + (OW - 1) * sw + 1:sw] += g
+        return np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W], dtype=dy.dtype)
+
+    def adaptive_avg_pool2d(self, x, output_size):
+        ct = np.float32 if _half(x) else x.dtype
+        mh = _adaptive_matrix(x.shape[2], output_size[0], ct)
+        mw = _adaptive_matrix(x.shape[3], output_size[1], ct)
+        return (mh @ x.astype(ct, copy=False) @ mw.T).astype(x.dtype, copy=False)   # (N, C, OH, OW)
+
+    def adaptive_avg_pool2d_backward(self, dy, input_shape):
+        ct = np.float32 if _half(dy) else dy.dtype
+        mh = _adaptive_matrix(input_shape[2], dy.shape[2], ct)
+        mw = _adaptive_matrix(input_shape[3], dy.shape[3], ct)
+        return (mh.T @ dy.astype(ct, copy=False) @ mw).astype(dy.dtype, copy=False)  # (N, C, H, W)
+
+    # -- resampling --------------------------------------------------------------------------
+    def _resample_mats(self, in_hw, out_hw, mode, align_corners, scales, ct):
+        scales = scales or (None, None)
+        build = RESAMPLE[mode]
+        return (build(in_hw[0], out_hw[0], scales[0], bool(align_corners), ct),
+                build(in_hw[1], out_hw[1], scales[1], bool(align_corners), ct))
+
+    def interpolate2d(self, x, size, mode, align_corners=False, scales=None):
+        """Resize x (N, C, H, W) to ``size`` (OH, OW); modes nearest / nearest-exact / bilinear.
+
+        ``scales``: the user's scale_factor per dim (PyTorch uses 1/scale, not H/OH, then).
+        Separable: y = Mh @ x @ Mw^T with (OH, H) and (OW, W) interpolation matrices.
+        """
+        ct = np.float32 if _half(x) else x.dtype
+        mh, mw = self._resample_mats(x.shape[2:], size, mode, align_corners, scales, ct)
+        return (mh @ x.astype(ct, copy=False) @ mw.T).astype(x.dtype, copy=False)
+
+    def interpolate2d_backward(self, dy, input_shape, mode, align_corners=False, scales=None):
+        ct = np.float32 if _half(dy) else dy.dtype
+        mh, mw = self._resample_mats(input_shape[2:], dy.shape[2:], mode, align_corners, scales, ct)
+        return (mh.T @ dy.astype(ct, copy=False) @ mw).astype(dy.dtype, copy=False)
+
+    # -- attention ---------------------------------------------------------------------------
+    def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None):
+        """(out, lse) of softmax(q k^T * scale + mask) v; lse float32 (B, H, S_q), -inf on fully masked rows."""
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+        s = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)
+        m = s.max(axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        with np.errstate(divide="ignore"):
+            lse = (np.log(np.exp(s - m).sum(axis=-1, keepdims=True)) + m)[..., 0]
+        p = _attn_probs(s, lse)
+        out = np.matmul(p, v.astype(s.dtype, copy=False)).astype(q.dtype, copy=False)
+        return out, lse.astype(np.float32 if s.dtype != np.float64 else np.float64, copy=False)
+
+    def attention_backward(self, do, q, k, v, out, lse, causal=False, scale=None, attn_mask=None,
+                           key_padding_mask=None):
+        """(dq, dk, dv); recomputes p = exp(s - lse) instead of storing it."""
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+        s = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)
+        ct = s.dtype
+        p = _attn_probs(s, lse.astype(ct, copy=False))
+        do_, q_, k_, v_ = (a.astype(ct, copy=False) for a in (do, q, k, v))
+        dv = np.matmul(np.swapaxes(p, -1, -2), do_)
+        dp = np.matmul(do_, np.swapaxes(v_, -1, -2))
+        delta = (do_ * out.astype(ct, copy=False)).sum(axis=-1, keepdims=True)
+        ds = p * (dp - delta) * ct(scale)
+        dq = np.matmul(ds, k_)
+        dk = np.matmul(np.swapaxes(ds, -1, -2), q_)
+        return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
+
+    # -- recurrent layers (one call per layer and direction, hand-written BPTT) ---------------
+    def lstm_forward(self, gx, h0, c0, w_hh):
+        """Whole-sequence LSTM. gx (T, B, 4H) = x W_ih^T + b_ih + b_hh, gate order i, f, g, o.
+
+        Returns (hs (T, B, H), cs (T, B, H), gates (T, B, 4H) after their nonlinearities).
+        """
+        T, B, H4 = gx.shape
+        H = H4 // 4
+        hs = np.empty((T, B, H), gx.dtype)
+        cs = np.empty((T, B, H), gx.dtype)
+        gates = np.empty_like(gx)
+        wt = np.ascontiguousarray(w_hh.T)
+        h, c = h0, c0
+        for t in range(T):
+            a = gates[t]
+            np.matmul(h, wt, out=a)
+            a += gx[t]
+            a[:, :2 * H] = _sigmoid(a[:, :2 * H])           # i, f
+            np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])  # g
+            a[:, 3 * H:] = _sigmoid(a[:, 3 * H:])           # o
+            c = cs[t]
+            np.multiply(a[:, H:2 * H], c0 if t == 0 else cs[t - 1], out=c)
+            c += a[:, :H] * a[:, 2 * H:3 * H]
+            h = hs[t]
+            np.multiply(a[:, 3 * H:], np.tanh(c), out=h)
+        return hs, cs, gates
+
+    def lstm_backward(self, dhs, dh_n, dc_n, gates, hs, cs, h0, c0, w_hh):
+        """(dgx (T, B, 4H), dh0, dc0, dw_hh (4H, H)) of :meth:`lstm_forward`."""
+        T, B, H4 = gates.shape
+        H = H4 // 4
+        dgates = np.empty_like(gates)
+        dh = dh_n.copy()
+        dc = dc_n.copy()
+        for t in range(T - 1, -1, -1):
+            i, f, g, o = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:3 * H], gates[t, :, 3 * H:]
+            dh += dhs[t]
+            tc = np.tanh(cs[t])
+            dc += dh * o * (1 - tc * tc)
+            c_prev = c0 if t == 0 else cs[t - 1]
+            d = dgates[t]
+            d[:, :H] = dc * g * i * (1 - i)
+            d[:, H:2 * H] = dc * c_prev * f * (1 - f)
+            d[:, 2 * H:3 * H] = dc * i * (1 - g * g)
+            d[:, 3 * H:] = dh * tc * o * (1 - o)
+            dc = dc * f
+            dh = d @ w_hh
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H)
+        dw = dgates.reshape(T * B, H4).T @ h_prev.reshape(T * B, H)
+        return dgates, dh, dc, dw
+
+    def gru_forward(self, gx, h0, w_hh, b_hh):
+        """Whole-sequence GRU. gx (T, B, 3H) = x W_ih^T + b_ih, gate order r, z, n;
+        n = tanh(gx_n + r * (h W_hn^T + b_hn)), h' = (1 - z) * n + z * h.
+
+        Returns (hs (T, B, H), gates (T, B, 3H) = r, z, n, hn (T, B, H) = h W_hn^T + b_hn).
+        """
+        T, B, H3 = gx.shape
+        H = H3 // 3
+        hs = np.empty((T, B, H), gx.dtype)
+        gates = np.empty_like(gx)
+        hn = np.empty((T, B, H), gx.dtype)
+        wt = np.ascontiguousarray(w_hh.T)
+        h = h0
+        for t in range(T):
+            a = h @ wt                                       # (B, 3H)
+            if b_hh is not None:
+                a += b_hh
+            gt = gates[t]
+            gt[:, :2 * H] = _sigmoid(gx[t, :, :2 * H] + a[:, :2 * H])
+            hn[t] = a[:, 2 * H:]
+            gt[:, 2 * H:] = np.tanh(gx[t, :, 2 * H:] + gt[:, :H] * hn[t])
+            z, n = gt[:, H:2 * H], gt[:, 2 * H:]
+            hs[t] = n + z * (h - n)
+            h = hs[t]
+        return hs, gates, hn
+
+    def gru_backward(self, dhs, dh_n, gates, hn, hs, h0, w_hh):
+        """(dgx (T, B, 3H), dh0, dw_hh (3H, H), db_hh (3H,)) of :meth:`gru_forward`."""
+        T, B, H3 = gates.shape
+        H = H3 // 3
+        dgx = np.empty_like(gates)
+        da = np.empty_like(gates)                            # grad of h W_hh^T + b_hh
+        dh = dh_n.copy()
+        for t in range(T - 1, -1, -1):
+            r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
+            h_prev = h0 if t == 0 else hs[t - 1]
+            dh += dhs[t]
+            dn = dh * (1 - z) * (1 - n * n)
+            dz = dh * (h_prev - n) * z * (1 - z)
+            dr = dn * hn[t] * r * (1 - r)
+            dgx[t, :, :H], dgx[t, :, H:2 * H], dgx[t, :, 2 * H:] = dr, dz, dn
+            da[t, :, :2 * H] = dgx[t, :, :2 * H]
+            da[t, :, 2 * H:] = dn * r
+            dh = dh * z + da[t] @ w_hh
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+        dw = da.reshape(T * B, H3).T @ h_prev.reshape(T * B, H)
+        return dgx, dh, dw, da.sum(axis=(0, 1))
+
+    def rnn_forward(self, gx, h0, w_hh, nonlinearity):
+        """Elman RNN: h' = act(gx + h W_hh^T), gx = x W_ih^T + b_ih + b_hh; act tanh or relu."""
+        T, B, H = gx.shape
+        hs = np.empty_like(gx)
+        wt = np.ascontiguousarray(w_hh.T)
+        h = h0
+        for t in range(T):
+            a = h @ wt + gx[t]
+            hs[t] = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+            h = hs[t]
+        return hs
+
+    def rnn_backward(self, dhs, dh_n, hs, h0, w_hh, nonlinearity):
+        """(dgx (T, B, H), dh0, dw_hh) of :meth:`rnn_forward`."""
+        T, B, H = hs.shape
+        da = np.empty_like(hs)
+        dh = dh_n.copy()
+        for t in range(T - 1, -1, -1):
+            dh += dhs[t]
+            da[t] = dh * (1 - hs[t] * hs[t]) if nonlinearity == "tanh" else dh * (hs[t] > 0)
+            dh = da[t] @ w_hh
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+        return da, dh, da.reshape(T * B, H).T @ h_prev.reshape(T * B, H)
