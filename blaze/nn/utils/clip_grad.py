@@ -1,1 +1,62 @@
-__all__ = []
+"""Gradient clipping, as ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``."""
+from __future__ import annotations
+
+import math
+
+from ...autograd.grad_mode import no_grad
+from ...ops.creation import tensor
+from ...ops.shape import stack
+from ...tensor import Tensor
+
+
+def _grads(parameters):
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p.grad for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach=None):
+    """Scale all gradients so their joint ``norm_type``-norm is at most ``max_norm``.
+
+    The norm is taken over all gradients together, as if concatenated into one vector;
+    ``norm_type`` may be ``inf``. Gradients are scaled by min(1, max_norm / (norm + 1e-6)).
+
+    Returns:
+        The total norm before clipping (a 0-d tensor).
+    """
+    grads = _grads(parameters)
+    norm_type = float(norm_type)
+    if not grads:
+        return tensor(0.0)
+    with no_grad():
+        if math.isinf(norm_type):
+            norms = [g.detach().abs().amax() for g in grads]
+            total = stack([n.to(grads[0].dtype) for n in norms]).amax()
+        else:
+            norms = [g.detach().norm(norm_type) for g in grads]
+            total = stack([n.to(grads[0].dtype) for n in norms]).norm(norm_type)
+        if error_if_nonfinite and not math.isfinite(total.item()):
+            raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
+                               "so it cannot be clipped. To disable this error and scale the gradients by the "
+                               "non-finite norm anyway, set `error_if_nonfinite=False`")
+        # clamp the coefficient on the device: no host sync in the common (GPU) path
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.to(g.dtype))
+    return total
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    """Clamp every gradient elementwise into [-clip_value, clip_value]."""
+    clip_value = float(clip_value)
+    with no_grad():
+        for g in _grads(parameters):
+            g.clamp_(-clip_value, clip_value)
+
+
+def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grad_norm"]
