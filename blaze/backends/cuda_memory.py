@@ -1,0 +1,428 @@
+"""Memory of the "cuda" device: ``DeviceArray`` and the allocator under it.
+
+Two modes behind one interface:
+
+- **real**: NVIDIA's driver API through ``cuda.bindings.driver``. One primary context per
+  process, the device's default stream-ordered memory pool with the release threshold set
+  to "never" (freed blocks stay in the pool, so a training step after the first allocates
+  without calling into the OS: cuMemAllocAsync on a warm pool is ~1 us), allocations and
+  frees ordered on the legacy default stream, the stream Triton launches on when torch is
+  the current-stream provider. Every driver call goes through :func:`_check`.
+- **emulated** (``TRITON_INTERPRET=1`` and no driver): the same allocations are host NumPy
+  byte buffers; Triton's interpreter reads and writes them in place, so the *same*
+  kernels run on a CPU-only machine (this is how CI tests the cuda device).
+
+A ``DeviceArray`` is (allocation, offset, shape, strides, dtype): views share the
+allocation (which frees itself when the last view is gone), strides and offset are in
+elements, as the kernels index them.
+"""
+from __future__ import annotations
+
+import gc
+import threading
+
+import numpy as np
+
+from .. import _env
+
+_ALIGN = 256  # bytes: every allocation is rounded up to this (cuMemAllocAsync aligns to 256 too)
+
+
+class OutOfMemoryError(RuntimeError):
+    """The device could not allocate the requested bytes (PyTorch's ``torch.cuda.OutOfMemoryError``)."""
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+class _Stats:
+    def __init__(self):
+        self.allocated = 0
+        self.peak = 0
+        self.lock = threading.Lock()
+
+    def add(self, n):
+        with self.lock:
+            self.allocated += n
+            self.peak = max(self.peak, self.allocated)
+
+    def sub(self, n):
+        with self.lock:
+            self.allocated -= n
+
+
+STATS = _Stats()
+
+
+# ----------------------------------------------------------------------------- real driver
+def _check(result):
+    """Unpack a cuda-bindings result tuple; raise RuntimeError naming the CUresult on failure."""
+    from cuda.bindings import driver
+    if isinstance(result, tuple):
+        err, rest = result[0], result[1:]
+    else:
+        err, rest = result, ()
+    if err != driver.CUresult.CUDA_SUCCESS:
+        code, name = driver.cuGetErrorName(err)
+        name = name.decode() if code == driver.CUresult.CUDA_SUCCESS else str(err)
+        raise RuntimeError(f"CUDA driver error {name} ({int(err)})")
+    if not rest:
+        return None
+    return rest[0] if len(rest) == 1 else rest
+
+
+class _Driver:
+    """The real allocator: primary context + default memory pool of device 0, legacy stream."""
+
+    emulated = False
+
+    def __init__(self):
+        from cuda.bindings import driver
+        self.drv = driver
+        _check(driver.cuInit(0))
+        self.count = _check(driver.cuDeviceGetCount())
+        if self.count < 1:
+            raise RuntimeError("no CUDA device found")
+        self.dev = _check(driver.cuDeviceGet(0))
+        self.ctx = _check(driver.cuDevicePrimaryCtxRetain(self.dev))
+        _check(driver.cuCtxSetCurrent(self.ctx))
+        self.pool = _check(driver.cuDeviceGetDefaultMemPool(self.dev))
+        # keep freed blocks in the pool: returning them to the OS every sync costs ~100 us
+        threshold = driver.cuuint64_t(0xFFFFFFFFFFFFFFFF)
+        _check(driver.cuMemPoolSetAttribute(self.pool, driver.CUmemPool_attribute.CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                                            threshold))
+        self.stream = driver.CUstream(0)  # legacy default stream: ordered with Triton's launches
+
+    def _ensure_ctx(self):
+        # Triton's launcher or another library may have pushed its own context on this thread
+        cur = _check(self.drv.cuCtxGetCurrent())
+        if cur is None or int(cur) != int(self.ctx):
+            _check(self.drv.cuCtxSetCurrent(self.ctx))
+
+    def alloc(self, nbytes):
+        self._ensure_ctx()
+        err, ptr = self.drv.cuMemAllocAsync(nbytes, self.stream)
+        if err == self.drv.CUresult.CUDA_ERROR_OUT_OF_MEMORY:
+            # dead DeviceArrays may still hold blocks: collect them, let pending frees land, retry once
+            gc.collect()
+            self.synchronize()
+            err, ptr = self.drv.cuMemAllocAsync(nbytes, self.stream)
+            if err == self.drv.CUresult.CUDA_ERROR_OUT_OF_MEMORY:
+                free, total = self.mem_info()
+                raise OutOfMemoryError(
+                    f"CUDA out of memory. Tried to allocate {nbytes} bytes; the device has {free} bytes free "
+                    f"of {total} total; blaze holds {STATS.allocated} bytes in live tensors")
+        _check(err)
+        return int(ptr)
+
+    def free(self, ptr):
+        _check(self.drv.cuMemFreeAsync(self.drv.CUdeviceptr(ptr), self.stream))
+
+    def upload(self, ptr, host: np.ndarray):
+        # pageable source: the driver stages it before returning, no wait on the stream
+        self._ensure_ctx()
+        _check(self.drv.cuMemcpyHtoDAsync(self.drv.CUdeviceptr(ptr), host.ctypes.data, host.nbytes, self.stream))
+
+    def download(self, host: np.ndarray, ptr):
+        self._ensure_ctx()
+        _check(self.drv.cuMemcpyDtoHAsync(host.ctypes.data, self.drv.CUdeviceptr(ptr), host.nbytes, self.stream))
+        _check(self.drv.cuStreamSynchronize(self.stream))
+
+    def synchronize(self):
+        self._ensure_ctx()
+        _check(self.drv.cuCtxSynchronize())
+
+    def mem_info(self):
+        self._ensure_ctx()
+        free, total = _check(self.drv.cuMemGetInfo())
+        return int(free), int(total)
+
+    def trim(self):
+        self.synchronize()
+        _check(self.drv.cuMemPoolTrimTo(self.pool, 0))
+
+    def device_name(self):
+        name = _check(self.drv.cuDeviceGetName(256, self.dev))
+        return name.split(b"\0", 1)[0].decode()
+
+    def attribute(self, attr_name):
+        attr = getattr(self.drv.CUdevice_attribute, attr_name)
+        return int(_check(self.drv.cuDeviceGetAttribute(attr, self.dev)))
+
+    def total_memory(self):
+        return int(_check(self.drv.cuDeviceTotalMem(self.dev)))
+
+
+# ----------------------------------------------------------------------------- emulation
+class _Emulated:
+    """Host byte buffers standing in for device memory (Triton interpreter mode)."""
+
+    emulated = True
+    count = 1
+    # what "the device" may hold: a limit tests can lower to exercise the out-of-memory path
+    capacity = 1 << 40
+
+    def __init__(self):
+        self.buffers: dict[int, np.ndarray] = {}
+
+    def alloc(self, nbytes):
+        if STATS.allocated + nbytes > self.capacity:
+            gc.collect()
+            if STATS.allocated + nbytes > self.capacity:
+                raise OutOfMemoryError(
+                    f"CUDA out of memory. Tried to allocate {nbytes} bytes; the device has "
+                    f"{self.capacity - STATS.allocated} bytes free of {self.capacity} total; blaze holds "
+                    f"{STATS.allocated} bytes in live tensors (emulated device)")
+        buf = np.empty(nbytes, np.uint8)
+        ptr = buf.ctypes.data
+        self.buffers[ptr] = buf
+        return ptr
+
+    def free(self, ptr):
+        self.buffers.pop(ptr, None)
+
+    def host_bytes(self, ptr):
+        return self.buffers[ptr]
+
+    def upload(self, ptr, host):
+        dst = self.buffers[ptr]
+        dst[:host.nbytes] = host.reshape(-1).view(np.uint8)
+
+    def download(self, host, ptr):
+        host.reshape(-1).view(np.uint8)[:] = self.buffers[ptr][:host.nbytes]
+
+    def synchronize(self):
+        pass
+
+    def mem_info(self):
+        return self.capacity - STATS.allocated, self.capacity
+
+    def trim(self):
+        gc.collect()
+
+    def device_name(self):
+        return "Triton interpreter (emulated cuda)"
+
+    def attribute(self, attr_name):
+        return {"CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT": 1, "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR": 0,
+                "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR": 0}.get(attr_name, 0)
+
+    def total_memory(self):
+        return self.capacity
+
+
+_DEVICE = [None]
+_LOCK = threading.Lock()
+
+
+def real_driver_available() -> bool:
+    """True when cuda.bindings is installed and cuInit finds a device (no exception escapes)."""
+    try:
+        from cuda.bindings import driver
+        err, = driver.cuInit(0)
+        if err != driver.CUresult.CUDA_SUCCESS:
+            return False
+        err, n = driver.cuDeviceGetCount()
+        return err == driver.CUresult.CUDA_SUCCESS and n > 0
+    except Exception:  # noqa: BLE001 - ImportError, DynamicLibNotFoundError, driver load failures
+        return False
+
+
+def device():
+    """The process-wide allocator (real driver, else emulation under TRITON_INTERPRET=1)."""
+    d = _DEVICE[0]
+    if d is not None:
+        return d
+    with _LOCK:
+        if _DEVICE[0] is None:
+            if _env.interpret():
+                _DEVICE[0] = _Emulated()
+            elif real_driver_available():
+                _DEVICE[0] = _Driver()
+            else:
+                raise RuntimeError("the cuda device needs an NVIDIA GPU with its driver and the cuda-bindings "
+                                   "package (pip install cuda-bindings), or TRITON_INTERPRET=1 to emulate it on "
+                                   "the CPU through Triton's interpreter")
+    return _DEVICE[0]
+
+
+# ----------------------------------------------------------------------------- allocations
+class Allocation:
+    """One block of device memory; freed (returned to the pool) when garbage collected."""
+
+    __slots__ = ("ptr", "nbytes", "dev", "__weakref__")
+
+    def __init__(self, nbytes: int):
+        nbytes = max(_ALIGN, -(-int(nbytes) // _ALIGN) * _ALIGN)
+        self.dev = device()
+        self.ptr = self.dev.alloc(nbytes)
+        self.nbytes = nbytes
+        STATS.add(nbytes)
+
+    def __del__(self):
+        try:
+            self.dev.free(self.ptr)
+            STATS.sub(self.nbytes)
+        except Exception:  # noqa: BLE001 - interpreter shutdown: the driver may be gone already
+            pass
+
+
+class _Storage:
+    """What Triton's interpreter asks of ``tensor.untyped_storage()``: host memory is already "cpu"."""
+
+    __slots__ = ("alloc",)
+
+    def __init__(self, alloc):
+        self.alloc = alloc
+
+    def data_ptr(self) -> int:
+        return self.alloc.ptr
+
+    def cpu(self):
+        return self
+
+    def copy_(self, other) -> None:  # same bytes: nothing to copy back
+        pass
+
+
+def _contig_strides(shape):
+    st, acc = [], 1
+    for s in reversed(shape):
+        st.append(acc)
+        acc *= max(s, 1)
+    return tuple(reversed(st))
+
+
+class DeviceArray:
+    """Device memory seen as an n-d array: allocation + offset + shape + strides (elements) + dtype.
+
+    It is the ``_data`` of a cuda Tensor and a Triton kernel argument (``data_ptr()``,
+    ``dtype``, ``shape``, ``strides``, ``new(shape, dtype)``, plus the torch-like methods
+    Triton's interpreter calls in emulated mode).
+    """
+
+    __slots__ = ("alloc", "offset", "shape", "strides", "dtype")
+
+    def __init__(self, alloc: Allocation, offset: int, shape, strides, dtype):
+        self.alloc = alloc
+        self.offset = int(offset)
+        self.shape = tuple(int(s) for s in shape)
+        self.strides = tuple(int(s) for s in strides)
+        self.dtype = np.dtype(dtype)
+
+    @staticmethod
+    def empty(shape, dtype) -> "DeviceArray":
+        """An uninitialised contiguous array."""
+        shape = tuple(int(s) for s in shape)
+        dtype = np.dtype(dtype)
+        n = 1
+        for s in shape:
+            n *= s
+        return DeviceArray(Allocation(n * dtype.itemsize), 0, shape, _contig_strides(shape), dtype)
+
+    # -- what the core reads ----------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> "_Numel":
+        n = 1
+        for s in self.shape:
+            n *= s
+        return _Numel(n, self.shape)
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def is_contiguous(self) -> bool:
+        exp = 1
+        for s, st in zip(reversed(self.shape), reversed(self.strides)):
+            if s != 1 and st != exp:
+                return False
+            exp *= s
+        return True
+
+    # -- the kernel buffer protocol ---------------------------------------------------------
+    def data_ptr(self) -> int:
+        return self.alloc.ptr + self.offset * self.dtype.itemsize
+
+    def new(self, shape, dtype=None) -> "DeviceArray":
+        """An uninitialised contiguous array on the same device."""
+        return DeviceArray.empty(shape, self.dtype if dtype is None else dtype)
+
+    def view_as(self, shape, strides, offset=None) -> "DeviceArray":
+        """Another view of the same allocation (offset in elements, absolute)."""
+        return DeviceArray(self.alloc, self.offset if offset is None else offset, shape, strides, self.dtype)
+
+    def flat_storage(self) -> "DeviceArray":
+        """The whole allocation as a 1-D array of this dtype (what index kernels address by offset)."""
+        n = self.alloc.nbytes // self.dtype.itemsize
+        return DeviceArray(self.alloc, 0, (n,), (1,), self.dtype)
+
+    def __repr__(self) -> str:
+        return f"DeviceArray(shape={self.shape}, strides={self.strides}, dtype={self.dtype}, offset={self.offset})"
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    # -- what Triton's interpreter asks of a torch tensor (emulated mode) ------------------
+    def untyped_storage(self) -> _Storage:
+        return _Storage(self.alloc)
+
+    def storage_offset(self) -> int:
+        return self.offset
+
+    def stride(self):
+        return self.strides
+
+    def new_empty(self, *args, **kwargs) -> "DeviceArray":
+        return DeviceArray(self.alloc, self.offset, self.shape, self.strides, self.dtype)
+
+    def set_(self, storage, offset, size, stride) -> "DeviceArray":
+        return self
+
+    def copy_(self, other) -> None:
+        pass
+
+    # -- host transfers -----------------------------------------------------------------------
+    @staticmethod
+    def from_host(a: np.ndarray) -> "DeviceArray":
+        a = np.ascontiguousarray(a)
+        d = DeviceArray.empty(a.shape, a.dtype)
+        if a.nbytes:
+            d.alloc.dev.upload(d.alloc.ptr, a)
+        return d
+
+    def to_host_contiguous(self) -> np.ndarray:
+        """Download a contiguous array (the caller makes strided ones contiguous on the device first)."""
+        assert self.is_contiguous()
+        out = np.empty(self.shape, self.dtype)
+        if out.nbytes:
+            dev = self.alloc.dev
+            if dev.emulated:
+                src = dev.host_bytes(self.alloc.ptr)
+                start = self.offset * self.dtype.itemsize
+                out.reshape(-1).view(np.uint8)[:] = src[start:start + out.nbytes]
+            else:
+                dev.download(out, self.data_ptr())
+        return out
+
+
+class _Numel(int):
+    """The element count (``arr.size``, what the core reads) that is also callable as ``size()``.
+
+    Triton's interpreter calls ``arg.size()`` torch-style on kernel arguments while the core
+    reads NumPy's ``arr.size`` int; one attribute has to serve both.
+    """
+
+    def __new__(cls, n, shape):
+        self = int.__new__(cls, n)
+        self.shape = shape
+        return self
+
+    def __call__(self):
+        return self.shape

@@ -1,0 +1,223 @@
+"""Views and indexing on DeviceArrays: stride arithmetic for basic keys, element offsets for advanced ones.
+
+Basic keys (ints, slices, None, Ellipsis) never copy: they only move the offset and
+rescale strides. Advanced keys (integer arrays, boolean masks) become one int64 array of
+*element offsets into the allocation* (offset + sum index_i * stride_i + sum arange_j *
+stride_j, broadcast to the result's shape), so a single ``take`` (read) or ``index_put_``
+(write) kernel over the allocation seen as 1-D serves every key layout and every input
+stride, with no permute or copy of the indexed tensor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .cuda_memory import DeviceArray, _contig_strides
+
+
+def _is_array(k) -> bool:
+    return isinstance(k, DeviceArray)
+
+
+def normalize_key(key, ndim):
+    """Key as a tuple with Ellipsis expanded and trailing slices added."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    consumed = 0
+    for k in key:
+        if k is None or k is Ellipsis:
+            continue
+        consumed += k.ndim if _is_array(k) and k.dtype == np.bool_ else 1
+    if consumed > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    out, seen = [], False
+    for k in key:
+        if k is Ellipsis:
+            if seen:
+                raise IndexError("an index can only have a single ellipsis ('...')")
+            seen = True
+            out.extend([slice(None)] * (ndim - consumed))
+        else:
+            out.append(k)
+    if not seen:
+        out.extend([slice(None)] * (ndim - consumed))
+    return tuple(out)
+
+
+def basic_view(x: DeviceArray, key):
+    """Apply the basic part of a normalized key.
+
+    Returns (view, adv): ``view`` keeps a full dim for every advanced index; ``adv`` lists
+    (key position, view dim or None for an int, index array or int, dim size).
+    """
+    has_arrays = any(_is_array(k) for k in key)
+    shape, strides, off, adv = [], [], x.offset, []
+    d = 0
+    for pos, k in enumerate(key):
+        if k is None:
+            shape.append(1)
+            strides.append(0)
+            continue
+        n, st = x.shape[d], x.strides[d]
+        if _is_array(k):
+            adv.append((pos, len(shape), k, n))
+            shape.append(n)
+            strides.append(st)
+        elif isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            length = len(range(start, stop, step))
+            off += start * st if length else 0
+            shape.append(length)
+            strides.append(st * step)
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for dimension {d} with size {n}")
+            off += (i % n) * st
+            if has_arrays:
+                adv.append((pos, None, i, n))
+        d += 1
+    return x.view_as(shape, strides, off), adv
+
+
+def result_layout(view: DeviceArray, adv, bshape):
+    """Result dims: the view's dims with the advanced ones replaced by the broadcast shape ``bshape``.
+
+    NumPy's rule: advanced indices next to each other in the key put ``bshape`` where they
+    stood; separated ones (a slice between them) put it first.
+    """
+    positions = [a[0] for a in adv]
+    adjacent = positions == list(range(positions[0], positions[0] + len(positions)))
+    adv_dims = {a[1] for a in adv if a[1] is not None}
+    rest = [i for i in range(view.ndim) if i not in adv_dims]
+    if adjacent:
+        first = min((a[1] for a in adv if a[1] is not None), default=None)
+        if first is None:  # only ints next to each other (plus arrays elsewhere is impossible here)
+            first = sum(1 for i in rest if i < positions[0])
+        else:
+            first = sum(1 for i in rest if i < first)
+    else:
+        first = 0
+    return rest, first
+
+
+def element_offsets(be, x: DeviceArray, key):
+    """(offsets int64 DeviceArray of the result shape, result shape) for an advanced ``key``."""
+    key = normalize_key(key, x.ndim)
+    key = expand_masks(be, key)
+    view, adv = basic_view(x, key)
+    arrays = [a[2] for a in adv if _is_array(a[2])]
+    bshape = np.broadcast_shapes(*[tuple(a.shape) for a in arrays])
+    rest, first = result_layout(view, adv, bshape)
+    nb = len(bshape)
+    out_ndim = len(rest) + nb
+    out_shape = [view.shape[i] for i in rest]
+    out_shape[first:first] = list(bshape)
+    acc = None
+    for pos, vdim, idx, n in adv:
+        if vdim is None:
+            continue
+        idx = be.cast(idx, np.int64) if idx.dtype != np.int64 else idx
+        # negative indices count from the end; out-of-range ones stay out of range (kernels skip them)
+        wrapped = be.where(be.binary("lt", idx, 0), be.binary("add", idx, n), idx)
+        term = be.binary("mul", wrapped, view.strides[vdim])
+        # (..., *bshape-aligned index dims, ...): broadcast against the other components
+        term = be.reshape(term, (1,) * (first + nb - term.ndim) + tuple(term.shape) + (1,) * (out_ndim - first - nb))
+        acc = term if acc is None else be.binary("add", acc, term)
+    for j, vdim in enumerate(rest):
+        od = j if j < first else j + nb
+        n = view.shape[vdim]
+        ar = be.from_numpy(np.arange(n, dtype=np.int64) * view.strides[vdim])
+        ar = be.reshape(ar, (1,) * od + (n,) + (1,) * (out_ndim - od - 1))
+        acc = ar if acc is None else be.binary("add", acc, ar)
+    if acc is None:
+        acc = be.full((), 0, np.int64)
+    acc = be.binary("add", acc, view.offset)
+    if tuple(acc.shape) != tuple(out_shape):
+        acc = be.contiguous(be.expand(acc, tuple(out_shape)))
+    return acc, tuple(out_shape)
+
+
+def expand_masks(be, key):
+    """Boolean masks become one int64 index array per masked dim (a host sync: the count sets the shape)."""
+    if not any(_is_array(k) and k.dtype == np.bool_ for k in key):
+        return key
+    out = []
+    for k in key:
+        if _is_array(k) and k.dtype == np.bool_:
+            nz = be.nonzero(k)  # (count, k.ndim), counted as a fallback
+            for j in range(k.ndim):
+                out.append(be.contiguous(nz.view_as((nz.shape[0],), (nz.strides[0],), nz.offset + j * nz.strides[1])))
+        else:
+            out.append(k)
+    return tuple(out)
+
+
+def diagonal(x: DeviceArray, offset, dim1, dim2) -> DeviceArray:
+    """np.diagonal as a strided view: remaining dims, then the diagonal (stride s1 + s2)."""
+    n1, n2 = x.shape[dim1], x.shape[dim2]
+    s1, s2 = x.strides[dim1], x.strides[dim2]
+    if offset >= 0:
+        length = max(0, min(n1, n2 - offset))
+        start = x.offset + (offset * s2 if length else 0)
+    else:
+        length = max(0, min(n1 + offset, n2))
+        start = x.offset + (-offset * s1 if length else 0)
+    keep = [i for i in range(x.ndim) if i not in (dim1, dim2)]
+    return x.view_as([x.shape[i] for i in keep] + [length], [x.strides[i] for i in keep] + [s1 + s2], start)
+
+
+def try_view(x: DeviceArray, shape):
+    """A view of ``x`` with ``shape`` (same numel), or None when its strides can't express one.
+
+    Walks both shapes merging runs of dims: a run of old dims that is contiguous among
+    itself can be split into any new dims with the same element count.
+    """
+    shape = tuple(int(s) for s in shape)
+    if x.size == 0 or x.is_contiguous():
+        return x.view_as(shape, _contig_strides(shape))
+    old = [(s, st) for s, st in zip(x.shape, x.strides) if s != 1]
+    new_strides = [0] * len(shape)
+    i = 0
+    j = 0
+    while j < len(shape):
+        if shape[j] == 1:
+            new_strides[j] = 0
+            j += 1
+            continue
+        if i >= len(old):
+            return None
+        # take old dims until their product covers the new dims' product
+        chunk_old = [old[i]]
+        n_old = old[i][0]
+        i += 1
+        js = [j]
+        n_new = shape[j]
+        j += 1
+        while n_old != n_new:
+            if n_old < n_new:
+                if i >= len(old):
+                    return None
+                chunk_old.append(old[i])
+                n_old *= old[i][0]
+                i += 1
+            else:
+                while j < len(shape) and shape[j] == 1:
+                    new_strides[j] = 0
+                    j += 1
+                if j >= len(shape):
+                    return None
+                js.append(j)
+                n_new *= shape[j]
+                j += 1
+        for (s_a, st_a), (s_b, st_b) in zip(chunk_old, chunk_old[1:]):
+            if st_a != s_b * st_b:
+                return None
+        st = chunk_old[-1][1]
+        for jj in reversed(js):
+            new_strides[jj] = st
+            st *= shape[jj]
+    if i != len(old):
+        return None
+    return x.view_as(shape, new_strides)

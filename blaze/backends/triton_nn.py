@@ -1,0 +1,228 @@
+"""Fused neural-network primitives of the cuda backend: one launcher call each.
+
+Names, arguments and results mirror ``numpy_nn.py`` / ``numpy_conv.py`` (which mirror the
+launchers in ``blaze/kernels``), so most methods only adapt argument forms: row
+primitives need contiguous classes/columns, some launchers want int64 ids.
+Recurrent layers have no kernel yet and run through counted host round trips.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import attention as _attn
+from ..kernels import conv as _conv
+from ..kernels import embedding as _emb
+from ..kernels import layernorm as _ln
+from ..kernels import loss as _loss
+from ..kernels import matmul as _mm
+from ..kernels import pooling as _pool
+from ..kernels import random as _rnd
+from ..kernels import softmax as _sm
+from .cuda_memory import DeviceArray
+
+
+def _rows(x):
+    """Rows with a contiguous last dim (what row kernels read)."""
+    return x if x.ndim == 0 or x.strides[-1] == 1 or x.shape[-1] <= 1 else _copy(x)
+
+
+def _copy(x):
+    from ..kernels import elementwise as _ew
+    out = x.new(x.shape, x.dtype)
+    _ew.copy(x, out)
+    return out
+
+
+def _pair(v):
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
+
+
+class TritonNNPrimitives:
+    # -- linear algebra ------------------------------------------------------------------------
+    def matmul(self, a, b, bias=None, residual=None, activation=None):
+        """numpy.matmul semantics (1-D operands promoted and squeezed), optional fused epilogue."""
+        from . import triton_backend as tb
+        a1, b1 = a.ndim == 1, b.ndim == 1
+        if a1:
+            a = a.view_as((1, a.shape[0]), (0, a.strides[0]))
+        if b1:
+            b = b.view_as((b.shape[0], 1), (b.strides[0], 0))
+        out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
+        if a1 or b1:
+            shape = list(out.shape)
+            if b1:
+                shape.pop(-1)
+            if a1:
+                shape.pop(-1 if b1 else -2)
+            out = out.view_as(tuple(shape), _strides(shape))
+        return out
+
+    def linear(self, x, weight, bias=None):
+        """x (M, K) @ weight (N, K)^T + bias (N,) -> (M, N); the transpose is a strided view."""
+        wt = weight.view_as((weight.shape[1], weight.shape[0]), (weight.strides[1], weight.strides[0]))
+        return self.matmul(x, wt, bias=bias)
+
+    # -- softmax / norms / losses ------------------------------------------------------------
+    def softmax(self, x, log: bool = False):
+        return _sm.softmax(_rows(x), log=log)
+
+    def softmax_backward(self, grad_out, y, log: bool = False):
+        return _sm.softmax_backward(_rows(grad_out), _rows(y), log=log)
+
+    def layer_norm(self, x, weight, bias, eps: float = 1e-5):
+        return _ln.layer_norm(_rows(x), weight, bias, eps)
+
+    def layer_norm_backward(self, dy, x, weight, mean, rstd, need_weight_grad: bool = True):
+        return _ln.layer_norm_backward(_rows(dy), _rows(x), weight, mean, rstd, need_weight_grad)
+
+    def rms_norm(self, x, weight, eps: float = 1e-6):
+        return _ln.rms_norm(_rows(x), weight, eps)
+
+    def rms_norm_backward(self, dy, x, weight, rstd, need_weight_grad: bool = True):
+        return _ln.rms_norm_backward(_rows(dy), _rows(x), weight, rstd, need_weight_grad)
+
+    def cross_entropy(self, logits, target, ignore_index: int = -100, label_smoothing: float = 0.0, weight=None):
+        return _loss.cross_entropy(_rows(logits), self._ids(target), ignore_index, label_smoothing, weight)
+
+    def cross_entropy_backward(self, grad_rows, logits, target, lse, ignore_index: int = -100,
+                               label_smoothing: float = 0.0, weight=None):
+        if grad_rows.shape != (logits.shape[0],):  # a scalar upstream grad broadcasts over rows (stride 0)
+            grad_rows = grad_rows.view_as((logits.shape[0],), (0,))
+        return _loss.cross_entropy_backward(grad_rows, _rows(logits), self._ids(target), lse, ignore_index,
+                                            label_smoothing, weight)
+
+    def _ids(self, ids):
+        return ids if str(ids.dtype) in ("int64", "int32") else self.cast(ids, np.int64)
+
+    # -- embedding / dropout -------------------------------------------------------------------
+    def embedding(self, weight, ids):
+        return _emb.embedding(_rows(weight), self._ids(ids))
+
+    def embedding_backward(self, grad, ids, num_embeddings: int, padding_idx=None):
+        return _emb.embedding_backward(_rows(grad), self._ids(ids), num_embeddings, padding_idx)
+
+    def dropout(self, x, p: float, gen):
+        """(y, (seed, offset)): backward regenerates the keep mask from the Philox stream."""
+        if p >= 1.0:
+            return self.full(x.shape, 0, x.dtype), (0, 0, 1.0)
+        seed, offset = gen.philox(x.size)
+        return _rnd.dropout(x, p, seed, offset), (seed, offset, p)
+
+    def dropout_backward(self, dy, p: float, state):
+        if p >= 1.0:
+            return self.full(dy.shape, 0, dy.dtype)
+        seed, offset, _ = state
+        return _rnd.dropout_backward(dy, p, seed, offset)
+
+    def dropout_mask(self, shape, p: float, gen):
+        if p >= 1.0:
+            return self.full(shape, 0, np.float32)
+        out = DeviceArray.empty(tuple(shape), np.float32)
+        if out.size:
+            seed, offset = gen.philox(out.size)
+            _rnd.bernoulli_(out, 1.0 - p, seed=seed, offset=offset)
+        return self.binary("mul", out, 1.0 / (1.0 - p))
+
+    # -- convolution ---------------------------------------------------------------------------
+    def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+        from . import triton_backend as tb
+        return _conv.conv2d(x, w, bias, _pair(stride), _pair(padding), _pair(dilation), groups,
+                            allow_tf32=tb.ALLOW_TF32)
+
+    def conv2d_backward_input(self, grad_out, w, input_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                              groups=1):
+        return _conv.conv2d_backward_input(grad_out, w, tuple(input_shape), _pair(stride), _pair(padding),
+                                           _pair(dilation), groups)
+
+    def conv2d_backward_weight(self, grad_out, x, weight_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                               groups=1):
+        return _conv.conv2d_backward_weight(grad_out, x, tuple(weight_shape), _pair(stride), _pair(padding),
+                                            _pair(dilation), groups)
+
+    def conv2d_backward_bias(self, grad_out):
+        return _conv.conv2d_backward_bias(grad_out)
+
+    # -- pooling -------------------------------------------------------------------------------
+    def max_pool2d(self, x, kernel_size, stride, padding=(0, 0), dilation=(1, 1), ceil_mode=False):
+        return _pool.max_pool2d(x, _pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation), ceil_mode)
+
+    def max_pool2d_backward(self, dy, indices, input_shape, kernel_size=None, stride=None, padding=(0, 0),
+                            dilation=(1, 1), ceil_mode=False):
+        return _pool.max_pool2d_backward(dy, indices, tuple(input_shape), _pair(kernel_size), _pair(stride),
+                                         _pair(padding), _pair(dilation), ceil_mode)
+
+    def avg_pool2d(self, x, kernel_size, stride, padding=(0, 0), ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
+        return _pool.avg_pool2d(x, _pair(kernel_size), _pair(stride), _pair(padding), ceil_mode, count_include_pad,
+                                divisor_override)
+
+    def avg_pool2d_backward(self, dy, input_shape, kernel_size, stride, padding=(0, 0), ceil_mode=False,
+                            count_include_pad=True, divisor_override=None):
+        return _pool.avg_pool2d_backward(dy, tuple(input_shape), _pair(kernel_size), _pair(stride), _pair(padding),
+                                         ceil_mode, count_include_pad, divisor_override)
+
+    def adaptive_avg_pool2d(self, x, output_size):
+        return _pool.adaptive_avg_pool2d(x, _pair(output_size))
+
+    def adaptive_avg_pool2d_backward(self, dy, input_shape):
+        return _pool.adaptive_avg_pool2d_backward(dy, tuple(input_shape))
+
+    # -- resampling: separable matrices (shape-only constants, uploaded) and two GEMMs ---------
+    def _resample(self, in_hw, out_hw, mode, align_corners, scales, dtype):
+        from .numpy_conv import NumpyConvPrimitives
+        ct = np.float32
+        mh, mw = NumpyConvPrimitives._resample_mats(self, in_hw, out_hw, mode, align_corners, scales, ct)
+        return self.from_numpy(np.ascontiguousarray(mh)), self.from_numpy(np.ascontiguousarray(mw))
+
+    def interpolate2d(self, x, size, mode, align_corners=False, scales=None):
+        mh, mw = self._resample(x.shape[2:], size, mode, align_corners, scales, x.dtype)
+        xf = x if x.dtype == np.float32 else self.cast(x, np.float32)
+        y = self.matmul(self.matmul(mh, xf), _t(mw))  # (OH, H) @ (N, C, H, W) @ (W, OW)
+        return y if x.dtype == np.float32 else self.cast(y, x.dtype)
+
+    def interpolate2d_backward(self, dy, input_shape, mode, align_corners=False, scales=None):
+        mh, mw = self._resample(input_shape[2:], dy.shape[2:], mode, align_corners, scales, dy.dtype)
+        g = dy if dy.dtype == np.float32 else self.cast(dy, np.float32)
+        dx = self.matmul(self.matmul(_t(mh), g), mw)
+        return dx if dy.dtype == np.float32 else self.cast(dx, dy.dtype)
+
+    # -- attention -----------------------------------------------------------------------------
+    def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None):
+        return _attn.attention(q, k, v, causal=causal, scale=scale, attn_mask=attn_mask,
+                               key_padding_mask=key_padding_mask)
+
+    def attention_backward(self, do, q, k, v, out, lse, causal=False, scale=None, attn_mask=None,
+                           key_padding_mask=None):
+        return _attn.attention_backward(do, q, k, v, out, lse, causal=causal, scale=scale, attn_mask=attn_mask,
+                                        key_padding_mask=key_padding_mask)
+
+    # -- recurrent layers: no kernels yet, counted host round trips -----------------------------
+    def lstm_forward(self, *a):
+        return self._fallback("lstm_forward", lambda nb, *h: nb.lstm_forward(*h), *a)
+
+    def lstm_backward(self, *a):
+        return self._fallback("lstm_backward", lambda nb, *h: nb.lstm_backward(*h), *a)
+
+    def gru_forward(self, *a):
+        return self._fallback("gru_forward", lambda nb, *h: nb.gru_forward(*h), *a)
+
+    def gru_backward(self, *a):
+        return self._fallback("gru_backward", lambda nb, *h: nb.gru_backward(*h), *a)
+
+    def rnn_forward(self, *a):
+        return self._fallback("rnn_forward", lambda nb, *h: nb.rnn_forward(*h), *a)
+
+    def rnn_backward(self, *a):
+        return self._fallback("rnn_backward", lambda nb, *h: nb.rnn_backward(*h), *a)
+
+
+def _t(m):
+    return m.view_as((m.shape[1], m.shape[0]), (m.strides[1], m.strides[0]))
+
+
+def _strides(shape):
+    st, acc = [], 1
+    for s in reversed(shape):
+        st.append(acc)
+        acc *= max(s, 1)
+    return tuple(reversed(st))
