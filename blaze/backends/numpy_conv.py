@@ -333,7 +333,7 @@ class NumpyConvPrimitives:
         dv = np.matmul(np.swapaxes(p, -1, -2), do_)
         dp = np.matmul(do_, np.swapaxes(v_, -1, -2))
         delta = (do_ * out.astype(ct, copy=False)).sum(axis=-1, keepdims=True)
-        ds = p * (dp - delta) * ct(scale)
+        ds = p * (dp - delta) * ct.type(scale)
         dq = np.matmul(ds, k_)
         dk = np.matmul(np.swapaxes(ds, -1, -2), q_)
         return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)

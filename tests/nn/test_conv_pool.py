@@ -41,7 +41,7 @@ def check_grad(fn, arrays, atol=1e-6, rtol=1e-5):
     (fn(*ts) * T(w, False)).sum().backward()
 
     def f(*arrs):
-        return float((fn(*[T(a, False) for a in arrs]).numpy() * w).sum())
+        return float((fn(*[T(a, False) for a in arrs]).detach().numpy() * w).sum())
     for i, a in enumerate(arrays):
         np.testing.assert_allclose(ts[i].grad.numpy(), num_grad(f, [x.copy() for x in arrays], i), atol=atol,
                                    rtol=rtol, err_msg=f"gradient of input {i}")
