@@ -274,14 +274,14 @@ def index_select(input, dim, index):
     if not isinstance(index, Tensor) or index.dtype.category != 1 or index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector of dtype int64/int32")
     _check_index("index_select", input, d, index, need_same_rank=False)
-    key = (slice(None),) * d + (index._data.reshape(-1),)
+    key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
     return IndexGet.apply(input, key)
 
 
 def index_add(input, dim, index, source, *, alpha=1):
     d = input._wrap_dim(dim)
     _check_index("index_add", input, d, index, need_same_rank=False)
-    key = (slice(None),) * d + (index._data.reshape(-1),)
+    key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
     return IndexPut.apply(input, key, source * alpha if alpha != 1 else source, True)
 
 
@@ -292,7 +292,7 @@ def index_add_(input, dim, index, source, *, alpha=1):
 
 def index_fill(input, dim, index, value):
     d = input._wrap_dim(dim)
-    key = (slice(None),) * d + (index._data.reshape(-1),)
+    key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
     return IndexPut.apply(input, key, value, False)
 
 

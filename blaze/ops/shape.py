@@ -589,7 +589,8 @@ class Repeat(Function):
     @staticmethod
     def forward(ctx, x, reps):
         ctx.in_shape, ctx.reps = x.shape, reps
-        data = x._data.reshape((1,) * (len(reps) - x.ndim) + tuple(x.shape)) if len(reps) > x.ndim else x._data
+        data = x._device.backend.reshape(x._data, (1,) * (len(reps) - x.ndim) + tuple(x.shape)) \
+            if len(reps) > x.ndim else x._data
         return make(x._device.backend.repeat(data, reps), x._device, x._dtype)
 
     @staticmethod
