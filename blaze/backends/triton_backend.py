@@ -503,6 +503,8 @@ class TritonBackend(TritonNNPrimitives):
         return self.reshape(big, x.shape[:axis] + (x.shape[axis] * r,) + x.shape[axis + 1:])
 
     def _idx(self, idx):
+        if isinstance(idx, np.ndarray):  # an index tensor still on the cpu: uploaded, as torch does for indexing
+            idx = self.from_numpy(idx.astype(np.int64, copy=False))
         return idx if idx.dtype in (np.int64, np.int32) else self.cast(idx, np.int64)
 
     def gather(self, x, axis, idx):

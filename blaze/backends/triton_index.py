@@ -63,9 +63,7 @@ def basic_view(x: DeviceArray, key):
             shape.append(n)
             strides.append(st)
         elif isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            if step <= 0:
-                raise ValueError("step must be greater than zero")
+            start, stop, step = k.indices(n)  # NumPy semantics: negative steps are strided views too
             length = len(range(start, stop, step))
             off += start * st if length else 0
             shape.append(length)

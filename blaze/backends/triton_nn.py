@@ -15,6 +15,7 @@ from ..kernels import embedding as _emb
 from ..kernels import layernorm as _ln
 from ..kernels import loss as _loss
 from ..kernels import matmul as _mm
+from ..kernels import optim as _opt
 from ..kernels import pooling as _pool
 from ..kernels import random as _rnd
 from ..kernels import softmax as _sm
@@ -47,7 +48,17 @@ class TritonNNPrimitives:
             a = a.view_as((1, a.shape[0]), (0, a.strides[0]))
         if b1:
             b = b.view_as((b.shape[0], 1), (b.strides[0], 0))
-        out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
+        try:
+            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
+        except ValueError as e:
+            if "cannot be merged" not in str(e):
+                raise
+            # batch dims the kernel can't address with one stride (broadcast 2 x 3 against 3, say):
+            # materialise both operands over the broadcast batch shape
+            batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+            a = self.contiguous(self.expand(a, batch + a.shape[-2:]))
+            b = self.contiguous(self.expand(b, batch + b.shape[-2:]))
+            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
         if a1 or b1:
             shape = list(out.shape)
             if b1:
@@ -195,6 +206,40 @@ class TritonNNPrimitives:
                            key_padding_mask=None):
         return _attn.attention_backward(do, q, k, v, out, lse, causal=causal, scale=scale, attn_mask=attn_mask,
                                         key_padding_mask=key_padding_mask)
+
+    # -- fused optimizer steps (blaze/optim calls these when the device's backend has them) ----
+    def _flat(self, a, f32=False):
+        """(flat kernel operand, original or None): a contiguous 1-D alias when possible, else a copy
+        (float32 if asked) that :meth:`_unflat` writes back after the in-place step."""
+        if a is None:
+            return None, None
+        want = np.dtype(np.float32) if f32 else a.dtype
+        if a.is_contiguous() and a.dtype == want:
+            return a.view_as((a.size,), (1,)), None
+        tmp = self.cast(a, want) if a.dtype != want else self.copy(a)
+        return tmp.view_as((a.size,), (1,)), a
+
+    def _unflat(self, flat, orig):
+        if orig is not None:
+            from ..kernels import elementwise as _ew
+            _ew.copy(flat.view_as(orig.shape, _strides(orig.shape)), orig)
+
+    def sgd_step(self, param, grad, momentum_buffer=None, **kw):
+        """In-place SGD step (kernels/optim.py); momentum state is kept float32 inside the kernel."""
+        ops = [self._flat(param), self._flat(grad), self._flat(momentum_buffer, f32=True)]
+        _opt.sgd_step(ops[0][0], ops[1][0], ops[2][0], **kw)
+        self._unflat(*ops[0])
+        self._unflat(*ops[2])
+        return param
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, **kw):
+        """In-place Adam/AdamW step; state in a dtype other than float32 round-trips through float32 copies."""
+        ops = [self._flat(param), self._flat(grad), self._flat(exp_avg, True), self._flat(exp_avg_sq, True),
+               self._flat(max_exp_avg_sq, True)]
+        _opt.adam_step(ops[0][0], ops[1][0], ops[2][0], ops[3][0], step, max_exp_avg_sq=ops[4][0], **kw)
+        for flat, orig in (ops[0], ops[2], ops[3], ops[4]):
+            self._unflat(flat, orig)
+        return param
 
     # -- recurrent layers: no kernels yet, counted host round trips -----------------------------
     def lstm_forward(self, *a):
