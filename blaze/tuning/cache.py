@@ -190,6 +190,7 @@ def reset() -> None:
         _state["memo"].clear()
         _state["warned"].clear()
         _device_memo.clear()
+        _source_hash_memo.clear()
 
 
 def put(name: str, problem: dict, config: dict, **info) -> str:

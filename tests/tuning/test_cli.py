@@ -1,0 +1,135 @@
+"""blaze tune end to end under the interpreter: arguments, tuning, record, cache commands."""
+import io
+import json
+import textwrap
+
+import pytest
+
+from blaze.tuning import cli
+
+FAST = ["--max-configs", "1", "--repeats", "1", "--warmup", "0"]
+
+
+def run(argv):
+    out = io.StringIO()
+    rc = cli.main(argv, out=out)
+    return rc, out.getvalue()
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "name a kernel"),
+    (["nope", "--shape", "3"], "unknown kernel 'nope'"),
+    (["matmul"], "--shape is required"),
+    (["matmul", "--shape", "4x4"], "has 2 dims; expected MxNxK"),
+    (["softmax", "--shape", "8xa"], "bad --shape '8xa'"),
+    (["softmax", "--shape", "8x0"], "dim <= 0"),
+    (["softmax", "--shape", "8x8", "--dtype", "int7"], "unknown --dtype 'int7'"),
+    (["softmax", "--shape", "8x8", "--set", "foo"], "bad --set 'foo'"),
+    (["softmax", "--shape", "8x8", "--set", "bogus=1"], "unknown problem key(s) bogus"),
+    (["softmax", "--shape", "8x8", "--max-configs", "-1"], "--max-configs must be >= 0"),
+    (["export"], "the following arguments are required: file"),
+    (["--record"], "--record needs a command"),
+    (["--record", "python", "/no/such/script.py"], "no such script"),
+    (["--recorded", "/no/such/recorded.json"], "no recorded problems"),
+    (["softmax", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_argument_errors_exit_2(argv, message, capsys):
+    rc, _ = run(argv)
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_list_shows_kernels_keys_and_shape_syntax():
+    rc, out = run(["list"])
+    assert rc == 0
+    for text in ("matmul", "M,N,K,Z,dtype", "MxNxK[xZ]", "attention", "BxHxSxD", "softmax", "conv2d"):
+        assert text in out
+
+
+def test_tune_in_interpreter_caches_a_config_that_the_kernel_then_uses(cache_dir):
+    from blaze.kernels import registry
+    from blaze.tuning import cache
+    rc, out = run(["softmax", "--shape", "8x40", "--dtype", "fp32"] + FAST)
+    assert rc == 0, out
+    assert "NOT GPU timings" in out and "speed-up" in out and "softmax" in out
+    entries = json.loads((cache_dir / "autotune.json").read_text())["entries"]
+    (entry,) = entries.values()
+    problem = dict(M=8, N=40, dtype="float32")
+    assert entry["problem"] == problem and entry["timer"].startswith("cpu-clock")
+    assert registry.config_for("softmax", problem) == entry["config"]
+    assert registry.config_for("softmax", dict(M=5, N=33, dtype="float32")) == entry["config"]  # same bucket
+
+    # The launcher really reads the cache: a poisoned entry (BLOCK_M=3 is no power of two)
+    # makes the launch fail; clearing the cache restores the heuristic.
+    import numpy as np
+    from blaze.kernels.buffer import HostBuffer
+    from blaze.kernels.softmax import softmax
+    x = HostBuffer(np.ones((8, 40), np.float32))
+    cache.put("softmax", problem, dict(entry["config"], BLOCK_M=3))
+    with pytest.raises(Exception, match="power of 2"):
+        softmax(x)
+    assert run(["clear"])[0] == 0
+    np.testing.assert_allclose(softmax(x).array, np.full((8, 40), 1 / 40, np.float32), rtol=1e-6)
+
+
+def test_skipped_configs_are_reported(monkeypatch):
+    from blaze.tuning import tune
+    bad = dict(BLOCK_M=3, BLOCK_N=64, num_warps=4, num_stages=1)
+    res = tune("softmax", dict(M=4, N=20, dtype="float32"), configs=[bad], timer=_fast_timer())
+    assert res.best == res.heuristic and res.timed == 1
+    assert res.skipped and res.skipped[0][0] == bad and "power of 2" in res.skipped[0][1]
+    assert res.speedup == pytest.approx(1.0)
+
+
+def _fast_timer():
+    from blaze.tuning.timer import CpuTimer
+    return CpuTimer(warmup=0, repeats=1)
+
+
+def test_export_import_round_trip(cache_dir, tmp_path):
+    from blaze.kernels import registry
+    rc, _ = run(["softmax", "--shape", "4x24", "--dtype", "fp32"] + FAST)
+    assert rc == 0
+    before = json.loads((cache_dir / "autotune.json").read_text())["entries"]
+    dump = tmp_path / "exported.json"
+    assert run(["export", str(dump)])[0] == 0
+    assert run(["clear"])[0] == 0
+    rc, out = run(["show"])
+    assert rc == 0 and "is empty" in out
+    rc, out = run(["import", str(dump)])
+    assert rc == 0 and "imported 1 entries" in out
+    assert json.loads((cache_dir / "autotune.json").read_text())["entries"] == before
+    rc, out = run(["show"])
+    assert "softmax" in out and "M=4 N=32" in out and "1 entries" in out
+    (entry,) = before.values()
+    assert registry.config_for("softmax", dict(M=4, N=24, dtype="float32")) == entry["config"]
+
+
+def test_import_of_a_bad_file_is_an_error_and_keeps_the_cache(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    assert run(["import", str(bad)])[0] == 1
+    assert "not a blaze autotune cache" in capsys.readouterr().err
+
+
+def test_record_a_script_then_tune_what_it_launched(cache_dir, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import numpy as np
+        from blaze.kernels.buffer import HostBuffer
+        from blaze.kernels.softmax import softmax
+        assert sys.argv[1:] == ["--epochs", "1"], sys.argv
+        for _ in range(3):  # the same problem three times: recorded once
+            softmax(HostBuffer(np.ones((4, 24), np.float32)))
+        softmax(HostBuffer(np.ones((2, 100), np.float32)))
+    """))
+    rc, out = run(FAST + ["--record", "python", str(script), "--epochs", "1"])
+    assert rc == 0, out
+    assert "recorded 2 problems" in out
+    recorded = json.loads((cache_dir / "recorded.json").read_text())
+    assert [r["problem"] for r in recorded] == [dict(M=4, N=24, dtype="float32"), dict(M=2, N=100, dtype="float32")]
+    entries = json.loads((cache_dir / "autotune.json").read_text())["entries"]
+    assert sorted(e["problem"]["N"] for e in entries.values()) == [24, 100]
+    # and the recorded file can be tuned again later
+    assert run(["--recorded"] + FAST)[0] == 0
