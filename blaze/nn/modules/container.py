@@ -224,10 +224,7 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        lines = []
-        for i, p in enumerate(self):
-            lines.append(f"({i}): {_param_summary(p)}")
-        return "\n".join(lines)
+        return "\n".join(f"  ({i}): {_param_summary(p)}" for i, p in enumerate(self))
 
 
 class ParameterDict(Module):
@@ -281,13 +278,13 @@ class ParameterDict(Module):
             self[k] = v
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): {_param_summary(p)}" for k, p in self.items())
+        return "\n".join(f"  ({k}): {_param_summary(p)}" for k, p in self.items())
 
 
 def _param_summary(p) -> str:
     dev = "" if p.device.type == "cpu" else f" ({p.device})"
-    kind = "Parameter containing" if isinstance(p, Parameter) else "Tensor"
-    return f"{kind}: [{p._type_name().replace('.', '.')} of size {'x'.join(map(str, p.shape))}{dev}]"
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    return f"{kind} containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}{dev}]"
 
 
 class Identity(Module):
