@@ -52,6 +52,8 @@ def _to_key(key, x):
             out.append(arr if x._device.type == "cpu" else x._device.backend.from_numpy(arr))
         elif isinstance(k, bool):
             out.append(k)
+        elif isinstance(k, type(x._data)) and not _is_basic(k):  # a key converted once already (setitem)
+            out.append(k)
         elif _is_basic(k):
             out.append(int(k) if isinstance(k, np.integer) else k)
         else:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import amp as _amp
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ._util import make, same_device, unbroadcast
@@ -35,6 +36,9 @@ def matmul(input, other, *, out=None):
     """Matrix product with NumPy/PyTorch semantics for 1-D operands and batch broadcasting."""
     a, b = input, other
     same_device(a, b)
+    if _amp._state.__dict__.get("stack"):  # inside blaze.autocast: matmul runs in the low precision
+        a, b = _amp.cast_inputs(a, b)
+        input, other = a, b
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
     if a.dtype is not b.dtype:
