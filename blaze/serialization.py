@@ -19,9 +19,10 @@ mistaken for our tags)::
     numpy.ndarray                     {"ndarray": "t4"}
     blaze.dtype / blaze.device        {"dtype": "bfloat16"} / {"device": "cuda:0"}
 
-Tensors are stored contiguous, on the CPU (cuda tensors via ``.cpu()``). The same Tensor
-object saved twice is stored once and comes back as one object; distinct tensors that
-share memory (views) are stored separately and do not share memory after loading.
+Tensors are stored contiguous, on the CPU (cuda tensors via ``.cpu()``). Tensors over exactly
+the same memory, shape, strides and dtype (one tensor saved twice, tied weights in a state
+dict) are stored once and come back as one object; other memory sharing (overlapping or
+partial views) is not kept: such tensors are stored separately and load as independent copies.
 """
 from __future__ import annotations
 
@@ -108,6 +109,18 @@ def _c_order(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else a.copy(order="C")
 
 
+def _alias_key(t: Tensor):
+    """Tensors over exactly the same memory, shape, strides and dtype (the same tensor twice, tied
+    weights whose state_dict entries are separate detached tensors) are stored once."""
+    a = t._data
+    if isinstance(a, np.ndarray):
+        ptr = a.__array_interface__["data"][0]
+    else:
+        ptr = a.data_ptr() if hasattr(a, "data_ptr") else id(a)
+    return (str(t._device), ptr, tuple(a.shape), tuple(getattr(a, "strides", ())), t._dtype.name,
+            bool(t.requires_grad))
+
+
 def _encode(obj, arrays, seen, where):
     if obj is None or isinstance(obj, (bool, str)):
         return obj
@@ -118,9 +131,10 @@ def _encode(obj, arrays, seen, where):
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, Tensor):
-        key = seen.get(id(obj))
+        alias = _alias_key(obj)
+        key = seen.get(alias)
         if key is None:
-            key = seen[id(obj)] = f"t{len(arrays)}"
+            key = seen[alias] = f"t{len(arrays)}"
             arrays[key] = _c_order(obj.detach().cpu().numpy())
         return {"tensor": key, "dtype": obj.dtype.name, "device": str(obj.device),
                 "requires_grad": bool(obj.requires_grad)}

@@ -327,3 +327,21 @@ def test_fused_primitive_seam_matches_numpy_path(opt_cls, kw, name, monkeypatch)
     _, _, got, opt = _run(opt_cls, kw, dtype=blaze.float32)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("opt_cls,kw", [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01, amsgrad=True)),
+                                        (RMSprop, dict(centered=True)), (Adagrad, dict())])
+def test_cuda_device_params_match_cpu(opt_cls, kw):
+    """On the cuda device (emulated by the Triton interpreter in CI) parameters and state stay there."""
+    _, grads, want, _ = _run(opt_cls, kw, dtype=blaze.float32)
+    p0, grads, _ = _problem()
+    params = [blaze.tensor(a, dtype=blaze.float32, device="cuda").requires_grad_() for a in p0]
+    opt = opt_cls(params, **kw)
+    for k in range(STEPS):
+        for p, g in zip(params, grads[k]):
+            p.grad = blaze.tensor(g, dtype=blaze.float32, device="cuda")
+        opt.step()
+    for p, w in zip(params, want):
+        assert p.device.type == "cuda"
+        np.testing.assert_allclose(p.detach().cpu().numpy(), w, rtol=1e-6, atol=1e-7)
+    assert all(v.device.type == "cuda" for k, v in opt.state[params[0]].items() if k != "step")

@@ -91,6 +91,11 @@ def test_same_tensor_twice_is_stored_once_and_loaded_as_one_object():
     buf.seek(0)
     a, b, c = blaze.load(buf)
     assert a is b and c is not a
+    buf = io.BytesIO()
+    blaze.save([t.detach(), t.detach(), t.reshape(10, 100)], buf)  # same memory and layout -> stored once
+    buf.seek(0)
+    a, b, c = blaze.load(buf)
+    assert a is b and c is not a and c.shape == (10, 100)
     c.add_(1)  # views are not shared after loading (documented)
     assert float(a[0]) == 1.0
 
