@@ -65,11 +65,4 @@ def _rebuild_parameter(array, dtype_name, device_str, requires_grad):
     return Parameter(t, requires_grad)
 
 
-class Buffer(Tensor):
-    """Marker type accepted by ``register_buffer`` callers that write ``nn.Buffer(t)``; returns ``t``."""
-
-    def __new__(cls, data, persistent: bool = True):
-        return data
-
-
 __all__ = ["Parameter"]

@@ -210,3 +210,17 @@ def test_other_losses_forward():
         np.maximum(-y.numpy() * (a[:, 0] - b[:, 0]) + 0.2, 0).mean())
     assert nn.SoftMarginLoss()(s1, y).item() == pytest.approx(np.log1p(np.exp(-y.numpy() * a[:, 0])).mean())
     assert nn.PoissonNLLLoss()(s1, s1.abs()).item() == pytest.approx((np.exp(a[:, 0]) - np.abs(a[:, 0]) * a[:, 0]).mean())
+
+
+def test_cross_entropy_double_backward():
+    """create_graph through the fused op uses the Tensor-op form of its backward."""
+    t = blaze.tensor([0, 2, 1, 2])
+    w = t64([0.5, 2.0, 1.0])
+    x = randn64(4, 3, seed=12)
+
+    def grad_sq(x):
+        (g,) = blaze.autograd.grad(F.cross_entropy(x, t, weight=w, ignore_index=1, label_smoothing=0.1), x,
+                                   create_graph=True)
+        return g * g
+
+    check_grad(grad_sq, [x])

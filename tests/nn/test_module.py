@@ -291,3 +291,17 @@ def test_custom_module_errors():
 
     with pytest.raises(AttributeError, match="before Module.__init__"):
         Early()
+
+
+def test_deepcopy_keeps_ties_and_separates_storage():
+    m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    m[1].weight = m[0].weight
+    c = copy.deepcopy(m)
+    assert c[1].weight is c[0].weight and c[0].weight is not m[0].weight
+    with blaze.no_grad():
+        c[0].weight.fill_(0.0)
+    assert m[0].weight.abs().sum().item() > 0
+    g = blaze.ones(2, 2)
+    m[0].weight.grad = g
+    m.zero_grad(set_to_none=False)
+    assert m[0].weight.grad is g and g.sum().item() == 0  # zeroed in place

@@ -383,9 +383,13 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            else:
-                p.grad = p.grad.detach()
-                p.grad.zero_()
+            else:  # zero in place: whoever holds the grad tensor sees the zeros
+                g = p.grad
+                if g.grad_fn is not None:
+                    g.detach_()
+                else:
+                    g.requires_grad_(False)
+                g.zero_()
 
     def apply(self, fn) -> "Module":
         """Call ``fn(m)`` on every submodule (children first) and on self."""
