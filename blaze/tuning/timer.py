@@ -90,8 +90,9 @@ class CudaEventTimer(CpuTimer):
     is_gpu = True
     note = ""
 
-    def __init__(self, warmup: int = 3, repeats: int = 20, seed: int = 0):
+    def __init__(self, warmup: int = 3, repeats: int = 20, seed: int = 0, flush_bytes: int = L2_FLUSH_BYTES):
         super().__init__(warmup, repeats, seed)
+        self.flush_bytes = flush_bytes
         self._flush = None
 
     def new_buffer(self, shape, dtype_name: str):
@@ -100,7 +101,7 @@ class CudaEventTimer(CpuTimer):
     def _flush_l2(self) -> None:
         from blaze.kernels.random import uniform_
         if self._flush is None:
-            self._flush = to_device(np.zeros(L2_FLUSH_BYTES // 4, np.float32))
+            self._flush = to_device(np.zeros(self.flush_bytes // 4, np.float32))
         uniform_(self._flush)  # writes all 256 MiB: evicts every operand line from L2
 
     def samples(self, fn) -> list[float]:
@@ -121,8 +122,8 @@ class CudaEventTimer(CpuTimer):
 
 def to_device(array: np.ndarray):
     """Copy a host array to blaze's cuda device and return the raw device buffer (DeviceArray)."""
-    import blaze
-    return blaze.from_numpy(np.ascontiguousarray(array)).to("cuda")._data
+    from blaze.backends.cuda_memory import DeviceArray
+    return DeviceArray.from_host(np.ascontiguousarray(array))
 
 
 def default_timer(warmup: int | None = None, repeats: int | None = None):

@@ -6,9 +6,10 @@
 - ``dispatch_fwd_bwd``: ``(x * y + x).sum().backward()`` with ``requires_grad`` on (16,)
   float32 tensors: 3 forward ops, their backward and the graph walk.
 
-Rows report ``median_ms`` per call; ``us_per_op`` divides by the forward op count. With
-PyTorch installed, ``reference_ms`` is the same code in PyTorch eager (its C++ dispatcher)
-and ``ratio`` = PyTorch time / blaze time (below 1: blaze has more overhead).
+Rows report ``median_ms`` and ``best_ms`` per call; ``us_per_op`` is the fastest sample
+divided by the forward op count. With PyTorch installed, the reference is the same code in
+PyTorch eager (its C++ dispatcher) and ``ratio`` = PyTorch time / blaze time (below 1:
+blaze has more overhead per op).
 """
 from __future__ import annotations
 

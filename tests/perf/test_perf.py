@@ -31,7 +31,9 @@ def test_runner_rows_follow_the_schema(tmp_path):
         assert 0 < r["best_ms"] <= r["median_ms"] and r["ratio"] > 0  # ratio: fastest samples
         assert r["pct_peak"] is None  # CPU: no peak table
     assert rows["elementwise"]["gb_per_s"] == pytest.approx(6 * 4 * (1 << 14) / rows["elementwise"]["median_ms"] / 1e6)
-    assert rows["dispatch_add"]["us_per_op"] == pytest.approx(rows["dispatch_add"]["median_ms"] * 1e3)
+    assert rows["dispatch_add"]["us_per_op"] == pytest.approx(rows["dispatch_add"]["best_ms"] * 1e3)
+    assert rows["dispatch_add"]["ratio"] == pytest.approx(rows["dispatch_add"]["reference_best_ms"]
+                                                          / rows["dispatch_add"]["best_ms"])
 
 
 def test_a_failing_case_becomes_an_error_row():

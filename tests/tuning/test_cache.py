@@ -106,3 +106,17 @@ def test_autotune_on_first_use(cache_dir, monkeypatch):
     (entry,) = cache.read_entries(strict=True).values()
     assert entry["problem"] == dict(M=2, N=12, dtype="float32")
     assert registry.config_for("softmax", entry["problem"]) == entry["config"]
+
+
+def test_cuda_event_timer_path_on_the_emulated_device(cache_dir):
+    """The GPU timing code (DeviceArray inputs, L2 flush, blaze.cuda.Event) end to end; on
+    the emulated device the events read the host clock."""
+    from blaze.backends.cuda_memory import DeviceArray
+    from blaze.tuning import tune
+    from blaze.tuning.timer import CudaEventTimer
+    timer = CudaEventTimer(warmup=0, repeats=2, flush_bytes=1 << 12)
+    buf = timer.new_buffer((3, 5), "bfloat16")
+    assert isinstance(buf, DeviceArray) and str(buf.dtype) == "bfloat16"
+    res = tune("softmax", dict(M=4, N=24, dtype="float32"), max_configs=1, timer=timer)
+    assert res.best is not None and res.best_ms > 0 and res.timer == "cuda-events"
+    assert timer._flush is not None
