@@ -338,3 +338,16 @@ def test_misc_functionals():
     assert r.tolist() == [[[2.0, 1.0, 0.0, 1.0, 2.0, 3.0, 2.0]]]
     s = F.pixel_shuffle(blaze.arange(8.0).reshape(1, 8, 1, 1), 2)
     assert s.shape == (1, 2, 2, 2) and F.pixel_unshuffle(s, 2).tolist() == blaze.arange(8.0).reshape(1, 8, 1, 1).tolist()
+
+
+def test_layer_norm_bias_only_and_shared_buffer_conversion():
+    x, b = randn64(3, 4, seed=1), randn64(4, seed=2)
+    check_grad(lambda x, b: F.layer_norm(x, (4,), None, b), [x, b])
+    (gb,) = blaze.autograd.grad(F.layer_norm(x, (4,), None, b).sum(), b)
+    assert gb.tolist() == [3.0] * 4
+    a, c = nn.Module(), nn.Module()
+    shared = blaze.zeros(2)
+    a.register_buffer("s", shared)
+    c.register_buffer("s", shared)
+    parent = nn.Sequential(a, c).double()
+    assert parent[0].s is parent[1].s and parent[0].s.dtype is blaze.float64

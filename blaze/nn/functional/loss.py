@@ -47,7 +47,8 @@ def _check_targets(input: Tensor, target: Tensor, ignore_index: int, fn: str) ->
     n = input.shape[0]
     if input.ndim >= 2 and tuple(target.shape) != (n,) + tuple(input.shape[2:]):
         if input.ndim == 2:
-            raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({target.shape[0] if target.ndim else 1}).")
+            tn = target.shape[0] if target.ndim else 1
+            raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({tn}).")
         raise RuntimeError(f"Expected target size {[n] + list(input.shape[2:])}, got {list(target.shape)}")
     if target.dtype.is_floating_point or target.dtype is _dt.bool_:
         raise RuntimeError(f"expected scalar type Long but found {_dt.type_label(target.dtype)}")

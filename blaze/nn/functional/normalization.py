@@ -32,15 +32,17 @@ class _LayerNorm(Function):
         be = x._device.backend
         y, mean, rstd = be.layer_norm(_rows(x, n), _vec(weight), _vec(bias), eps)
         ctx.save_for_backward(x, weight)
-        ctx.stats, ctx.n, ctx.eps, ctx.has_bias = (mean, rstd), n, eps, bias is not None
+        ctx.stats, ctx.n, ctx.eps = (mean, rstd), n, eps
+        ctx.bias_meta = None if bias is None else (bias._data.shape, bias._dtype)
         return Tensor._make(be.reshape(y, x._data.shape), x._device, x._dtype)
 
     @staticmethod
     def backward(ctx, g):
         x, weight = ctx.saved_tensors
         nx, nw, nb, _, _ = ctx.needs_input_grad
+        nb = nb and ctx.bias_meta is not None
         if is_grad_enabled():
-            return _layer_norm_grad_composed(g, x, weight, ctx.n, ctx.eps, nw, nb and ctx.has_bias)
+            return _layer_norm_grad_composed(g, x, weight, ctx.n, ctx.eps, nw, nb, ctx.bias_meta)
         be = g._device.backend
         mean, rstd = ctx.stats
         dx, dw, db = be.layer_norm_backward(_rows(g, ctx.n), _rows(x, ctx.n), _vec(weight), mean, rstd,
@@ -48,11 +50,14 @@ class _LayerNorm(Function):
         dev = g._device
         gx = Tensor._make(be.reshape(dx, x._data.shape), dev, g._dtype)
         gw = Tensor._make(be.reshape(dw, weight._data.shape), dev, weight._dtype) if nw else None
-        gb = Tensor._make(be.reshape(db, weight._data.shape), dev, weight._dtype) if nb and ctx.has_bias else None
+        gb = None
+        if nb:
+            bshape, bdtype = ctx.bias_meta
+            gb = Tensor._make(be.cast(be.reshape(db, bshape), bdtype), dev, bdtype)
         return gx, gw, gb, None, None
 
 
-def _layer_norm_grad_composed(g, x, weight, n, eps, nw, nb):
+def _layer_norm_grad_composed(g, x, weight, n, eps, nw, nb, bias_meta):
     shape = x.shape
     xr, gr = x.reshape(-1, n), g.reshape(-1, n)  # (M, N)
     mean = xr.mean(-1, keepdim=True)
@@ -62,7 +67,7 @@ def _layer_norm_grad_composed(g, x, weight, n, eps, nw, nb):
     gw = gr * weight.reshape(-1) if weight is not None else gr
     dx = rstd * (gw - gw.mean(-1, keepdim=True) - xhat * (gw * xhat).mean(-1, keepdim=True))
     dw = (gr * xhat).sum(0).reshape(weight.shape) if nw else None
-    db = gr.sum(0).reshape(weight.shape) if nb else None
+    db = gr.sum(0).reshape(bias_meta[0]) if nb else None
     return dx.reshape(shape), dw, db, None, None
 
 

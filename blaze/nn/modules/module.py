@@ -399,23 +399,28 @@ class Module:
         return self
 
     def _apply(self, fn) -> "Module":
-        """Replace every parameter's and buffer's data by ``fn(data)``, keeping the Parameter objects
-        (so optimizers and tied weights still see them)."""
-        seen = set()
+        """Replace every parameter's and buffer's data by ``fn(data)``. Parameters keep their identity
+        (so optimizers and tied weights still see them); a buffer shared by several modules is
+        converted once and the result shared again."""
+        done = {}
         with no_grad():
             for m in self.modules():
                 for store in ("_parameters", "_buffers"):
-                    for k, t in m.__dict__[store].items():
-                        if t is None or id(t) in seen:
+                    d = m.__dict__[store]
+                    for k, t in d.items():
+                        if t is None:
                             continue
-                        seen.add(id(t))
+                        if id(t) in done:
+                            d[k] = done[id(t)]
+                            continue
                         new = fn(t.detach())
-                        if isinstance(t, Parameter) or store == "_parameters":
+                        if isinstance(t, Parameter):
                             t.data = new
                             if t.grad is not None:
                                 t.grad = fn(t.grad)
+                            done[id(t)] = t
                         else:
-                            m.__dict__[store][k] = new
+                            d[k] = done[id(t)] = new
         return self
 
     def to(self, *args, **kwargs) -> "Module":
