@@ -103,8 +103,11 @@ def triton_version() -> str:
 
 def make_key(name: str, problem: dict, tunable=None) -> tuple[str, dict]:
     """(key string, its parts) for ``problem`` of kernel ``name`` on this device."""
-    from blaze.kernels.registry import tunables
-    t = tunable or tunables()[name]
+    from blaze.kernels.registry import _REGISTRY
+    t = tunable or _REGISTRY.get(name)
+    if t is None:
+        from blaze.tuning.tuner import get_tunable  # imports the kernel modules, or names the known ones
+        t = get_tunable(name)
     parts = dict(kernel=name, source_hash=source_hash(t), bucket=bucket(problem, t.problem_keys or None),
                  dtype=str(problem.get("dtype", "")), device=device_name(), triton=triton_version())
     shape = ",".join(f"{k}={v}" for k, v in parts["bucket"].items())

@@ -4,6 +4,7 @@
     blaze tune attention --shape 4x12x1024x64 --set causal=true
     blaze tune --record python train.py --epochs 1             record what a script launches, tune it all
     blaze tune --recorded [FILE]                               tune problems recorded earlier
+    blaze tune --preset gpt2-small                             the matmul/attention shapes of a GPT-2-small step
     blaze tune list                                            kernels, their problem keys and shape syntax
     blaze tune show | clear | export FILE | import FILE        manage the cache
 
@@ -54,6 +55,24 @@ SHAPES = {
     "embedding": ShapeSpec("VxDxIDS  (vocab x dim x looked-up ids)", (("V", "D", "n_ids"),)),
 }
 _ALIASES = {"S": ("S_q", "S_k")}
+
+
+def _gemm_fwd_bwd(M, N, K):
+    """(M, N, K) of Y = X W and of its backward GEMMs dX = dY W^T and dW = X^T dY."""
+    return [(M, N, K), (M, K, N), (K, N, M)]
+
+
+def _gpt2_small(dtype="bfloat16", B=8, T=1024, d=768, heads=12, vocab=50257):
+    """The kernels of a GPT-2-small (124M) training step at batch B x T tokens."""
+    M = B * T
+    gemms = [g for n, k in ((3 * d, d), (d, d), (4 * d, d), (d, 4 * d), (vocab, d)) for g in _gemm_fwd_bwd(M, n, k)]
+    att = dict(B=B, H=heads, S_q=T, S_k=T, D=d // heads, dtype=dtype, causal=True)
+    return ([("matmul", dict(M=m, N=n, K=k, Z=1, dtype=dtype)) for m, n, k in gemms]
+            + [("attention", att), ("attention_backward", dict(att))])
+
+
+# --preset NAME: the problems of a known model's step (see _gpt2_small)
+PRESETS = {"gpt2-small": _gpt2_small}
 
 
 def shape_spec(name: str, tunable) -> ShapeSpec:
@@ -327,6 +346,8 @@ def _cmd_tune(argv: list[str], out) -> int:
                                                                "(repeatable)")
     p.add_argument("--dtype", action="append", default=[], help="bf16 | fp16 | fp32 (repeatable; default bf16)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="other problem keys")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="tune the matmul and attention problems of a "
+                                                               "model's training step (bf16)")
     p.add_argument("--recorded", nargs="?", const="", default=None, metavar="FILE",
                    help="tune problems recorded earlier (default <cache dir>/recorded.json)")
     _tuning_options(p)
@@ -344,6 +365,10 @@ def _cmd_tune(argv: list[str], out) -> int:
             return _run_tuning(distinct(load_records(args.recorded or None)), args, out)
         except ValueError as e:
             p.error(str(e))
+    if args.preset:
+        if args.kernel or args.shape:
+            p.error("--preset takes no kernel names or --shape")
+        return _run_tuning(distinct(PRESETS[args.preset]()), args, out)
     if not args.kernel:
         p.error("name a kernel to tune (see 'blaze tune list'), a command (list, show, clear, export, import) "
                 "or use --record")

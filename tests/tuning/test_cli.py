@@ -32,6 +32,8 @@ def run(argv):
     (["--record", "python", "/no/such/script.py"], "no such script"),
     (["--recorded", "/no/such/recorded.json"], "no recorded problems"),
     (["softmax", "--bogus"], "unrecognized arguments: --bogus"),
+    (["matmul", "--preset", "gpt2-small"], "--preset takes no kernel names"),
+    (["--preset", "gpt3"], "invalid choice: 'gpt3'"),
 ])
 def test_argument_errors_exit_2(argv, message, capsys):
     rc, _ = run(argv)
@@ -133,3 +135,11 @@ def test_record_a_script_then_tune_what_it_launched(cache_dir, tmp_path):
     assert sorted(e["problem"]["N"] for e in entries.values()) == [24, 100]
     # and the recorded file can be tuned again later
     assert run(["--recorded"] + FAST)[0] == 0
+
+
+def test_gpt2_small_preset_lists_the_step_gemms_and_attention():
+    problems = cli.PRESETS["gpt2-small"]()
+    gemms = {(p["M"], p["N"], p["K"]) for n, p in problems if n == "matmul"}
+    assert {(8192, 2304, 768), (8192, 768, 2304), (768, 2304, 8192), (8192, 50257, 768)} <= gemms
+    att = [p for n, p in problems if n.startswith("attention")]
+    assert len(att) == 2 and all(p["D"] == 64 and p["causal"] and p["dtype"] == "bfloat16" for p in att)
