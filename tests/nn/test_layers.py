@@ -351,3 +351,13 @@ def test_layer_norm_bias_only_and_shared_buffer_conversion():
     c.register_buffer("s", shared)
     parent = nn.Sequential(a, c).double()
     assert parent[0].s is parent[1].s and parent[0].s.dtype is blaze.float64
+
+
+def test_boundary_gradients_match_pytorch():
+    x = blaze.tensor([0.0, 6.0, -1.0, 1.0, -3.0, 3.0], requires_grad=True)
+    (g,) = blaze.autograd.grad(F.relu6(x).sum(), x)
+    assert g.tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    (g,) = blaze.autograd.grad(F.hardtanh(x).sum(), x)
+    assert g.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    (g,) = blaze.autograd.grad(F.leaky_relu(x, 0.1).sum(), x)
+    assert g.tolist()[0] == pytest.approx(0.1)

@@ -33,11 +33,17 @@ def relu_(input):
     return relu(input, inplace=True)
 
 
+def _clip(x, lo: float, hi: float):
+    # clamp whose gradient is 1 only strictly inside (lo, hi), as PyTorch's hardtanh_backward
+    # (a bare clamp passes it at the boundaries too: relu6'(0) would be 1, not 0)
+    return where((x > lo) & (x < hi), x, x.clamp(lo, hi).detach())
+
+
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
     """clamp(x, min_val, max_val)."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    return _apply(input, input.clamp(min_val, max_val), inplace)
+    return _apply(input, _clip(input, min_val, max_val), inplace)
 
 
 def relu6(input, inplace: bool = False):
@@ -122,7 +128,7 @@ def logsigmoid(input):
 
 def hardsigmoid(input, inplace: bool = False):
     """relu6(x + 3) / 6."""
-    return _apply(input, (input + 3).clamp(0, 6) / 6, inplace)
+    return _apply(input, _clip(input + 3, 0.0, 6.0) / 6, inplace)
 
 
 def hardswish(input, inplace: bool = False):
