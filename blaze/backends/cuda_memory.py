@@ -369,6 +369,15 @@ class DeviceArray:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def __getitem__(self, key) -> "DeviceArray":
+        """Basic indexing (ints, slices, None, Ellipsis) as a view; advanced keys go through the backend."""
+        from .triton_index import basic_view, normalize_key
+        ks = key if isinstance(key, tuple) else (key,)
+        if any(not (k is None or k is Ellipsis or isinstance(k, (int, slice, np.integer))) or isinstance(k, bool)
+               for k in ks):
+            raise TypeError("DeviceArray[...] takes basic keys only; use the backend's getitem for advanced ones")
+        return basic_view(self, normalize_key(key, self.ndim))[0]
+
     # -- what Triton's interpreter asks of a torch tensor (emulated mode) ------------------
     def untyped_storage(self) -> _Storage:
         return _Storage(self.alloc)
