@@ -376,3 +376,12 @@ def test_small_cnn_trains():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_interpolate_1d_linear_and_nearest():
+    x = RNG.standard_normal((2, 3, 6))
+    y = F.interpolate(T(x, False), scale_factor=1.5, mode="linear")
+    np.testing.assert_allclose(y.numpy(), ref_interp(x[:, :, None], 1, 9, "bilinear", False, (1.0, 1.5))[:, :, 0],
+                               atol=1e-12)
+    y = F.interpolate(T(x, False), size=4, mode="nearest")
+    np.testing.assert_allclose(y.numpy(), ref_interp(x[:, :, None], 1, 4, "nearest", None)[:, :, 0], atol=1e-12)

@@ -183,14 +183,15 @@ def adaptive_avg_pool1d(input, output_size):
     return _one_d(adaptive_avg_pool2d, input, (1, _first(output_size)))
 
 
-_INTERP_MODES = ("nearest", "nearest-exact", "bilinear")
+_INTERP_MODES = ("nearest", "nearest-exact", "linear", "bilinear")
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize (N, C, H, W) images, as ``torch.nn.functional.interpolate``.
 
-    Modes: 'nearest', 'nearest-exact', 'bilinear' (align_corners False/True). Give either
+    Modes: 'nearest', 'nearest-exact', 'bilinear' (4-D), 'linear' / nearest (3-D (N, C, L));
+    align_corners False/True for the linear modes. Give either
     ``size`` or ``scale_factor``; with scale_factor the output is floor(H * scale) and the
     source coordinates use 1/scale, as PyTorch (unless recompute_scale_factor=True).
     """
@@ -198,9 +199,15 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (supported: {_INTERP_MODES})")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported")
-    if input.ndim != 4:
+    if input.ndim == 3 and mode in ("nearest", "nearest-exact", "linear"):   # (N, C, L) as (N, C, 1, L)
+        one = lambda v: None if v is None else (1, v if isinstance(v, (int, float)) else v[0])  # noqa: E731
+        return interpolate(input.unsqueeze(2), one(size), one(scale_factor) if scale_factor is None else
+                           (1.0, float(scale_factor if isinstance(scale_factor, (int, float)) else scale_factor[0])),
+                           "bilinear" if mode == "linear" else mode, align_corners,
+                           recompute_scale_factor).squeeze(2)
+    if input.ndim != 4 or mode == "linear":
         raise NotImplementedError(f"Input Error: Only 4D input Tensors are supported for {mode} (got "
-                                  f"{input.ndim}D)")
+                                  f"{input.ndim}D; 'linear' takes 3D input)")
     if align_corners is not None and mode.startswith("nearest"):
         raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
                          "bicubic | trilinear")

@@ -162,6 +162,9 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
 
+    def flatten_parameters(self) -> None:
+        """No-op: kept for PyTorch compatibility (cuDNN weight packing has no meaning here)."""
+
     @property
     def all_weights(self):
         return [[getattr(self, n) for n in self._flat_weights_names[i:i + (4 if self.bias else 2)]]
