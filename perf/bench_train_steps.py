@@ -109,7 +109,7 @@ CASES = {"mlp": _mlp, "cnn_bn": _cnn, "lstm_lm": _lstm, "transformer_lm": _trans
 
 
 # ------------------------------------------------------------------------------ timing
-def _time_steps(fw, build, repeats: int, warmup: int = 2):
+def _stepper(fw, build):
     fw.manual_seed(0)
     model, opt, loss_fn, shape = build(fw)
     model.train()
@@ -120,14 +120,22 @@ def _time_steps(fw, build, repeats: int, warmup: int = 2):
         loss.backward()
         opt.step()
         return loss
-    for _ in range(warmup):
-        step()
-    times = []
+    return step, shape
+
+
+def _time_interleaved(steppers, repeats: int, warmup: int = 2):
+    """Median seconds per step for each stepper; the frameworks alternate step by step so that a
+    busy machine (CI, other processes) slows both alike and the ratio stays meaningful."""
+    for step in steppers:
+        for _ in range(warmup):
+            step()
+    times = [[] for _ in steppers]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), shape
+        for step, ts in zip(steppers, times):
+            t0 = time.perf_counter()
+            step()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def _torch():
@@ -145,9 +153,10 @@ def run(quick: bool = False, cases=None) -> list[dict]:
     repeats = 5 if quick else 15
     results = []
     for name in cases or CASES:
-        build = CASES[name]
-        med, shape = _time_steps(blaze, build, repeats)
-        ref = _time_steps(torch, build, repeats)[0] if torch is not None else None
+        step, shape = _stepper(blaze, CASES[name])
+        steppers = [step] + ([_stepper(torch, CASES[name])[0]] if torch is not None else [])
+        med, *ref = _time_interleaved(steppers, repeats)
+        ref = ref[0] if ref else None
         results.append(dict(case=f"train_step/{name}", shape=shape, dtype="float32", device="cpu", median_s=med,
                             ref_median_s=ref, ratio=(med / ref) if ref else None,
                             reference=f"torch {torch.__version__} eager" if torch else None))

@@ -44,7 +44,8 @@ def _fwd_bwd(fn, inputs, grad):
     def step():
         for x in inputs:
             x.grad = None
-        fn(*inputs).backward(grad)
+        y = fn(*inputs)
+        y.backward() if grad is None else y.backward(grad)  # None: a scalar loss
     return step
 
 
@@ -209,13 +210,11 @@ def cross_entropy(p, env):
     import blaze
     import blaze.nn.functional as F
     X, T = _b(env, x, dt, True), env.b(t)
-    one = _b(env, np.ones((), np.float32), "float32")
     torch = None
     if env.torch is not None:
         tx, tt = _t(env, x, dt, True), env.t(t)
-        torch = _fwd_bwd(lambda a: env.torch.nn.functional.cross_entropy(a.float(), tt), [tx],
-                         env.t(np.ones((), np.float32)))
-    blaze_fn = _fwd_bwd(lambda a: F.cross_entropy(a if dt == "float32" else a.to(blaze.float32), T), [X], one)
+        torch = _fwd_bwd(lambda a: env.torch.nn.functional.cross_entropy(a.float(), tt), [tx], None)
+    blaze_fn = _fwd_bwd(lambda a: F.cross_entropy(a if dt == "float32" else a.to(blaze.float32), T), [X], None)
     # read logits twice (forward, backward), write dlogits once
     return dict(shape=_fmt(M, V), dtype=dt, blaze=blaze_fn, numpy=lambda: _cross_entropy_np(x, t), torch=torch,
                 bytes=3.0 * M * V * _itemsize(dt), samples=M, bound="bytes", note="forward + backward")

@@ -130,3 +130,28 @@ def test_report_writes_pngs_or_says_matplotlib_is_missing(tmp_path, capsys):
     unit, pts = report.series(json.loads(open(src).read())["results"])
     assert unit == "TFLOP/s" and [p[0] for p in pts] == ["64", "128"]
     assert pts[0][3] == pytest.approx(2 * pts[0][2])  # the reference ran in half the time
+
+
+def test_model_rows_are_mapped_onto_the_schema():
+    from perf.cases import ModelCase
+
+    class Fake(ModelCase):
+        def run(self, quick):
+            return [dict(case="train_step/mlp", shape="B=2", dtype="float32", device="cpu", median_s=0.02,
+                         ref_median_s=0.01, ratio=2.0, reference="torch 2.13 eager"),
+                    dict(case="loader", shape="64", dtype="float32", device="cpu", median_s=0.5, items_per_s=128.0)]
+    step, loader = runner.run_model_case(Fake("x", "unused"), runner.Env("cpu", True))
+    assert step["median_ms"] == pytest.approx(20.0) and step["reference"] == "torch"
+    assert step["ratio"] == pytest.approx(0.5)  # reference / blaze, whatever the module's own ratio means
+    assert loader["samples_per_s"] == 128.0 and loader["ratio"] is None and loader["kind"] == "model"
+
+
+def test_cuda_cases_run_on_the_cuda_device():
+    """Emulated here (interpreter); on a GPU machine the same cases time the real kernels."""
+    from blaze import _env
+    doc = runner.run("cuda", "elementwise,dispatch_add", quick=True)
+    assert {r["case"] for r in doc["results"]} == {"elementwise", "dispatch_add"}
+    for r in doc["results"]:
+        assert "error" not in r and r["device"] == "cuda" and r["median_ms"] > 0
+    if _env.interpret():  # no peak table, no roofline, for the interpreter
+        assert all(r["reference"] is None and r["pct_peak"] is None for r in doc["results"])
