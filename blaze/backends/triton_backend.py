@@ -265,7 +265,7 @@ class TritonBackend(TritonNNPrimitives):
         kept = tuple(s for i, s in enumerate(x.shape) if i not in axes)
         if x.size == 0 or not axes:
             return None
-        r = _red.reduce(op, x, axes=axes, out_dtype=out_dtype, **kw)
+        r = _red.reduce(op, x, axes=axes, out_dtype=None if out_dtype is None else np.dtype(out_dtype), **kw)
         return r.view_as(_keep_shape(x.shape, axes), _contig_strides(_keep_shape(x.shape, axes))) if keepdim else \
             r.view_as(kept, _contig_strides(kept))
 
