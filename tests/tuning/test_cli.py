@@ -143,3 +143,14 @@ def test_gpt2_small_preset_lists_the_step_gemms_and_attention():
     assert {(8192, 2304, 768), (8192, 768, 2304), (768, 2304, 8192), (8192, 50257, 768)} <= gemms
     att = [p for n, p in problems if n.startswith("attention")]
     assert len(att) == 2 and all(p["D"] == 64 and p["causal"] and p["dtype"] == "bfloat16" for p in att)
+
+
+def test_record_a_model_on_the_cuda_device(cache_dir, tmp_path):
+    """blaze code on the "cuda" device (emulated here) reaches the kernels' config_for."""
+    script = tmp_path / "model.py"
+    script.write_text("import blaze\nimport blaze.nn.functional as F\n"
+                      "F.softmax(blaze.ones(4, 24, device='cuda'), dim=-1)\n")
+    rc, out = run(FAST + ["--record", "python", str(script)])
+    assert rc == 0, out
+    recorded = json.loads((cache_dir / "recorded.json").read_text())
+    assert {"kernel": "softmax", "problem": dict(M=4, N=24, dtype="float32")} in recorded
