@@ -206,7 +206,9 @@ class Event:
             return (end._t - self._t) * 1000.0
         from ..backends.cuda_memory import _check
         end.synchronize()
-        return float(_check(_dev().drv.cuEventElapsedTime(self._ev, end._ev)))
+        drv = _dev().drv
+        elapsed = getattr(drv, "cuEventElapsedTime", None) or drv.cuEventElapsedTime_v2  # renamed in CUDA 13
+        return float(_check(elapsed(self._ev, end._ev)))
 
     def __del__(self):
         if self._ev is not None:
