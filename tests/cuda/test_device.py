@@ -176,3 +176,10 @@ def test_advanced_indexing_read_and_write(device):
     acc = blaze.zeros(4, device=device).index_put((blaze.tensor([1, 1, 3]).to(device),),
                                                   blaze.tensor([1.0, 2.0, 3.0], device=device), accumulate=True)
     np.testing.assert_array_equal(acc.cpu().numpy(), [0, 3, 0, 3])
+
+
+def test_every_cpu_primitive_has_a_cuda_twin():
+    from blaze.backends.numpy_backend import NumpyBackend
+    from blaze.backends.triton_backend import TritonBackend
+    missing = sorted(k for k in dir(NumpyBackend) if not k.startswith("_") and not hasattr(TritonBackend, k))
+    assert not missing, f"primitives without a cuda implementation: {missing}"
