@@ -65,9 +65,12 @@ def adagrad(params, grads, states, *, lr, weight_decay, lr_decay, eps, maximize)
             ga = ga + weight_decay * pa
         clr = lr / (1 + (step - 1) * lr_decay)
         acc = _open(st["sum"])
-        acc += ga * ga                      # state_sum.addcmul_(grad, grad, value=1)
+        tmp = np.multiply(ga, ga)           # state_sum.addcmul_(grad, grad, value=1)
+        acc += tmp
         _close(st["sum"], acc)
-        std = np.sqrt(acc)
-        std += eps
-        pa -= clr * (ga / std)              # param.addcdiv_(grad, std, value=-clr)
+        np.sqrt(acc, out=tmp)               # std = sqrt(sum) + eps
+        tmp += eps
+        np.divide(ga, tmp, out=tmp)         # param.addcdiv_(grad, std, value=-clr)
+        tmp *= clr
+        pa -= tmp
         _close(p, pa)

@@ -64,23 +64,31 @@ def rmsprop(params, grads, states, *, lr, alpha, eps, weight_decay, momentum, ce
         if weight_decay != 0:
             ga = ga + weight_decay * pa
         sq = _open(st["square_avg"])
-        sq *= alpha                         # square_avg.mul_(alpha).addcmul_(grad, grad, 1 - alpha)
-        sq += (1 - alpha) * (ga * ga)
+        tmp = np.multiply(ga, ga)           # square_avg.mul_(alpha).addcmul_(grad, grad, 1 - alpha)
+        tmp *= 1 - alpha
+        sq *= alpha
+        sq += tmp
         _close(st["square_avg"], sq)
         if centered:
-            ga_avg = _open(st["grad_avg"])
-            ga_avg += (1 - alpha) * (ga - ga_avg)   # grad_avg.lerp_(grad, 1 - alpha)
-            _close(st["grad_avg"], ga_avg)
-            avg = np.sqrt(sq - ga_avg * ga_avg)     # square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+            g_avg = _open(st["grad_avg"])
+            np.subtract(ga, g_avg, out=tmp)  # grad_avg.lerp_(grad, 1 - alpha)
+            tmp *= 1 - alpha
+            g_avg += tmp
+            _close(st["grad_avg"], g_avg)
+            np.multiply(g_avg, g_avg, out=tmp)  # avg = sqrt(square_avg - grad_avg^2)
+            np.subtract(sq, tmp, out=tmp)
+            avg = np.sqrt(tmp, out=tmp)
         else:
-            avg = np.sqrt(sq)
+            avg = np.sqrt(sq, out=tmp)
         avg += eps
+        np.divide(ga, avg, out=avg)         # grad / avg
         if momentum > 0:
             buf = _open(st["momentum_buffer"])
             buf *= momentum                 # buf.mul_(momentum).addcdiv_(grad, avg)
-            buf += ga / avg
+            buf += avg
             _close(st["momentum_buffer"], buf)
-            pa -= lr * buf
+            np.multiply(buf, lr, out=avg)
         else:
-            pa -= lr * (ga / avg)           # param.addcdiv_(grad, avg, value=-lr)
+            avg *= lr                       # param.addcdiv_(grad, avg, value=-lr)
+        pa -= avg
         _close(p, pa)
