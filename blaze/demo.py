@@ -1,7 +1,7 @@
 """``blaze demo``: train a small CNN on the bundled Fashion-MNIST subset and plot its predictions.
 
-    blaze demo                          # ~2 minutes on 2 CPU cores, ~85+% test accuracy
-    blaze demo --device cuda --epochs 5
+    blaze demo                          # 5 epochs: ~30 s on an idle 2-core CPU, ~88% test accuracy
+    blaze demo --device cuda --epochs 10
     blaze demo --data-root ~/data/fashion-mnist   # the full 60,000 / 10,000 images
 
 Everything here is plain PyTorch-style code with ``torch`` spelled ``blaze``.
@@ -101,7 +101,7 @@ def draw_predictions(images, preds, path):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="blaze demo", description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
