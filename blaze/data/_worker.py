@@ -191,14 +191,16 @@ def fetch_iterable(it, auto_collation, batch_size, drop_last, collate_fn):
     return collate_fn(items)
 
 
-def worker_loop(dataset, is_iterable, index_queue, result_queue, collate_fn, auto_collation, batch_size,
-                drop_last, worker_id, num_workers, base_seed, init_fn):
+def worker_loop(dataset, is_iterable, index_queue, result_conn, collate_fn, auto_collation, batch_size,
+                drop_last, worker_id, num_workers, base_seed, init_fn, foreign_readers=()):
     """Serve tasks ``(epoch, send_idx, seed, indices)`` until a ``None`` task or an orphaned parent.
 
-    Each answer is ``(epoch, send_idx, pickled result)``; pickling here (not in the queue's
-    feeder thread) turns an unpicklable batch into an error the main process sees.
+    Each answer is one pickled ``(epoch, send_idx, result)`` sent on ``result_conn``; pickling
+    here turns an unpicklable batch into an error the main process sees.
     """
     global _worker_info
+    for conn in foreign_readers:
+        conn.close()
     parent = os.getppid()
     seed = base_seed + worker_id
     seed_all(seed)
@@ -238,7 +240,10 @@ def worker_loop(dataset, is_iterable, index_queue, result_queue, collate_fn, aut
         except Exception:
             result = ExceptionWrapper(where)
         try:
-            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((epoch, send_idx, result), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
-            payload = pickle.dumps(ExceptionWrapper(where + " (pickling the batch)"))
-        result_queue.put((epoch, send_idx, payload))
+            payload = pickle.dumps((epoch, send_idx, ExceptionWrapper(where + " (pickling the batch)")))
+        try:
+            result_conn.send_bytes(payload)
+        except OSError:  # the main process closed its end (shutdown) or is gone
+            return

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import pickle
-import queue
 import signal
 import time
 
@@ -178,43 +178,72 @@ class _SingleProcessIter:
 
 
 class _WorkerPool:
-    """The worker processes and their queues; outlives one epoch when workers are persistent."""
+    """The worker processes, their task queues and result pipes; outlives an epoch when persistent.
+
+    Results come back on one pipe per worker, written synchronously by the worker (no feeder
+    thread): a worker that dies, even half-way through a message, shows up here as EOF on its
+    pipe instead of a read that never completes.
+    """
 
     def __init__(self, loader: DataLoader, base_seed: int):
         ctx = loader.multiprocessing_context or _default_context()
-        self.result_queue = ctx.Queue()
-        self.index_queues, self.workers = [], []
+        self.index_queues, self.readers, self.workers = [], [], []
         self.epoch = 0
         for wid in range(loader.num_workers):
             iq = ctx.Queue()
             iq.cancel_join_thread()  # never block interpreter exit on undelivered tasks
+            reader, writer = ctx.Pipe(duplex=False)
             w = ctx.Process(target=_worker.worker_loop, daemon=True, name=f"blaze-dataloader-{wid}",
-                            args=(loader.dataset, loader._is_iterable, iq, self.result_queue, loader.collate_fn,
+                            args=(loader.dataset, loader._is_iterable, iq, writer, loader.collate_fn,
                                   loader._auto_collation, loader.batch_size, loader.drop_last, wid,
-                                  loader.num_workers, base_seed, loader.worker_init_fn))
+                                  loader.num_workers, base_seed, loader.worker_init_fn,
+                                  # read ends a forked child inherits; it closes them, so closing
+                                  # ours at shutdown gives a worker blocked in send BrokenPipeError
+                                  tuple(self.readers) + (reader,)))
             w.start()
+            # close our write end before the next fork, so only this worker holds it: its exit is EOF
+            writer.close()
             self.index_queues.append(iq)
+            self.readers.append(reader)
             self.workers.append(w)
         self.alive = True
+
+    def dead_worker_error(self, wid: int) -> RuntimeError:
+        w = self.workers[wid]
+        w.join(timeout=_JOIN_S)  # EOF can come a moment before the exit status
+        code = w.exitcode
+        how = f"exit code {code}"
+        if code is not None and code < 0:
+            try:
+                how += f" (killed by {signal.Signals(-code).name})"
+            except ValueError:
+                pass
+        return RuntimeError(f"DataLoader worker {wid} (pid {w.pid}) exited unexpectedly with {how}")
 
     def check_alive(self):
         for wid, w in enumerate(self.workers):
             if not w.is_alive():
-                code = w.exitcode
-                how = f"exit code {code}"
-                if code is not None and code < 0:
-                    try:
-                        how += f" (killed by {signal.Signals(-code).name})"
-                    except ValueError:
-                        pass
-                self.shutdown(force=True)
-                raise RuntimeError(f"DataLoader worker {wid} (pid {w.pid}) exited unexpectedly with {how}")
+                raise self.dead_worker_error(wid)
+
+    def receive(self, timeout: float):
+        """The next ``(epoch, send_idx, result)`` from any worker, or None after ``timeout`` seconds."""
+        ready = mp_connection.wait(self.readers, timeout=timeout)
+        if not ready:
+            return None
+        reader = ready[0]
+        try:
+            return pickle.loads(reader.recv_bytes())
+        except (EOFError, OSError):
+            raise self.dead_worker_error(self.readers.index(reader)) from None
 
     def shutdown(self, force: bool = False):
-        """Ask workers to exit (a None task), then terminate stragglers; ``force`` terminates at once."""
+        """Stop the workers: close the pipes (a worker blocked sending gets BrokenPipeError), send
+        each a None task, join; stragglers are terminated (at once when ``force``)."""
         if not self.alive:
             return
         self.alive = False
+        for r in self.readers:
+            r.close()
         for iq in self.index_queues:
             try:
                 iq.put(None)
@@ -226,7 +255,7 @@ class _WorkerPool:
             if w.is_alive():
                 w.terminate()
                 w.join(timeout=_JOIN_S)
-        for q in self.index_queues + [self.result_queue]:
+        for q in self.index_queues:
             q.cancel_join_thread()
             q.close()
 
@@ -294,20 +323,21 @@ class _MultiProcessIter:
         while True:
             wait = _POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - time.monotonic()))
             try:
-                epoch, idx, payload = self._pool.result_queue.get(timeout=wait)
-            except queue.Empty:
-                try:
+                msg = self._pool.receive(wait)
+                if msg is None:
                     self._pool.check_alive()
-                except RuntimeError:
-                    self._shutdown(force=True)
-                    raise
+            except RuntimeError:
+                self._shutdown(force=True)
+                raise
+            if msg is None:
                 if deadline is not None and time.monotonic() >= deadline:
                     self._shutdown(force=True)
-                    raise RuntimeError(f"DataLoader timed out after {timeout} seconds") from None
+                    raise RuntimeError(f"DataLoader timed out after {timeout} seconds")
                 continue
+            epoch, idx, data = msg
             if epoch != self._epoch:
                 continue  # a leftover of an earlier, abandoned epoch of persistent workers
-            return idx, pickle.loads(payload)
+            return idx, data
 
     def __next__(self):
         while True:

@@ -235,3 +235,38 @@ def test_spawn_context_gives_the_same_batches():
     for a, b in zip(forked, spawned):
         np.testing.assert_array_equal(a[0], b[0])
     assert len(forked) == len(spawned) == 4
+
+
+class Big(Dataset):
+    """Batches of 64 x 48 KB: far more than a pipe buffer holds, so idle workers block in send."""
+
+    def __len__(self):
+        return 640
+
+    def __getitem__(self, i):
+        return np.zeros((3, 64, 64), np.float32)
+
+
+def test_abandoned_epoch_shuts_workers_down_quickly():
+    loader = DataLoader(Big(), batch_size=64, num_workers=2)
+    it = iter(loader)
+    next(it)
+    time.sleep(0.2)  # let the workers fill their pipes and block
+    workers = list(it._pool.workers)
+    t0 = time.monotonic()
+    del it
+    assert time.monotonic() - t0 < 1.5
+    assert not any(w.is_alive() for w in workers)
+
+
+class Killed(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        os.kill(os.getpid(), 9)
+
+
+def test_killed_worker_is_reported():
+    with pytest.raises(RuntimeError, match=r"worker 0 \(pid \d+\) exited unexpectedly with exit code -9 \(killed by SIGKILL\)"):
+        list(DataLoader(Killed(), batch_size=2, num_workers=1))
