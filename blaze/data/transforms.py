@@ -176,6 +176,12 @@ class Normalize:
             raise TypeError(f"Normalize expects a tensor, got {type(tensor).__name__}")
         if tensor.dtype not in (blaze.float32, getattr(blaze, "float64", None), getattr(blaze, "float16", None)):
             raise TypeError(f"Input tensor should be a float tensor. Got {tensor.dtype}.")
+        dev = getattr(tensor, "device", "cpu")
+        if getattr(dev, "type", str(dev)) != "cpu":  # on a GPU: tensor ops, no host round trip
+            shape = (-1, 1, 1)  # broadcast over (C, H, W)
+            mean = blaze.tensor(self.mean, dtype=tensor.dtype, device=dev).reshape(shape)
+            std = blaze.tensor(self.std, dtype=tensor.dtype, device=dev).reshape(shape)
+            return (tensor - mean) / std
         x = tensor.numpy()
         c = x.shape[-3]
         mean = np.asarray(self.mean, dtype=x.dtype)
@@ -398,6 +404,33 @@ class RandomHorizontalFlip:
         if _rng().random() < self.p:
             return _flip(img, Image.Transpose.FLIP_LEFT_RIGHT, -1)
         return img
+
+
+class RandomApply:
+    """Apply the list of ``transforms`` with probability ``p`` (one draw for the whole list)."""
+
+    def __init__(self, transforms, p: float = 0.5):
+        self.transforms, self.p = list(transforms), p
+
+    def __call__(self, img):
+        if _rng().random() >= self.p:
+            return img
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+
+class RandomGrayscale:
+    """:class:`Grayscale` with probability ``p``, keeping the number of channels."""
+
+    def __init__(self, p: float = 0.1):
+        self.p = p
+
+    def __call__(self, img):
+        if _rng().random() >= self.p:
+            return img
+        channels = len(img.getbands()) if isinstance(img, Image.Image) else int(img.shape[-3])
+        return Grayscale(3 if channels == 3 else 1)(img)
 
 
 class RandomVerticalFlip:

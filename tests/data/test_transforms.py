@@ -145,3 +145,16 @@ def test_grayscale_compose_lambda():
     np.testing.assert_allclose(t.numpy()[0], ref, atol=1e-5)
     pipe = T.Compose([T.Grayscale(), T.ToTensor(), T.Lambda(lambda x: x.numpy().sum())])
     assert pipe(img) == pytest.approx(np.asarray(img.convert("L"), np.float64).sum() / 255, rel=1e-5)
+
+
+def test_random_apply_and_random_grayscale():
+    img = _rgb()
+    flip = T.RandomApply([T.RandomHorizontalFlip(1.0), T.RandomVerticalFlip(1.0)], p=1.0)
+    np.testing.assert_array_equal(np.asarray(flip(img)), np.asarray(img)[::-1, ::-1])
+    assert T.RandomApply([T.RandomHorizontalFlip(1.0)], p=0.0)(img) is img
+    g = T.RandomGrayscale(p=1.0)(img)
+    assert g.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(g)[..., 1], np.asarray(img.convert("L")))
+    blaze.manual_seed(0)
+    picks = sum(T.RandomGrayscale(p=0.3)(img) is not img for _ in range(300))
+    assert 60 < picks < 120
