@@ -40,8 +40,8 @@ class DataLoader:
         sampler / batch_sampler: custom index order / custom index lists.
         num_workers: 0 loads in the main process; n > 0 starts n worker processes.
         collate_fn: merges a list of samples; :func:`default_collate` by default.
-        pin_memory: accepted for PyTorch compatibility; a no-op (blaze copies host -> device
-            from ordinary NumPy memory).
+        pin_memory / pin_memory_device: accepted for PyTorch compatibility; no-ops (blaze
+            copies host -> device from ordinary NumPy memory).
         drop_last: drop the last incomplete batch.
         timeout: seconds to wait for a worker's batch before raising (0 = wait forever, while
             the workers are alive).
@@ -67,7 +67,8 @@ class DataLoader:
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None, sampler=None,
                  batch_sampler=None, num_workers: int = 0, collate_fn=None, pin_memory: bool = False,
                  drop_last: bool = False, timeout: float = 0, worker_init_fn=None, multiprocessing_context=None,
-                 generator=None, *, prefetch_factor: int | None = None, persistent_workers: bool = False):
+                 generator=None, *, prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = ""):
         if num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
         if timeout < 0:
