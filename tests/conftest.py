@@ -4,6 +4,14 @@ TRITON_INTERPRET must be set before Triton is imported, so it is decided here, o
 """
 import os
 import shutil
+import sys
+
+# One BLAS thread per test process: pytest -n 2 already fills both cores, and OpenBLAS's
+# spin-waiting threads on an oversubscribed machine made small GEMMs 50x slower (measured).
+# Must happen before NumPy loads its BLAS.
+if "numpy" not in sys.modules:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 
 def _gpu_present() -> bool:

@@ -15,8 +15,17 @@ from .numpy_nn import NumpyNNPrimitives
 
 
 def _erf(x):
-    # Abramowitz-Stegun would lose precision; math.erf is exact to float64 rounding.
-    return np.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else np.float64])(x)
+    """erf, vectorized. Float64 inputs get the exact libm value; narrower types a rational
+    approximation (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7, below float32's resolution near 1)
+    that runs ~50x faster than calling math.erf per element (GELU in every transformer block)."""
+    if x.dtype == np.float64:
+        return np.vectorize(math.erf, otypes=[np.float64])(x)
+    xf = x.astype(np.float64)
+    a = np.abs(xf)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    y = 1.0 - poly * np.exp(-a * a)
+    return (np.sign(xf) * y).astype(x.dtype if x.dtype.kind == "f" else np.float32)
 
 
 def _round_half_even(x):

@@ -79,7 +79,20 @@ def config_for(name: str, problem: dict) -> dict:
         cfg = _cache_lookup(name, problem)
         if cfg is not None:
             return cfg
-    return _REGISTRY[name].heuristic(problem)
+    try:
+        key = (name, tuple(sorted(problem.items())))
+        cfg = _HEURISTIC_MEMO.get(key)
+    except TypeError:  # an unhashable problem value: no memo
+        return _REGISTRY[name].heuristic(problem)
+    if cfg is None:
+        # heuristics cost ~10 us of Python per launch; shapes repeat every training step
+        if len(_HEURISTIC_MEMO) > 4096:
+            _HEURISTIC_MEMO.clear()
+        cfg = _HEURISTIC_MEMO[key] = _REGISTRY[name].heuristic(problem)
+    return cfg
+
+
+_HEURISTIC_MEMO: dict = {}
 
 
 def launch_options(config: dict) -> tuple[dict, dict]:

@@ -50,7 +50,7 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        p = Parameter(Tensor._make(self._data.copy(), self._device, self._dtype), self._rg)
+        p = Parameter(Tensor._make(self._device.backend.copy(self._data), self._device, self._dtype), self._rg)
         if self.grad is not None:
             p.grad = self.grad.detach().clone()
         memo[id(self)] = p

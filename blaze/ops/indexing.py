@@ -14,7 +14,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..random import default_generator
-from ._util import Tensor, make, unbroadcast
+from ._util import Tensor, make, same_device, unbroadcast
 from .shape import slice_view
 
 sort_result = namedtuple("sort", ["values", "indices"])
@@ -179,9 +179,10 @@ def index_put_(input, indices, values, accumulate=False):
 
 
 # ---------------------------------------------------------------------------- gather / scatter
-def _check_index(op, x, dim, index, need_same_rank=True):
+def _check_index(op, x, dim, index, need_same_rank=True, src=None):
     if not isinstance(index, Tensor) or index.dtype is not _dt.int64:
         raise RuntimeError(f"{op}(): Expected dtype int64 for index")
+    same_device(x, src)  # a cpu index with a cuda input is accepted (moved), as for x[idx]
     if need_same_rank and index.ndim != x.ndim and not (index.ndim == 0 or x.ndim == 0):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")
     size = x.shape[dim] if x.ndim else 1
@@ -247,7 +248,7 @@ class Scatter(Function):
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     """Out-of-place ``scatter``: ``out[index[i][j]][j] = src[i][j]`` for dim 0, as ``torch.scatter``."""
     d = input._wrap_dim(dim)
-    _check_index("scatter", input, d, index)
+    _check_index("scatter", input, d, index, src=src)
     if src is None:
         src = value
     if reduce not in (None, "add"):
@@ -257,7 +258,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
 
 def scatter_add(input, dim, index, src):
     d = input._wrap_dim(dim)
-    _check_index("scatter_add", input, d, index)
+    _check_index("scatter_add", input, d, index, src=src)
     return Scatter.apply(input, d, index, src, "add")
 
 
@@ -282,7 +283,7 @@ def index_select(input, dim, index):
 
 def index_add(input, dim, index, source, *, alpha=1):
     d = input._wrap_dim(dim)
-    _check_index("index_add", input, d, index, need_same_rank=False)
+    _check_index("index_add", input, d, index, need_same_rank=False, src=source)
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
     return IndexPut.apply(input, key, source * alpha if alpha != 1 else source, True)
 

@@ -240,12 +240,35 @@ def logsumexp(input, dim, keepdim=False):
     return LogSumExp.apply(input, dims_of(input, dim), keepdim)
 
 
+class Norm2(Function):
+    """Euclidean norm; its gradient x / ||x|| is taken as 0 where the norm is 0, as PyTorch does."""
+    _internal = True
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        with_grad = ctx.needs_input_grad[0]
+        from ..autograd.grad_mode import no_grad
+        with no_grad():
+            out = (x * x).sum(dim=axes, keepdim=keepdim).sqrt()
+        if with_grad:
+            ctx.save_for_backward(x, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        safe = out.masked_fill(out == 0, 1.0)
+        scale = (g / safe).masked_fill(out == 0, 0.0)
+        return x * _expand_back(scale, x.shape, ctx.axes, ctx.keepdim), None, None
+
+
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (all elements when None), as ``torch.norm``."""
     if dtype is not None:
         input = input.to(dtype)
     if p in ("fro", 2, 2.0):
-        return (input * input).sum(dim=dim, keepdim=keepdim).sqrt()
+        return Norm2.apply(input, dims_of(input, dim), keepdim)
     if p in (float("inf"), "inf"):
         return input.abs().amax(dim=dim if dim is not None else (), keepdim=keepdim)
     if p in (float("-inf"), "-inf"):
