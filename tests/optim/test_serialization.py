@@ -242,3 +242,15 @@ def test_resume_matches_uninterrupted_run_bit_for_bit(make_opt, tmp_path):
     for (k, a), (_, b) in zip(model_ref.state_dict().items(), model2.state_dict().items()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
     assert opt2.param_groups[0]["lr"] == opt_ref.param_groups[0]["lr"]
+
+
+def test_cuda_tensors_save_via_cpu_and_map_location(tmp_path):
+    """cuda tensors (the emulated device in CI) are saved through .cpu(); map_location moves them."""
+    x = blaze.arange(6, dtype=blaze.float32).reshape(2, 3).to("cuda")
+    blaze.save({"x": x, "opt_step": blaze.tensor(2.0)}, tmp_path / "c.ckpt")
+    same = blaze.load(tmp_path / "c.ckpt")
+    assert same["x"].device.type == "cuda" and same["opt_step"].device.type == "cpu"
+    on_cpu = blaze.load(tmp_path / "c.ckpt", map_location="cpu")["x"]
+    assert on_cpu.device.type == "cpu" and on_cpu.tolist() == [[0, 1, 2], [3, 4, 5]]
+    to_cuda = blaze.load(tmp_path / "c.ckpt", map_location="cuda")
+    assert to_cuda["opt_step"].device.type == "cuda"
