@@ -196,10 +196,12 @@ def _scan_kernel(x_ptr, out_ptr, M, R, m0, m1, m2, xm0, xm1, xm2, xm3, om0, om1,
         x = tl.load(x_ptr + x_row[:, None] + (r * xr)[None, :], mask=mask, other=OP).to(ACC)
         if OP == 0:
             c = tl.cumsum(x, 1) + carry[:, None]
-            carry += tl.sum(x, 1)
+            # Not `carry += tl.sum(x, 1)`: Triton 3.6's OptimizeThreadLocality pass asserts
+            # (loopResult.hasOneUse) on a reduce-accumulating loop whose result is unused after it.
+            carry = tl.where(row_ok, carry + tl.sum(x, 1), carry)
         else:
             c = tl.cumprod(x, 1) * carry[:, None]
-            carry *= tl.reduce(x, 1, _mul)
+            carry = tl.where(row_ok, carry * tl.reduce(x, 1, _mul), carry)
         tl.store(out_ptr + o_row[:, None] + (r * orr)[None, :], c.to(out_ptr.dtype.element_ty), mask=mask)
 
 
