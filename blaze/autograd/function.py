@@ -18,6 +18,7 @@ _FREED_MSG = (
 
 
 _TENSOR = []
+_NO_GRADS = tuple((False,) * n for n in range(8))
 
 
 def _tensor_cls():
@@ -142,18 +143,18 @@ class Function(Node):
     # -- recording ---------------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _tensor_cls()
+        Tensor = _TENSOR[0] if _TENSOR else _tensor_cls()
         ctx = cls.__new__(cls)
         record = False
         if _state[0]:
             for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
+                if isinstance(a, Tensor) and a._rg:
                     record = True
                     break
         if record:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         else:
-            ctx.needs_input_grad = (False,) * len(args)
+            ctx.needs_input_grad = _NO_GRADS[len(args)] if len(args) < 8 else (False,) * len(args)
         if cls._internal:
             out = cls.forward(ctx, *args, **kwargs)
         else:

@@ -199,16 +199,20 @@ class _Binary(Function):
     def forward(ctx, a, b):
         op = ctx.op
         x, y, dt, dev, be = _prep(op, a, b)
-        out = make(_run_binary(op, x, y, be, a, b), dev, dt)
-        _, need_a, _, need_b = BINARY[op]
+        try:
+            out = make(be.binary(op, x, y), dev, dt)
+        except ValueError:
+            raise broadcast_error(getattr(a, "shape", ()), getattr(b, "shape", ())) from None
         na, nb = ctx.needs_input_grad
-        needs = (need_a if na else "") + (need_b if nb else "")
-        if needs:
-            ctx.save_for_backward(a if isinstance(a, Tensor) and "a" in needs else None,
-                                  b if isinstance(b, Tensor) and "b" in needs else None,
-                                  out if "y" in needs else None)
-        ctx.scalars = (None if isinstance(a, Tensor) else a, None if isinstance(b, Tensor) else b)
-        ctx.shapes = (a.shape if isinstance(a, Tensor) else None, b.shape if isinstance(b, Tensor) else None)
+        if na or nb:  # bookkeeping only when a graph is recorded
+            _, need_a, _, need_b = BINARY[op]
+            needs = (need_a if na else "") + (need_b if nb else "")
+            ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+            if needs:
+                ctx.save_for_backward(a if ta and "a" in needs else None, b if tb and "b" in needs else None,
+                                      out if "y" in needs else None)
+            ctx.scalars = (None if ta else a, None if tb else b)
+            ctx.shapes = (a._data.shape if ta else None, b._data.shape if tb else None)
         return out
 
     @staticmethod
