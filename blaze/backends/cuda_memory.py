@@ -400,7 +400,8 @@ class DeviceArray:
     # -- host transfers -----------------------------------------------------------------------
     @staticmethod
     def from_host(a: np.ndarray) -> "DeviceArray":
-        a = np.ascontiguousarray(a)
+        # np.ascontiguousarray promotes a 0-d array to shape (1,); np.require keeps ndim 0
+        a = np.require(a, requirements="C")
         d = DeviceArray.empty(a.shape, a.dtype)
         if a.nbytes:
             d.alloc.dev.upload(d.alloc.ptr, a)

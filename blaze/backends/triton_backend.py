@@ -38,11 +38,11 @@ def _is_arr(x) -> bool:
 
 
 def _axes(axis, ndim):
-    if axis is None:
+    if axis is None or ndim == 0:  # a 0-d tensor takes dim 0 / -1 (as torch) and has nothing to reduce
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
         axis = (axis,)
-    return tuple(sorted(int(a) % ndim if ndim else 0 for a in axis))
+    return tuple(sorted(int(a) % ndim for a in axis))
 
 
 def _keep_shape(shape, axes):
@@ -263,11 +263,22 @@ class TritonBackend(TritonNNPrimitives):
     def _reduce(self, op, x, axis, keepdim, out_dtype, **kw):
         axes = _axes(axis, x.ndim)
         kept = tuple(s for i, s in enumerate(x.shape) if i not in axes)
-        if x.size == 0 or not axes:
+        if x.size == 0:
             return None
+        if not axes:  # 0-d input or dim=(): each output element is its one input element
+            return self._reduce_one(op, x, np.dtype(x.dtype if out_dtype is None else out_dtype), kw)
         r = _red.reduce(op, x, axes=axes, out_dtype=None if out_dtype is None else np.dtype(out_dtype), **kw)
         return r.view_as(_keep_shape(x.shape, axes), _contig_strides(_keep_shape(x.shape, axes))) if keepdim else \
             r.view_as(kept, _contig_strides(kept))
+
+    def _reduce_one(self, op, x, dt, kw):
+        """The reduction of single-element rows, on the device: a cast (var: 0 / (1 - correction))."""
+        if op in ("any", "all"):
+            return self.binary("ne", x, 0)
+        if op in ("var", "std"):
+            # torch: one element with correction >= 1 is 0/0 = NaN (x - x keeps inf/NaN inputs NaN)
+            return self.cast(self.binary("div", self.binary("sub", x, x), float(1 - kw.get("correction", 1))), dt)
+        return self.cast(x, dt) if dt != x.dtype else self.copy(x)
 
     def reduce(self, op, x, axis, keepdim):
         kop = _REDUCE_NAMES.get(op, op)

@@ -183,3 +183,53 @@ def test_every_cpu_primitive_has_a_cuda_twin():
     from blaze.backends.triton_backend import TritonBackend
     missing = sorted(k for k in dir(NumpyBackend) if not k.startswith("_") and not hasattr(TritonBackend, k))
     assert not missing, f"primitives without a cuda implementation: {missing}"
+
+
+# ----------------------------------------------------------------------------- 0-d tensors
+@pytest.mark.parametrize("dtype", [blaze.float32, blaze.bfloat16, blaze.int64, blaze.bool], ids=lambda d: d.name)
+def test_zero_dim_round_trip_keeps_shape(device, dtype):
+    a = np.array(3, dtype.np)
+    for t in (blaze.from_numpy(a).to(device), blaze.tensor(a, dtype=dtype).to(device), blaze.tensor(a, device=device)):
+        assert t.shape == () and t.ndim == 0 and t._data.shape == () and t._data.strides == ()
+        back = t.cpu().numpy()
+        assert back.shape == () and back == a
+    assert DeviceArray.from_host(a).shape == ()
+
+
+def test_zero_dim_arithmetic_and_reductions_stay_on_device(device, fallbacks):
+    y = blaze.tensor(3.0, device=device)
+    x = blaze.arange(4.0, device=device)
+    for r, want in [(y * 2 + 1, 7.0), (y.exp().log(), 3.0), (y.sum(), 3.0), (y.mean(), 3.0), (y.amax(), 3.0),
+                    (y.sum(0), 3.0), (y.logsumexp(-1), 3.0), (y.var(correction=0), 0.0), ((y > 1).all(), True),
+                    (y.to(blaze.bfloat16).float(), 3.0), (x.sum(), 6.0), (x.max(), 3.0), (x.argmax(), 3)]:
+        assert r.shape == () and r.device == device
+        assert r.item() == want
+    assert (y * x).shape == (4,) and (x * y).cpu().numpy().tolist() == [0.0, 3.0, 6.0, 9.0]
+    assert np.isnan(y.var().item())  # one element, correction 1: 0/0 as torch
+    assert not fallbacks  # scalar reductions are casts on the device, no host round trip
+
+
+def test_backward_takes_a_zero_dim_gradient(device):
+    w = blaze.randn(4, device=device, requires_grad=True)
+    loss = (w * 2).sum()
+    loss.backward(blaze.tensor(3.0).to(device))
+    np.testing.assert_allclose(w.grad.cpu().numpy(), np.full(4, 6.0))
+    p = blaze.tensor(2.0, device=device, requires_grad=True)
+    (p * p).backward()
+    assert p.grad.shape == () and p.grad.item() == 4.0
+
+
+def test_integer_index_is_a_writable_zero_dim_view(device):
+    x = blaze.arange(12.0, device=device).reshape(3, 4)
+    v = x[1, 2]
+    assert v.shape == () and v._data.alloc is x._data.alloc and v._data.offset == 6  # a view, no copy
+    v[...] = 40.0
+    assert x[1, 2].item() == 40.0
+    v.add_(1)
+    assert x.cpu().numpy()[1, 2] == 41.0
+    x[1, 2] = blaze.tensor(50.0, device=device)
+    assert v.item() == 50.0 and x[1][2].shape == ()
+    i, j = blaze.tensor(2, device=device), blaze.tensor(3, device=device)
+    assert x[i, j].shape == () and x[i, j].item() == 11.0  # 0-d index tensors: a 0-d gather
+    x[i, j] = 99.0
+    assert x.cpu().numpy()[2, 3] == 99.0
