@@ -7,7 +7,6 @@ from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, se
 
 
 def _make_grads(outputs, grad_outputs):
-    from ..ops.creation import ones_like
     grads = []
     for out, g in zip(outputs, grad_outputs):
         if g is None:
@@ -16,7 +15,7 @@ def _make_grads(outputs, grad_outputs):
             if not out.dtype.is_floating_point:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got "
                                    f"{out.dtype}")
-            g = ones_like(out)
+            g = out._make(out._device.backend.full(out._data.shape, 1, out._dtype), out._device, out._dtype)
         elif tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {list(g.shape)} and output[0] has "
                                f"a shape of {list(out.shape)}.")

@@ -32,9 +32,17 @@ def _topo_order(roots):
 
 
 def _check_grad(node, i, g, t_shape):
-    if g is not None and tuple(g.shape) != tuple(t_shape):
+    if g is not None and t_shape is not None and tuple(g.shape) != tuple(t_shape):
         raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {i} - got "
                            f"{list(g.shape)} but expected shape compatible with {list(t_shape)}")
+
+
+def _edge_shape(edge):
+    node, idx = edge
+    if isinstance(node, AccumulateGrad):
+        return node.variable.shape
+    meta = getattr(node, "_out_meta", None)
+    return meta[idx][0] if meta else getattr(node, "_out_shape", None)
 
 
 def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, inputs=None,
@@ -95,13 +103,16 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             if len(result) < len(edges):
                 raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
                                    f"(expected {len(edges)}, got {len(result)})")
+            custom = not node._internal
             for i, edge in enumerate(edges):
                 g = result[i]
                 if edge is None or g is None:
                     continue
-                if not isinstance(g, Tensor):
-                    raise TypeError(f"function {node.name()} returned a gradient of type {type(g).__name__} "
-                                    f"at index {i}; expected a Tensor")
+                if custom:  # user-written backward: check what it returned
+                    if not isinstance(g, Tensor):
+                        raise TypeError(f"function {node.name()} returned a gradient of type "
+                                        f"{type(g).__name__} at index {i}; expected a Tensor")
+                    _check_grad(node, i, g, _edge_shape(edge))
                 _add(buffers, edge[0], edge[1], g)
             if not retain_graph and node._saved is not None:
                 node._saved = None

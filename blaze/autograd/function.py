@@ -152,7 +152,15 @@ class Function(Node):
                     record = True
                     break
         if record:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
+            needs, edges = [], []
+            for a in args:
+                if isinstance(a, Tensor) and a._rg:
+                    needs.append(True)
+                    edges.append(a._edge())
+                else:
+                    needs.append(False)
+                    edges.append(None)
+            ctx.needs_input_grad = tuple(needs)
         else:
             ctx.needs_input_grad = _NO_GRADS[len(args)] if len(args) < 8 else (False,) * len(args)
         if cls._internal:
@@ -163,7 +171,7 @@ class Function(Node):
             out = _detach_outputs(out, args, Tensor)
         if not record:
             return out
-        ctx.next_functions = tuple(a._edge() if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+        ctx.next_functions = tuple(edges)
         if isinstance(out, tuple):
             ctx._n_outputs = len(out)
             ctx._out_meta = [(o.shape, o.dtype, o.device) if isinstance(o, Tensor) else None for o in out]
@@ -173,6 +181,8 @@ class Function(Node):
         else:
             if id(out) not in ctx._non_differentiable:
                 out._set_grad_fn(ctx, 0)
+            if not cls._internal:
+                ctx._out_shape = out._data.shape
         return out
 
 
