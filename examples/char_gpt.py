@@ -164,7 +164,7 @@ def evaluate(model, ds, batch_size: int, batches: int, device) -> float:
 def main(argv=None) -> float:
     ap = argparse.ArgumentParser(description="character-level GPT on Jane Austen")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a .txt file or a directory of them")
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--block", type=int, default=64)
     ap.add_argument("--n-layer", type=int, default=2)

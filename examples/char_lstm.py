@@ -5,7 +5,7 @@
 
 nn.Embedding -> nn.LSTM -> nn.Linear, trained with Adam on random windows of the first 90%
 of the text; the last 10% is the validation set. Prints the validation loss in nats per
-character (a unigram model scores ~3.0, a well-trained char-LSTM ~1.3) and a sample.
+character (a unigram model scores 3.09, a uniform guess 4.39) and a sample.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def sample(model, ds, prompt: str, length: int, temperature: float, device) -> s
 def main(argv=None) -> float:
     ap = argparse.ArgumentParser(description="character-level LSTM on Jane Austen")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a .txt file or a directory of them")
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--block", type=int, default=64, help="characters per training window")
     ap.add_argument("--embed", type=int, default=64)

@@ -72,7 +72,7 @@ def main(argv=None) -> tuple[float, float]:
     ap = argparse.ArgumentParser(description="DCGAN on Fashion-MNIST")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
                     help="directory with the Fashion-MNIST IDX files (missing: the subset bundled with blaze)")
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--nz", type=int, default=64, help="latent size")
     ap.add_argument("--width", type=int, default=32, help="channels of the first D / last G layer")
