@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ... import amp as _amp
 from ... import dtypes as _dt
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
@@ -223,6 +224,8 @@ class _Softmax(Function):
 
 
 def _softmax_any_dim(input, dim, dtype, log: bool):
+    if dtype is None:  # autocast: float32 unless the caller names a dtype (torch's fp32_set_opt_dtype)
+        (input,) = _amp.cast_fp32(input)
     if dtype is not None:
         input = input.to(_dt.to_dtype(dtype))
     elif not input.dtype.is_floating_point:

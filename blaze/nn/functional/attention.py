@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from ... import amp as _amp
 from ... import dtypes as _dt
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
@@ -90,6 +91,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     Returns:
         (..., L, Ev). A row with every key masked gives zeros (PyTorch's math path gives NaN).
     """
+    query, key, value, attn_mask = _amp.cast_inputs(query, key, value, attn_mask)  # autocast: lower precision
     same_device(query, key, value, attn_mask)
     if query.ndim < 2 or key.ndim != query.ndim or value.ndim != query.ndim:
         raise RuntimeError(f"scaled_dot_product_attention: expected query, key, value of equal rank >= 2, got "
@@ -192,6 +194,8 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
             else:
                 attn_mask = attn_mask + kpm
             key_padding_mask = None
+    # autocast: the projections above ran in the low precision; the float mask follows q, k, v
+    q, k, v, attn_mask = _amp.cast_inputs(q, k, v, attn_mask)
     scale = 1.0 / math.sqrt(hd)
     p = dropout_p if training else 0.0
     weights = None

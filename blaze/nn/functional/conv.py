@@ -7,6 +7,7 @@ so gradients of gradients work: a WGAN-GP penalty differentiates through D's inp
 """
 from __future__ import annotations
 
+from ... import amp as _amp
 from ...autograd.function import Function
 from ...ops._util import make, same_device
 from ...ops.shape import pad as _pad
@@ -120,6 +121,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Returns:
         (N, O, P, Q) with P = (H + 2*pad - dil*(KH-1) - 1) // stride + 1.
     """
+    # autocast: a lower-precision op (conv1d reaches it through here)
+    input, weight, bias = _amp.cast_inputs(input, weight, bias)
     _check(input, weight, bias, groups, 2, "conv2d")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
@@ -199,6 +202,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Shapes: input (N, Cin, H, W); weight (Cin, Cout/groups, KH, KW); bias (Cout,);
     returns (N, Cout, (H-1)*stride - 2*padding + dilation*(KH-1) + output_padding + 1, ...).
     """
+    # autocast: a lower-precision op (conv_transpose1d reaches it through here)
+    input, weight, bias = _amp.cast_inputs(input, weight, bias)
     _check(input, weight, bias, groups, 2, "conv_transpose2d")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input

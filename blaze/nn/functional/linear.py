@@ -7,6 +7,7 @@ gradient penalty can differentiate through it again.
 """
 from __future__ import annotations
 
+from ... import amp as _amp
 from ...autograd.function import Function
 from ...ops.linalg import einsum
 from ...tensor import Tensor
@@ -58,6 +59,7 @@ def linear(input, weight, bias=None):
     Shape: input (*, in_features), weight (out_features, in_features), bias (out_features,)
     -> (*, out_features).
     """
+    input, weight, bias = _amp.cast_inputs(input, weight, bias)  # autocast: a lower-precision op
     if weight.ndim == 1:  # torch allows a 1-D weight: a dot product over the last dim
         y = input @ weight
         return y + bias if bias is not None else y
@@ -69,6 +71,7 @@ def linear(input, weight, bias=None):
 
 def bilinear(input1, input2, weight, bias=None):
     """y[..., o] = x1 @ weight[o] @ x2 + bias[o]; weight (out, in1, in2)."""
+    input1, input2, weight, bias = _amp.cast_inputs(input1, input2, weight, bias)
     lead = tuple(input1.shape[:-1])
     a = input1.reshape(-1, input1.shape[-1])  # (B, in1)
     b = input2.reshape(-1, input2.shape[-1])  # (B, in2)

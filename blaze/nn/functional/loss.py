@@ -7,6 +7,7 @@ log-probabilities never exist in memory. The other losses are composed of Tensor
 """
 from __future__ import annotations
 
+from ... import amp as _amp
 from ... import dtypes as _dt
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
@@ -124,6 +125,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     class indices, or float probabilities of input's shape. weight: (C,) class weights.
     reduction='mean' with indices divides by the summed weight of non-ignored targets.
     """
+    input, target, weight = _amp.cast_fp32(input, target, weight)  # autocast: losses compute in float32
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if reduction not in _REDUCTIONS:
@@ -163,6 +165,7 @@ def _cross_entropy_soft(input, target, weight, reduction, eps):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
              reduction: str = "mean"):
     """-w[t] * input[t] over log-probabilities (N, C) / (N, C, d1, ...); mean divides by sum(w[t])."""
+    input, weight = _amp.cast_fp32(input, weight)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if input.ndim == 1:
@@ -186,6 +189,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
 def _pointwise_loss(fn):
     def loss(input, target, size_average=None, reduce=None, reduction: str = "mean", **kw):
         _check_same_size(input, target, fn.__name__)
+        input, target = _amp.cast_fp32(input, target)
         return _reduce(fn(input, target, **kw), reduction)
     loss.__name__ = fn.__name__
     loss.__doc__ = fn.__doc__
@@ -208,6 +212,7 @@ def l1_loss(input, target):
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
     """0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (d = x - y); beta = 0 is l1."""
     _check_same_size(input, target, "smooth_l1_loss")
+    input, target = _amp.cast_fp32(input, target)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     d = (input - target).abs()
@@ -219,6 +224,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
     """0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)."""
     _check_same_size(input, target, "huber_loss")
+    input, target, weight = _amp.cast_fp32(input, target, weight)
     d = (input - target).abs()
     loss = where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
     if weight is not None:
@@ -229,6 +235,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
     """-(y log x + (1 - y) log(1 - x)) with each log clamped at -100, as PyTorch (no inf at x = 0 or 1)."""
     _check_same_size(input, target, "binary_cross_entropy")
+    input, target, weight = _amp.cast_fp32(input, target, weight)
     lx = input.log().clamp(min=-100)
     l1x = (1 - input).log().clamp(min=-100)
     loss = -(target * lx + (1 - target) * l1x)
@@ -241,6 +248,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                                      reduction: str = "mean", pos_weight=None):
     """BCE on logits, stable: (1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))."""
     _check_same_size(input, target, "binary_cross_entropy_with_logits")
+    input, target, weight, pos_weight = _amp.cast_fp32(input, target, weight, pos_weight)
     log_sig_neg = (-input.abs()).exp().log1p() + (-input).clamp(min=0)  # = -log(sigmoid(x))
     if pos_weight is not None:
         loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * log_sig_neg
@@ -253,6 +261,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
     """target * (log target - input) pointwise (input holds log-probabilities); 'batchmean' divides by N."""
+    input, target = _amp.cast_fp32(input, target)
     if log_target:
         loss = target.exp() * (target - input)
     else:

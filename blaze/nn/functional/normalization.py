@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from ... import amp as _amp
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled, no_grad
 from ...tensor import Tensor
@@ -116,6 +117,7 @@ def _norm_shape(normalized_shape):
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims."""
+    input, weight, bias = _amp.cast_fp32(input, weight, bias)  # autocast: norms compute in float32
     shape = _norm_shape(normalized_shape)
     n = _normalized_size(input, shape, "layer_norm")
     for name, t in (("weight", weight), ("bias", bias)):
@@ -127,6 +129,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """x / sqrt(mean(x^2) + eps) * weight over ``normalized_shape``; eps=None is finfo(dtype).eps."""
+    input, weight = _amp.cast_fp32(input, weight)
     shape = _norm_shape(normalized_shape)
     n = _normalized_size(input, shape, "rms_norm")
     if eps is None:
@@ -146,6 +149,7 @@ def _finfo_eps(t) -> float:
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Normalize (N, C, *) over groups of C // num_groups channels (and all spatial dims), then
     scale/shift per channel. Runs on the layer_norm primitive with rows = (sample, group)."""
+    input, weight, bias = _amp.cast_fp32(input, weight, bias)
     n, c = input.shape[0], input.shape[1]
     if c % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
@@ -168,6 +172,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     In training, running stats (if given) move in place: r = (1 - momentum) r + momentum * s,
     with the *unbiased* batch variance (n / (n - 1)), as PyTorch; the output uses the biased one.
     """
+    input, weight, bias = _amp.cast_fp32(input, weight, bias)
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     axes = (0,) + tuple(range(2, input.ndim))
     bshape = (1, c) + (1,) * (input.ndim - 2)  # per-channel stats broadcast over (N, C, *)
