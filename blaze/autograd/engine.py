@@ -40,7 +40,8 @@ def _check_grad(node, i, g, t_shape):
 def _edge_shape(edge):
     node, idx = edge
     if isinstance(node, AccumulateGrad):
-        return node.variable.shape
+        var = node.variable
+        return var.shape if var is not None else None
     meta = getattr(node, "_out_meta", None)
     return meta[idx][0] if meta else getattr(node, "_out_shape", None)
 
@@ -89,8 +90,9 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
                 for k, idx in targets[id(node)]:
                     captured[k] = grads[idx]
             if isinstance(node, AccumulateGrad):
-                if accumulate:
-                    _accumulate(node.variable, grads[0], create_graph, stored)
+                var = node.variable
+                if accumulate and var is not None:
+                    _accumulate(var, grads[0], create_graph, stored)
                 continue
             if node._freed:
                 raise RuntimeError(_FREED_MSG)

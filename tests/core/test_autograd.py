@@ -239,3 +239,28 @@ def test_one_gradient_object_reaching_two_leaves_is_copied():
     ((a + b) * 3).backward()
     a.grad += 10
     assert b.grad.tolist() == [3.0]
+
+
+def test_graph_makes_no_reference_cycles():
+    import gc
+    x = leaf(0.5, 1.5)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            y = (x.exp() * x.sigmoid()).tanh().sum()  # ops that save their outputs
+            y.backward()
+            z = blaze.tensor([1.0, 2.0], requires_grad=True)  # a fresh leaf each step
+            (z * 2).sum().backward()
+        del y, z
+        assert gc.collect() == 0  # everything was freed by reference counting
+    finally:
+        gc.enable()
+
+
+def test_saved_output_is_reattached_for_double_backward():
+    x = leaf(0.3)
+    y = x.exp()
+    (g,) = blaze.autograd.grad(y, x, create_graph=True)  # g = y, through the saved output
+    (gg,) = blaze.autograd.grad(g, x)
+    assert abs(gg.item() - np.exp(0.3)) < 1e-6
