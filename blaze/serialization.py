@@ -26,7 +26,6 @@ partial views) is not kept: such tensors are stored separately and load as indep
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile

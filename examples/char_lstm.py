@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -141,7 +140,7 @@ def main(argv=None) -> float:
     print("--- sample (temperature %.2f) ---" % args.temperature)
     print(sample(model, train_ds, "Elizabeth ", args.sample_len, args.temperature, args.device))
     if args.out:
-        os.makedirs(args.out.parent, exist_ok=True) if args.out.parent != Path("") else None
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         blaze.save({"model": model.state_dict(), "optim": opt.state_dict(), "itos": train_ds.itos,
                     "args": {k: str(v) for k, v in vars(args).items()}, "val_loss": val}, args.out)
         print(f"saved {args.out}")

@@ -9,6 +9,10 @@ framework module ``fw`` (``blaze`` or ``torch``): the APIs match, so both run th
 layers with the same shapes. PyTorch is timed only when ``import torch`` works (it is not a
 dependency of blaze). ``run(quick)`` returns one dict per case (keys: case, shape, dtype,
 device, median_s, ref_median_s, ratio) for the ``python -m perf`` runner.
+
+On a shared or small machine compare single-threaded (``OPENBLAS_NUM_THREADS=1
+OMP_NUM_THREADS=1``): with busy cores, multi-threaded BLAS and torch's thread pool spend
+their time waiting on each other and the ratio measures the machine's load, not the code.
 """
 from __future__ import annotations
 
