@@ -17,6 +17,16 @@ from .autograd.grad_mode import _state
 from .device import CPU, device as _device_cls, to_device
 
 
+_BACKWARD = []
+
+
+def _backward_fn():
+    if not _BACKWARD:  # blaze.autograd imports this module: resolve on first use
+        from .autograd import backward
+        _BACKWARD.append(backward)
+    return _BACKWARD[0]
+
+
 class Size(tuple):
     """The shape of a tensor: a tuple with ``numel()``, printed like ``torch.Size``."""
 
@@ -206,8 +216,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``, as ``torch.Tensor.backward``."""
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _backward_fn()(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> "Tensor":
         t = Tensor._make(self._data, self._device, self._dtype)

@@ -148,14 +148,14 @@ def _zeros_for(node, i):
 def _accumulate(var, g, create_graph, stored):
     if g is None:
         return
-    if tuple(g.shape) != tuple(var.shape):
+    if g._data.shape != var._data.shape:
         raise RuntimeError(f"invalid gradient shape {list(g.shape)} for a leaf of shape {list(var.shape)}")
     orig = id(g)
     shared = orig in stored or g._base is not None
-    if not create_graph:
+    if not create_graph and g._rg:
         g = g.detach()
-    if g.dtype is not var.dtype:
-        g = g.to(var.dtype)
+    if g._dtype is not var._dtype:
+        g = g.to(var._dtype)
     if var.grad is None:
         # A gradient object may reach several leaves (d(a+b)) or be a view: own a copy then.
         if shared:
