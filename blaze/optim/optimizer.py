@@ -215,8 +215,17 @@ def _read(t: Tensor) -> np.ndarray:
 
 
 def _fused(p: Tensor, name: str):
-    """The backend's fused optimizer primitive for ``p``'s device, if it has one (never on CPU)."""
-    return None if p._device.type == "cpu" else getattr(p._device.backend, name, None)
+    """The backend's fused optimizer primitive for ``p``'s device, if it has one (never on CPU).
+
+    The primitives take backend arrays with blaze/kernels/optim.py's signatures:
+    ``sgd_step(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay,
+    maximize, first_step)`` and ``adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, betas,
+    eps, weight_decay, amsgrad, max_exp_avg_sq, maximize, decoupled)``. The kernels keep state in
+    float32, so only float32 parameters (whose state is float32, as in PyTorch) take this path.
+    """
+    if p._device.type == "cpu" or p._dtype.name != "float32":
+        return None
+    return getattr(p._device.backend, name, None)
 
 
 def _full_like(p: Tensor, fill: float = 0.0) -> Tensor:
