@@ -1,4 +1,6 @@
 """Shared helpers for kernel tests (imported as ``tests.kernels.helpers``)."""
+import os
+
 import numpy as np
 
 from blaze._env import interpret
@@ -19,7 +21,8 @@ class Dev:
     """Moves arrays between NumPy and the device the kernels under test run on."""
 
     def __init__(self):
-        self.gpu = not interpret()
+        # BLAZE_TEST_DEVICE_ARRAYS=1 runs the GPU path (DeviceArray buffers) on the emulated device
+        self.gpu = not interpret() or os.environ.get("BLAZE_TEST_DEVICE_ARRAYS") == "1"
         if self.gpu:
             from blaze.backends import cuda_memory  # the cuda device issue provides it
             self._mem = cuda_memory
@@ -27,13 +30,13 @@ class Dev:
     def put(self, a) -> "HostBuffer":
         a = np.asarray(a)
         if self.gpu:
-            return self._mem.DeviceArray.from_numpy(np.ascontiguousarray(a))
+            return self._mem.DeviceArray.from_host(np.require(a, requirements="C"))
         return HostBuffer(a.copy())
 
     def get(self, buf) -> np.ndarray:
         if isinstance(buf, HostBuffer):
             return buf.array.copy()
-        return buf.numpy()
+        return buf.to_host_contiguous()
 
     def poisoned(self, shape, dtype):
         """An output buffer filled with NaN (or a sentinel for ints) so unwritten elements show."""
