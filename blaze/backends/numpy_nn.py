@@ -73,6 +73,48 @@ class NumpyNNPrimitives:
             db = g.sum(0).astype(wdt)
         return dx.astype(dy.dtype, copy=False), dw, db
 
+    # -- batch norm, training statistics (N, C, S): per channel over N and S -------------------
+    def batch_norm(self, x, weight, bias, eps: float = 1e-5):
+        """x (N, C, S): (x - mean_c) * rstd_c * w + b. Returns (y, mean (C,), var (C,)), var biased.
+
+        In-place passes on one output buffer: freshly allocated 3 MB temporaries cost page
+        faults that made each extra pass ~1 ms instead of 0.1 ms (64x16x784 float32).
+        """
+        acc = _acc(x.dtype)
+        a = x.astype(acc, copy=False)
+        inv = 1.0 / (a.shape[0] * a.shape[2])
+        mean = a.sum(axis=(0, 2)) * inv
+        y = np.subtract(a, mean[:, None])                           # x - mean, then scaled in place
+        var = np.einsum("ncs,ncs->c", y, y) * inv                  # SIMD partial sums: ~2e-7 rel. error
+        rstd = 1.0 / np.sqrt(var + eps)
+        scale = rstd if weight is None else rstd * weight.astype(acc, copy=False)
+        y *= scale[:, None]
+        if bias is not None:
+            y += bias.astype(acc, copy=False)[:, None]
+        return y.astype(x.dtype, copy=False), mean.astype(acc), var.astype(acc)
+
+    def batch_norm_backward(self, dy, x, weight, mean, var, eps: float = 1e-5, need_weight_grad: bool = True):
+        """(dx, dw, db) of :meth:`batch_norm`; dw None without weight, dw/db None unless asked."""
+        acc = _acc(dy.dtype)
+        g, a = dy.astype(acc, copy=False), x.astype(acc, copy=False)
+        inv = 1.0 / (a.shape[0] * a.shape[2])
+        rstd = 1.0 / np.sqrt(var.astype(acc) + eps)
+        k = rstd if weight is None else rstd * weight.astype(acc, copy=False)
+        dx = np.subtract(a, mean.astype(acc)[:, None])              # xc, becomes dx in place
+        sg = g.sum(axis=(0, 2))                                     # db
+        sgx = np.einsum("ncs,ncs->c", g, dx)                        # sum(g * xhat) / rstd
+        # dx = k (g - mean(g) - xhat mean(g xhat)) = xc * c1 + k g + c0, per-channel c1, c0
+        dx *= (-k * rstd * rstd * sgx * inv)[:, None]
+        dx += g * k[:, None]
+        dx += (-k * sg * inv)[:, None]
+        dw = db = None
+        if need_weight_grad:
+            wdt = weight.dtype if weight is not None else x.dtype
+            if weight is not None:
+                dw = (sgx * rstd).astype(wdt)
+            db = sg.astype(wdt)
+        return dx.astype(dy.dtype, copy=False), dw, db
+
     def rms_norm(self, x, weight, eps: float = 1e-6):
         """Rows of x (M, N): x * rsqrt(mean(x^2) + eps) * w. Returns (y, rstd (M,))."""
         acc = _acc(x.dtype)

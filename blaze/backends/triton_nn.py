@@ -92,6 +92,37 @@ class TritonNNPrimitives:
     def rms_norm_backward(self, dy, x, weight, rstd, need_weight_grad: bool = True):
         return _ln.rms_norm_backward(_rows(dy), _rows(x), weight, rstd, need_weight_grad)
 
+    # batch norm has no kernel yet: composed from the device's elementwise and reduction primitives
+    def batch_norm(self, x, weight, bias, eps: float = 1e-5):
+        c, inv = x.shape[1], 1.0 / (x.shape[0] * x.shape[2])
+        mean = self.binary("mul", self.reduce("sum", x, (0, 2), True), inv)                    # (1, C, 1)
+        xc = self.binary("sub", x, mean)
+        var = self.binary("mul", self.reduce("sum", self.binary("mul", xc, xc), (0, 2), True), inv)
+        scale = self.unary("rsqrt", self.binary("add", var, eps))
+        if weight is not None:
+            scale = self.binary("mul", scale, self.reshape(weight, (1, c, 1)))
+        y = self.binary("mul", xc, scale)
+        if bias is not None:
+            y = self.binary("add", y, self.reshape(bias, (1, c, 1)))
+        return y, self.reshape(mean, (c,)), self.reshape(var, (c,))
+
+    def batch_norm_backward(self, dy, x, weight, mean, var, eps: float = 1e-5, need_weight_grad: bool = True):
+        c, inv = x.shape[1], 1.0 / (x.shape[0] * x.shape[2])
+        rstd = self.reshape(self.unary("rsqrt", self.binary("add", var, eps)), (1, c, 1))
+        k = rstd if weight is None else self.binary("mul", rstd, self.reshape(weight, (1, c, 1)))
+        xc = self.binary("sub", x, self.reshape(mean, (1, c, 1)))
+        sg = self.reduce("sum", dy, (0, 2), True)
+        sgx = self.reduce("sum", self.binary("mul", dy, xc), (0, 2), True)
+        c1 = self.binary("mul", self.binary("mul", k, self.binary("mul", rstd, rstd)), self.binary("mul", sgx, -inv))
+        c0 = self.binary("mul", k, self.binary("mul", sg, -inv))
+        dx = self.binary("add", self.binary("add", self.binary("mul", dy, k), self.binary("mul", xc, c1)), c0)
+        dw = db = None
+        if need_weight_grad:
+            if weight is not None:
+                dw = self.reshape(self.binary("mul", sgx, rstd), (c,))
+            db = self.reshape(sg, (c,))
+        return dx, dw, db
+
     def cross_entropy(self, logits, target, ignore_index: int = -100, label_smoothing: float = 0.0, weight=None):
         return _loss.cross_entropy(_rows(logits), self._ids(target), ignore_index, label_smoothing, weight)
 
