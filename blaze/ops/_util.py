@@ -24,6 +24,10 @@ def dims_of(t: Tensor, dim, allow_none=True):
     n = t._data.ndim
     if dim is None:
         return tuple(range(n)) if allow_none else None
+    if n == 0:  # a 0-dim tensor accepts dim 0 / -1 and reduces over nothing, as PyTorch
+        for d in (dim if isinstance(dim, (list, tuple)) else (dim,)):
+            t._wrap_dim(d)
+        return ()
     if isinstance(dim, (list, tuple)):
         axes = tuple(sorted({t._wrap_dim(d) for d in dim}))
         return axes if axes or n == 0 else tuple(range(n)) if not dim else axes

@@ -358,7 +358,13 @@ def msort(input):
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
-    d = input._wrap_dim(dim) if input.ndim else 0
+    if input.ndim == 0:
+        input._wrap_dim(dim)
+        if k not in (0, 1):
+            raise RuntimeError(f"selected index k out of range (k={k}, a 0-dim tensor has 1 element)")
+        from .creation import zeros
+        return topk_result(input.clone(), zeros((), dtype=_dt.int64, device=input.device))
+    d = input._wrap_dim(dim)
     n = input.shape[d] if input.ndim else 1
     if not 0 <= k <= n:
         raise RuntimeError(f"selected index k out of range (k={k}, size along dim {d} is {n})")

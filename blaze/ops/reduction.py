@@ -290,7 +290,10 @@ class CumSum(Function):
         if dtype is None:
             dtype = _dt.int64 if x._dtype.category < 2 else x._dtype
         ctx.axis = axis
-        return make(x._device.backend.cumsum(x._data, axis, dtype), x._device, dtype)
+        data = x._device.backend.cumsum(x._data, axis, dtype)
+        if x.ndim == 0:  # NumPy's cumsum of a 0-d array has shape (1,)
+            data = x._device.backend.reshape(data, ())
+        return make(data, x._device, dtype)
 
     @staticmethod
     def backward(ctx, g):

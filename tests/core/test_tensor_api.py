@@ -153,3 +153,15 @@ def test_requires_grad_only_for_float_and_numpy_requires_detach():
         blaze.zeros(2, dtype=blaze.int64, requires_grad=True)
     with pytest.raises(TypeError, match="can't convert np.ndarray of type"):
         blaze.from_numpy(np.zeros(2, dtype=np.complex64))
+
+
+def test_zero_dim_tensors_reduce_over_dim_zero():
+    x = blaze.tensor(2.5, requires_grad=True)
+    assert x.sum(0).shape == () and x.sum(-1, keepdim=True).shape == () and x.logsumexp(0).item() == 2.5
+    assert x.cumsum(0).shape == () and x.cumsum(0).item() == 2.5
+    v, i = x.topk(1)
+    assert v.item() == 2.5 and i.item() == 0 and v.shape == ()
+    x.sum(0).backward()
+    assert x.grad.item() == 1.0
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        x.sum(1)
