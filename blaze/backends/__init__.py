@@ -24,5 +24,6 @@ def _load_cuda():
     try:
         from .triton_backend import TritonBackend
     except ImportError as e:
-        raise RuntimeError(f"the cuda device is not available in this build of blaze ({e})") from None
+        raise RuntimeError(f"the cuda device needs Triton (pip install triton) and an NVIDIA GPU, or "
+                           f"TRITON_INTERPRET=1 for the emulated device; importing it failed: {e}") from None
     return TritonBackend()
