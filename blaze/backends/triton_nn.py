@@ -21,6 +21,9 @@ from ..kernels import random as _rnd
 from ..kernels import softmax as _sm
 from .cuda_memory import DeviceArray
 
+_SQRT1_2 = 0.7071067811865476        # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
+
 
 def _rows(x):
     """Rows with a contiguous last dim (what row kernels read)."""
@@ -79,6 +82,15 @@ class TritonNNPrimitives:
 
     def softmax_backward(self, grad_out, y, log: bool = False):
         return _sm.softmax_backward(_rows(grad_out), _rows(y), log=log)
+
+    def gelu(self, x):
+        cdf = self.binary("mul", self.binary("add", self.unary("erf", self.binary("mul", x, _SQRT1_2)), 1.0), 0.5)
+        return self.binary("mul", x, cdf), cdf
+
+    def gelu_backward(self, dy, x, cdf):
+        pdf = self.unary("exp", self.binary("mul", self.binary("mul", x, x), -0.5))       # sqrt(2 pi) * phi(x)
+        d = self.binary("add", cdf, self.binary("mul", self.binary("mul", x, pdf), _INV_SQRT_2PI))
+        return self.binary("mul", dy, d)
 
     def layer_norm(self, x, weight, bias, eps: float = 1e-5):
         return _ln.layer_norm(_rows(x), weight, bias, eps)

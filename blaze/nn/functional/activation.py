@@ -86,9 +86,36 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):
     return _apply(input, where(input > 0, input, alpha * _neg_expm1(input, alpha)), inplace)
 
 
+class _Gelu(Function):
+    """Exact GELU over ``be.gelu`` / ``be.gelu_backward``: the composed form made 5 forward and
+    ~12 backward passes over a (16*128, 512) activation (~17 ms of a 100 ms transformer step);
+    the primitives make ~4 and ~6 in place. Under ``create_graph`` the backward is the Tensor-op
+    formula, differentiable again."""
+    _internal = True
+
+    @staticmethod
+    def forward(ctx, x):
+        be = x._device.backend
+        y, cdf = be.gelu(x._data)
+        ctx.save_for_backward(x)
+        ctx.cdf = cdf
+        return Tensor._make(y, x._device, x._dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        if is_grad_enabled():  # d/dx x Phi(x) = Phi(x) + x phi(x)
+            cdf = 0.5 * (1 + (x * (1 / math.sqrt(2.0))).erf())
+            return g * (cdf + x * (x * x * -0.5).exp() * (1 / math.sqrt(2.0 * math.pi)))
+        be = g._device.backend
+        return Tensor._make(be.gelu_backward(g._data, x._data, ctx.cdf), g._device, g._dtype)
+
+
 def gelu(input, approximate: str = "none"):
     """x * Phi(x); ``approximate='tanh'`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     if approximate == "none":
+        if input.dtype.is_floating_point:
+            return _Gelu.apply(input)
         return 0.5 * input * (1 + (input * (1 / math.sqrt(2.0))).erf())
     if approximate == "tanh":
         inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
