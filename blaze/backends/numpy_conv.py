@@ -10,6 +10,7 @@ batched matmul does the arithmetic in BLAS. float16/bfloat16 inputs compute in f
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -160,10 +161,23 @@ RESAMPLE = {
 }
 
 
+@functools.lru_cache(maxsize=16)
+def _causal_bias(S_q, S_k, dtype):
+    """(S_q, S_k) additive mask, 0 where key j <= query i (PyTorch's top-left aligned tril), else -inf.
+
+    Built once per shape: np.where(np.tri(...), s, -inf) made a bool matrix and a second full
+    copy of the scores on every call (forward and backward)."""
+    bias = np.zeros((S_q, S_k), dtype)
+    bias[~np.tri(S_q, S_k, dtype=bool)] = -np.inf
+    bias.flags.writeable = False
+    return bias
+
+
 def _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask):
-    """Scaled, masked scores (B, H, S_q, S_k) in float32 (float64 stays float64)."""
+    """Scaled, masked scores (B, H, S_q, S_k) in float32 (float64 stays float64); a fresh array."""
     ct = np.float64 if q.dtype == np.float64 else np.float32
-    s = np.matmul(q.astype(ct, copy=False), np.swapaxes(k.astype(ct, copy=False), -1, -2)) * ct(scale)
+    s = np.matmul(q.astype(ct, copy=False), np.swapaxes(k.astype(ct, copy=False), -1, -2))
+    s *= ct(scale)
     S_q, S_k = s.shape[-2:]
     if attn_mask is not None:
         if attn_mask.dtype == np.bool_:
@@ -172,14 +186,9 @@ def _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask):
             s = s + attn_mask.astype(ct, copy=False)
     if key_padding_mask is not None:
         s = np.where(key_padding_mask[:, None, None, :], -np.inf, s)
-    if causal:  # PyTorch's is_causal: top-left aligned tril(ones(S_q, S_k))
-        s = np.where(np.tri(S_q, S_k, dtype=bool), s, -np.inf)
+    if causal:
+        s += _causal_bias(S_q, S_k, np.dtype(ct))
     return s
-
-
-def _attn_probs(s, lse):
-    finite = np.isfinite(lse)[..., None]
-    return np.where(finite, np.exp(s - np.where(finite, lse[..., None], 0.0)), 0.0).astype(s.dtype, copy=False)
 
 
 def _sigmoid(x):
@@ -344,27 +353,35 @@ class NumpyConvPrimitives:
     def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None):
         """(out, lse) of softmax(q k^T * scale + mask) v; lse float32 (B, H, S_q), -inf on fully masked rows."""
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-        s = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)
+        s = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)   # fresh: softmax in place
         m = s.max(axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
+        m[~np.isfinite(m)] = 0.0                                  # fully masked row: exp(-inf - 0) = 0
+        s -= m
+        np.exp(s, out=s)
+        tot = s.sum(axis=-1, keepdims=True)                       # (B, H, S_q, 1); 0 on fully masked rows
         with np.errstate(divide="ignore"):
-            lse = (np.log(np.exp(s - m).sum(axis=-1, keepdims=True)) + m)[..., 0]
-        p = _attn_probs(s, lse)
-        out = np.matmul(p, v.astype(s.dtype, copy=False)).astype(q.dtype, copy=False)
+            lse = (np.log(tot) + m)[..., 0]
+        tot[tot == 0] = 1.0                                       # those rows keep p = 0
+        s /= tot
+        out = np.matmul(s, v.astype(s.dtype, copy=False)).astype(q.dtype, copy=False)
         return out, lse.astype(np.float32 if s.dtype != np.float64 else np.float64, copy=False)
 
     def attention_backward(self, do, q, k, v, out, lse, causal=False, scale=None, attn_mask=None,
                            key_padding_mask=None):
-        """(dq, dk, dv); recomputes p = exp(s - lse) instead of storing it."""
+        """(dq, dk, dv); recomputes p = exp(s - lse) instead of storing it (in place on the scores)."""
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-        s = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)
-        ct = s.dtype
-        p = _attn_probs(s, lse.astype(ct, copy=False))
+        p = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)
+        ct = p.dtype
+        lse = lse.astype(ct)                                      # a copy: fully masked rows -> +inf, p = 0
+        lse[~np.isfinite(lse)] = np.inf
+        p -= lse[..., None]
+        np.exp(p, out=p)
         do_, q_, k_, v_ = (a.astype(ct, copy=False) for a in (do, q, k, v))
         dv = np.matmul(np.swapaxes(p, -1, -2), do_)
-        dp = np.matmul(do_, np.swapaxes(v_, -1, -2))
-        delta = (do_ * out.astype(ct, copy=False)).sum(axis=-1, keepdims=True)
-        ds = p * (dp - delta) * ct.type(scale)
+        ds = np.matmul(do_, np.swapaxes(v_, -1, -2))             # dp, becomes ds in place
+        ds -= np.einsum("...d,...d->...", do_, out.astype(ct, copy=False))[..., None]   # delta = rowsum(do * out)
+        ds *= p
+        ds *= ct.type(scale)
         dq = np.matmul(ds, k_)
         dk = np.matmul(np.swapaxes(ds, -1, -2), q_)
         return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
