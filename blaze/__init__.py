@@ -25,10 +25,11 @@ from .ops.pointwise import (abs, add, allclose, clamp, clip, div, equal, isclose
 from .ops.reduction import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero, cumprod,  # noqa
                             cumsum, logsumexp, max, mean, median, min, norm, prod, std, std_mean, sum, var,
                             var_mean)
-from .ops.shape import (atleast_1d, atleast_2d, broadcast_to, cat, chunk, concat, concatenate,  # noqa: F401
-                        diagonal, expand, flatten, flip, fliplr, flipud, hstack, meshgrid, movedim, narrow, permute,
-                        ravel, repeat_interleave, reshape, roll, select, split, squeeze, stack, swapaxes, swapdims, t,
-                        tensor_split, tile, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack)
+from .ops.movement import (cat, concat, concatenate, flip, fliplr, flipud, hstack, meshgrid,  # noqa: F401
+                           repeat_interleave, roll, stack, tile, tril, triu, vstack)
+from .ops.shape import (atleast_1d, atleast_2d, broadcast_to, chunk, diagonal, expand, flatten,  # noqa: F401
+                        movedim, narrow, permute, ravel, reshape, select, split, squeeze, swapaxes, swapdims, t,
+                        tensor_split, transpose, unbind, unflatten, unsqueeze)
 
 bool = _dtypes.bool_  # noqa: A001 - blaze.bool, as torch.bool
 float = float32  # noqa: A001

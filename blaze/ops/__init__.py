@@ -1,5 +1,5 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
-from . import conversion, creation, indexing, linalg, pointwise, reduction, shape  # noqa: F401
+from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
 from ..tensor import Tensor
 
 
@@ -23,9 +23,11 @@ def _bind():
         methods[name] = getattr(R, name)
     for name in ("reshape", "view", "permute", "transpose", "swapaxes", "swapdims", "t", "movedim", "expand",
                  "expand_as", "broadcast_to", "squeeze", "unsqueeze", "flatten", "unflatten", "ravel", "narrow",
-                 "select", "split", "tensor_split", "chunk", "unbind", "diagonal", "contiguous", "clone", "flip",
-                 "fliplr", "flipud", "roll", "tril", "triu", "repeat", "tile", "repeat_interleave"):
+                 "select", "split", "tensor_split", "chunk", "unbind", "diagonal"):
         methods[name] = getattr(S, name)
+    for name in ("contiguous", "clone", "flip", "fliplr", "flipud", "roll", "tril", "triu", "repeat", "tile",
+                 "repeat_interleave"):
+        methods[name] = getattr(movement, name)
     methods["view_as"] = lambda self, other: S.view(self, other.shape)
     methods["reshape_as"] = lambda self, other: S.reshape(self, other.shape)
     for name in ("gather", "scatter", "scatter_add", "scatter_", "scatter_add_", "index_select", "index_add",

@@ -163,7 +163,7 @@ SHAPE = [
 
 @pytest.fixture(autouse=True, scope="module")
 def _pad_helper():
-    from blaze.ops.shape import pad
+    from blaze.ops.movement import pad
     blaze.Tensor._pad_for_test = lambda self, p: pad(self, p)
     yield
     del blaze.Tensor._pad_for_test

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ... import amp as _amp
 from ...autograd.function import Function
 from ...ops._util import make, same_device
-from ...ops.shape import pad as _pad
+from ...ops.movement import pad as _pad
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 

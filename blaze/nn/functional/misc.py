@@ -1,7 +1,7 @@
 """Odds and ends of ``torch.nn.functional``: pad, normalize, cosine_similarity, pairwise_distance, ..."""
 from __future__ import annotations
 
-from ...ops import shape as _shape
+from ...ops import movement as _movement
 
 
 def pad(input, pad, mode: str = "constant", value=None):
@@ -13,7 +13,7 @@ def pad(input, pad, mode: str = "constant", value=None):
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if mode != "constant" and value not in (None, 0):
         raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument.")
-    return _shape.pad(input, tuple(pad), mode, value)
+    return _movement.pad(input, tuple(pad), mode, value)
 
 
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):

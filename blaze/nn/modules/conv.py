@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ...ops.creation import empty
-from ...ops.shape import pad as _pad
+from ...ops.movement import pad as _pad
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter

@@ -14,7 +14,7 @@ from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops._util import make
 from ...ops.creation import empty, zeros
-from ...ops.shape import cat, stack
+from ...ops.movement import cat, stack
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter

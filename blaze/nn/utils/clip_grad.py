@@ -5,7 +5,7 @@ import math
 
 from ...autograd.grad_mode import no_grad
 from ...ops.creation import tensor
-from ...ops.shape import stack
+from ...ops.movement import stack
 from ...tensor import Tensor
 
 

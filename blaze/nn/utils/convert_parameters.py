@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...autograd.grad_mode import no_grad
-from ...ops.shape import cat
+from ...ops.movement import cat
 from ...tensor import Tensor
 
 
