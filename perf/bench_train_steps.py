@@ -134,11 +134,15 @@ def _time_interleaved(steppers, repeats: int, warmup: int = 2):
         for _ in range(warmup):
             step()
     times = [[] for _ in steppers]
+    order = list(range(len(steppers)))
     for _ in range(repeats):
-        for step, ts in zip(steppers, times):
+        # rotate who goes first: the step right after the other framework's ran ~1 ms slower
+        # (caches and allocator state), which biased a fixed order by several percent
+        order = order[1:] + order[:1]
+        for i in order:
             t0 = time.perf_counter()
-            step()
-            ts.append(time.perf_counter() - t0)
+            steppers[i]()
+            times[i].append(time.perf_counter() - t0)
     return [statistics.median(ts) for ts in times]
 
 
