@@ -178,7 +178,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return ("torch." if False else "blaze.") + self._type_name()
+            return "blaze." + self._type_name()
         return self.to(dtype)
 
     def element_size(self) -> int:

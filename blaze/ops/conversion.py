@@ -166,10 +166,8 @@ def bernoulli_(self, p=0.5, *, generator=None):
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
-    import numpy as np
     gen = generator or default_generator
     self._device.backend.assign(self._data, self._device.backend.from_numpy(
         gen.rng.exponential(1.0 / lambd, size=tuple(self.shape)).astype(self._dtype.np)))
     self._version[0] += 1
-    _ = np
     return self

@@ -415,7 +415,6 @@ def searchsorted(sorted_sequence, values, *, right=False, side=None):
 # ---------------------------------------------------------------------------- non-constant pad
 def pad_nonconstant(input, width, mode):
     """Reflect / replicate / circular padding as index_select per dim (differentiable)."""
-    from .creation import arange
     out = input
     for d, (lo, hi) in enumerate(width):
         if lo == 0 and hi == 0:
@@ -438,5 +437,4 @@ def pad_nonconstant(input, width, mode):
             raise NotImplementedError(f"padding mode {mode!r}")
         idx = make(i.astype(np.int64))
         out = index_select(out, d, idx.to(input.device))
-    _ = arange
     return out

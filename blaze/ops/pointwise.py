@@ -208,9 +208,10 @@ class _Binary(Function):
             _, need_a, _, need_b = BINARY[op]
             needs = (need_a if na else "") + (need_b if nb else "")
             ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
-            if needs:
-                ctx.save_for_backward(a if ta and "a" in needs else None, b if tb and "b" in needs else None,
-                                      out if "y" in needs else None)
+            sa, sb = (a if ta and "a" in needs else None), (b if tb and "b" in needs else None)
+            sy = out if "y" in needs else None
+            if sa is not None or sb is not None or sy is not None:  # x * 3 saves no tensor, as PyTorch
+                ctx.save_for_backward(sa, sb, sy)
             ctx.scalars = (None if ta else a, None if tb else b)
             ctx.shapes = (a._data.shape if ta else None, b._data.shape if tb else None)
         return out

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import builtins
-import math
 from collections import namedtuple
 
 from .. import dtypes as _dt
@@ -349,5 +348,3 @@ def median(input, dim=None, keepdim=False):
         v, i = v.squeeze(d), i.squeeze(d)
     return values_indices(v, i)
 
-
-_ = math

@@ -203,7 +203,7 @@ def unflatten(input, dim, sizes):
     d = input._wrap_dim(dim)
     sizes = tuple(sizes)
     n = input.shape[d]
-    sizes = _infer_shape(sizes, n, None) if -1 in sizes or True else sizes
+    sizes = _infer_shape(sizes, n, None)
     return reshape(input, tuple(input.shape[:d]) + sizes + tuple(input.shape[d + 1:]))
 
 
@@ -232,11 +232,9 @@ class SliceBackward(Function):
     @staticmethod
     def forward(ctx, g, shape, key):
         be = g._device.backend
-        from .. import dtypes as _dt
         out = be.full(tuple(shape), 0, g._dtype)
         be.setitem(out, key, g._data)
         ctx.key = key
-        _ = _dt
         return make(out, g._device, g._dtype)
 
     @staticmethod
