@@ -3,7 +3,7 @@
 Names, arguments and results mirror ``numpy_nn.py`` / ``numpy_conv.py`` (which mirror the
 launchers in ``blaze/kernels``), so most methods only adapt argument forms: row
 primitives need contiguous classes/columns, some launchers want int64 ids.
-Recurrent layers have no kernel yet and run through counted host round trips.
+Recurrent layers loop over time on the device: one GEMM and one fused step kernel per step.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..kernels import matmul as _mm
 from ..kernels import optim as _opt
 from ..kernels import pooling as _pool
 from ..kernels import random as _rnd
+from ..kernels import rnn as _rnn
 from ..kernels import softmax as _sm
 from .cuda_memory import DeviceArray
 
@@ -284,24 +285,111 @@ class TritonNNPrimitives:
             self._unflat(flat, orig)
         return param
 
-    # -- recurrent layers: no kernels yet, counted host round trips -----------------------------
-    def lstm_forward(self, *a):
-        return self._fallback("lstm_forward", lambda nb, *h: nb.lstm_forward(*h), *a)
+    # -- recurrent layers: a loop over time on the device (kernels/rnn.py) ---------------------
+    # Per step one GEMM (h_{t-1} @ W_hh^T, its epilogue adding gx[t] as a residual, or b_hh as a
+    # bias for GRU) writes straight into the step's slot of the saved gate sequence, and one
+    # fused pointwise kernel activates it in place. Backward: per step one pointwise kernel and
+    # one GEMM carrying dh to step t-1; W_hh's gradient is one (G, (T-1)*B) x ((T-1)*B, H) GEMM
+    # over all steps after the loop, plus the step-0 term (G, B) x (B, H) as its residual.
+    def _gemm(self, a, b, bias=None, residual=None, out=None):
+        from . import triton_backend as tb
+        return _mm.matmul(a, b, bias=bias, residual=residual, out=out, allow_tf32=tb.ALLOW_TF32)
 
-    def lstm_backward(self, *a):
-        return self._fallback("lstm_backward", lambda nb, *h: nb.lstm_backward(*h), *a)
+    def _as(self, x, dt):
+        return x if x is None or x.dtype == dt else self.cast(x, dt)
 
-    def gru_forward(self, *a):
-        return self._fallback("gru_forward", lambda nb, *h: nb.gru_forward(*h), *a)
+    def _dw_hh(self, dpre, h0, hs):
+        """sum_t dpre[t]^T @ h_{t-1} (G, H) with h_{-1} = h0: one GEMM over steps 1..T-1."""
+        T, B, G = dpre.shape
+        dw = self._gemm(_t(dpre[0]), h0)                                  # (G, B) @ (B, H)
+        if T > 1:
+            dp = self.reshape(dpre[1:], ((T - 1) * B, G))                # (T-1, B, G) -> ((T-1)B, G)
+            hp = self.reshape(hs[:-1], ((T - 1) * B, hs.shape[2]))       # (T-1, B, H) -> ((T-1)B, H)
+            self._gemm(_t(dp), hp, residual=dw, out=dw)
+        return dw
 
-    def gru_backward(self, *a):
-        return self._fallback("gru_backward", lambda nb, *h: nb.gru_backward(*h), *a)
+    def lstm_forward(self, gx, h0, c0, w_hh):
+        """(hs, cs, gates after their nonlinearities), as NumpyConvPrimitives.lstm_forward."""
+        T, B, H4 = gx.shape
+        H = H4 // 4
+        h0, c0, w_hh = (self._as(a, gx.dtype) for a in (h0, c0, w_hh))
+        hs, cs, gates = gx.new((T, B, H)), gx.new((T, B, H)), gx.new((T, B, H4))
+        wt = _t(w_hh)                                                   # (H, 4H) view
+        h, c = h0, c0
+        for t in range(T):
+            g = self._gemm(h, wt, residual=gx[t], out=gates[t])           # pre-activations, in place next
+            _rnn.lstm_step(g, c, gates_out=g, c_out=cs[t], h_out=hs[t])
+            h, c = hs[t], cs[t]
+        return hs, cs, gates
 
-    def rnn_forward(self, *a):
-        return self._fallback("rnn_forward", lambda nb, *h: nb.rnn_forward(*h), *a)
+    def lstm_backward(self, dhs, dh_n, dc_n, gates, hs, cs, h0, c0, w_hh):
+        """(dgx (T, B, 4H), dh0, dc0, dw_hh (4H, H)) of :meth:`lstm_forward`."""
+        T, B, H4 = gates.shape
+        H, dt = H4 // 4, gates.dtype
+        dhs, dh_n, dc_n, h0, c0, w_hh = (self._as(a, dt) for a in (dhs, dh_n, dc_n, h0, c0, w_hh))
+        dgates = gates.new((T, B, H4))
+        dh, dc = dh_n, dc_n
+        dh_buf, dc_buf = gates.new((B, H)), gates.new((B, H))          # carries (inputs stay untouched)
+        for t in range(T - 1, -1, -1):
+            _rnn.lstm_step_backward(dh, dc, gates[t], cs[t], c0 if t == 0 else cs[t - 1], dh_extra=dhs[t],
+                                    dgates_out=dgates[t], dc_out=dc_buf)
+            dh = self._gemm(dgates[t], w_hh, out=dh_buf)                  # (B, 4H) @ (4H, H)
+            dc = dc_buf
+        if T == 0:
+            return dgates, self.copy(dh_n), self.copy(dc_n), self.full(w_hh.shape, 0, dt)
+        return dgates, dh, dc, self._dw_hh(dgates, h0, hs)
 
-    def rnn_backward(self, *a):
-        return self._fallback("rnn_backward", lambda nb, *h: nb.rnn_backward(*h), *a)
+    def gru_forward(self, gx, h0, w_hh, b_hh):
+        """(hs, gates r, z, n, hn = h W_hn^T + b_hn), as NumpyConvPrimitives.gru_forward."""
+        T, B, H3 = gx.shape
+        H = H3 // 3
+        h0, w_hh, b_hh = (self._as(a, gx.dtype) for a in (h0, w_hh, b_hh))
+        hs, gates, hn = gx.new((T, B, H)), gx.new((T, B, H3)), gx.new((T, B, H))
+        wt = _t(w_hh)                                                   # (H, 3H) view
+        h = h0
+        for t in range(T):
+            a = self._gemm(h, wt, bias=b_hh, out=gates[t])                # h W_hh^T + b_hh, gated in place
+            _rnn.gru_step(gx[t], a, h, gates_out=a, hn_out=hn[t], h_out=hs[t])
+            h = hs[t]
+        return hs, gates, hn
+
+    def gru_backward(self, dhs, dh_n, gates, hn, hs, h0, w_hh):
+        """(dgx (T, B, 3H), dh0, dw_hh (3H, H), db_hh (3H,)) of :meth:`gru_forward`."""
+        T, B, H3 = gates.shape
+        H, dt = H3 // 3, gates.dtype
+        dhs, dh_n, h0, w_hh = (self._as(a, dt) for a in (dhs, dh_n, h0, w_hh))
+        dgx, da = gates.new((T, B, H3)), gates.new((T, B, H3))
+        dh, dh_buf = dh_n, gates.new((B, H))
+        for t in range(T - 1, -1, -1):
+            _rnn.gru_step_backward(dh, gates[t], hn[t], h0 if t == 0 else hs[t - 1], dh_extra=dhs[t],
+                                   dgx_out=dgx[t], da_out=da[t], dhz_out=dh_buf)
+            dh = self._gemm(da[t], w_hh, residual=dh_buf, out=dh_buf)      # dh z + da @ W_hh
+        if T == 0:
+            return dgx, self.copy(dh_n), self.full(w_hh.shape, 0, dt), self.full((H3,), 0, dt)
+        db = self.reduce("sum", da, (0, 1), False)
+        return dgx, dh, self._dw_hh(da, h0, hs), db
+
+    def rnn_forward(self, gx, h0, w_hh, nonlinearity):
+        """hs (T, B, H) of h' = act(gx + h W_hh^T), act tanh | relu."""
+        T, B, H = gx.shape
+        h0, w_hh = self._as(h0, gx.dtype), self._as(w_hh, gx.dtype)
+        hs, wt, h = gx.new((T, B, H)), _t(w_hh), h0
+        for t in range(T):
+            pre = self._gemm(h, wt, residual=gx[t], out=hs[t])
+            h = _rnn.rnn_step(pre, nonlinearity, out=pre)
+        return hs
+
+    def rnn_backward(self, dhs, dh_n, hs, h0, w_hh, nonlinearity):
+        """(dgx (T, B, H), dh0, dw_hh) of :meth:`rnn_forward`."""
+        T, B, H = hs.shape
+        dhs, dh_n, h0, w_hh = (self._as(a, hs.dtype) for a in (dhs, dh_n, h0, w_hh))
+        da, dh, dh_buf = hs.new((T, B, H)), dh_n, hs.new((B, H))
+        for t in range(T - 1, -1, -1):
+            _rnn.rnn_step_backward(dh, hs[t], nonlinearity, dh_extra=dhs[t], out=da[t])
+            dh = self._gemm(da[t], w_hh, out=dh_buf)
+        if T == 0:
+            return da, self.copy(dh_n), self.full(w_hh.shape, 0, hs.dtype)
+        return da, dh, self._dw_hh(da, h0, hs)
 
 
 def _t(m):
