@@ -1,10 +1,12 @@
-"""Fused in-place optimizer steps (SGD, Adam, AdamW) over flat parameter/grad/state buffers.
+"""Fused in-place optimizer steps (SGD, Adam, AdamW, RMSprop, Adagrad) over flat parameter/grad/state buffers.
 
 One pass per step: SGD reads p, g (+ momentum buffer) and writes p (+ buffer): 3-5 accesses per
 element instead of the 6-10 of an unfused chain of Tensor ops. Adam reads p, g, m, v
-(+ v_max) and writes p, m, v (+ v_max). Math in float32 whatever the param/grad dtype;
+(+ v_max) and writes p, m, v (+ v_max). RMSprop reads p, g, v (+ grad average, momentum
+buffer) and writes the same set; Adagrad reads p, g, sum and writes p, sum. Math in float32 whatever the param/grad dtype;
 optimizer state is float32. The formulas are PyTorch's single-tensor ones
-(torch/optim/sgd.py, adam.py; AdamW = Adam with decoupled weight decay), step by step.
+(torch/optim/sgd.py, adam.py, rmsprop.py, adagrad.py; AdamW = Adam with decoupled weight
+decay), step by step.
 """
 from __future__ import annotations
 
@@ -73,6 +75,50 @@ def _adam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, vmax_ptr, N, lr, beta1, beta2, eps,
         tl.store(vmax_ptr + offs, v, mask=mask)
     denom = tl.sqrt(v) / bc2_sqrt + eps
     tl.store(p_ptr + offs, (p - step_size * (m / denom)).to(p_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rmsprop_kernel(p_ptr, g_ptr, sq_ptr, gavg_ptr, buf_ptr, N, lr, alpha, eps, weight_decay, momentum,
+                    HAS_WD: tl.constexpr, CENTERED: tl.constexpr, MOMENTUM: tl.constexpr,
+                    MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
+    # read p, g, sq (+ gavg, + buf); write p, sq (+ gavg, + buf): 5-9 accesses per element
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
+    g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
+    if MAXIMIZE:
+        g = -g
+    if HAS_WD:
+        g = g + weight_decay * p
+    sq = tl.load(sq_ptr + offs, mask=mask) * alpha + (1.0 - alpha) * g * g   # mul_(alpha).addcmul_(g, g, 1-alpha)
+    tl.store(sq_ptr + offs, sq, mask=mask)
+    if CENTERED:       # grad_avg.lerp_(grad, 1 - alpha); avg = sqrt(square_avg - grad_avg^2)
+        ga = tl.load(gavg_ptr + offs, mask=mask)
+        ga = ga + (1.0 - alpha) * (g - ga)
+        tl.store(gavg_ptr + offs, ga, mask=mask)
+        sq = sq - ga * ga
+    step = g / (tl.sqrt(sq) + eps)
+    if MOMENTUM:       # buf.mul_(momentum).addcdiv_(grad, avg)
+        step = tl.load(buf_ptr + offs, mask=mask) * momentum + step
+        tl.store(buf_ptr + offs, step, mask=mask)
+    tl.store(p_ptr + offs, (p - lr * step).to(p_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _adagrad_kernel(p_ptr, g_ptr, sum_ptr, N, clr, eps, weight_decay,
+                    HAS_WD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
+    # read p, g, sum; write p, sum: 5 accesses per element
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
+    g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
+    if MAXIMIZE:
+        g = -g
+    if HAS_WD:
+        g = g + weight_decay * p
+    acc = tl.load(sum_ptr + offs, mask=mask) + g * g                           # addcmul_(g, g, value=1)
+    tl.store(sum_ptr + offs, acc, mask=mask)
+    tl.store(p_ptr + offs, (p - clr * (g / (tl.sqrt(acc) + eps))).to(p_ptr.dtype.element_ty), mask=mask)
 
 
 def _contiguous(buf) -> bool:
@@ -188,6 +234,74 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0
                      maximize=maximize, decoupled=True, config=config)
 
 
+def rmsprop_step(param, grad, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, maximize=False, grad_avg=None, momentum_buffer=None, config=None):
+    """One in-place ``torch.optim.RMSprop`` step on a flat buffer.
+
+    Args:
+        param, grad: same shape, contiguous, float32/float16/bfloat16.
+        square_avg: float32 state (zeros before step 1); grad_avg: float32, required when
+            ``centered``; momentum_buffer: float32 (zeros before step 1), required when momentum > 0.
+    Returns:
+        param.
+    """
+    if lr < 0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if eps < 0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if momentum < 0:
+        raise ValueError(f"Invalid momentum value: {momentum}")
+    if weight_decay < 0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    if alpha < 0:
+        raise ValueError(f"Invalid alpha value: {alpha}")
+    if centered and grad_avg is None:
+        raise ValueError("rmsprop_step: centered=True needs a float32 grad_avg buffer")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("rmsprop_step: momentum > 0 needs a float32 momentum_buffer")
+    states = [("square_avg", square_avg)] + ([("grad_avg", grad_avg)] if centered else []) + \
+        ([("momentum_buffer", momentum_buffer)] if momentum > 0 else [])
+    _check_flat(param, grad, states)
+    n = numel(param.shape)
+    _launch(_rmsprop_kernel, n,
+            (param, grad, square_avg, grad_avg if centered else square_avg,
+             momentum_buffer if momentum > 0 else square_avg, n, float(lr), float(alpha), float(eps),
+             float(weight_decay), float(momentum)),
+            param.dtype, config, HAS_WD=weight_decay != 0, CENTERED=bool(centered), MOMENTUM=momentum > 0,
+            MAXIMIZE=bool(maximize))
+    return param
+
+
+def adagrad_step(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                 maximize=False, config=None):
+    """One in-place ``torch.optim.Adagrad`` step on a flat buffer.
+
+    Args:
+        param, grad: same shape, contiguous, float32/float16/bfloat16.
+        state_sum: float32 accumulator (``initial_accumulator_value`` before step 1).
+        step: the step count after this step's increment (1 on the first step); the decayed
+            rate lr / (1 + (step - 1) * lr_decay) is computed here in float64, as PyTorch does.
+    Returns:
+        param.
+    """
+    if lr < 0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if lr_decay < 0:
+        raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+    if weight_decay < 0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    if eps < 0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if int(step) < 1:
+        raise ValueError(f"adagrad_step: step counts from 1, got {step}")
+    _check_flat(param, grad, [("state_sum", state_sum)])
+    n = numel(param.shape)
+    clr = lr / (1 + (int(step) - 1) * lr_decay)
+    _launch(_adagrad_kernel, n, (param, grad, state_sum, n, float(clr), float(eps), float(weight_decay)),
+            param.dtype, config, HAS_WD=weight_decay != 0, MAXIMIZE=bool(maximize))
+    return param
+
+
 def _make_optim_problem(problem, new_buffer):
     n = problem["numel"]
     p, g = new_buffer((n,), problem.get("dtype", "float32")), new_buffer((n,), problem.get("dtype", "float32"))
@@ -201,6 +315,6 @@ OPTIM = register(Tunable(
     configs=[dict(BLOCK=b, num_warps=w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8)],
     heuristic=move_heuristic,
     make_problem=_make_optim_problem,
-    doc="fused SGD / Adam / AdamW steps over flat float32 buffers",
+    doc="fused SGD / Adam / AdamW / RMSprop / Adagrad steps over flat float32 buffers",
     problem_keys=("numel", "dtype"),
 ))

@@ -1,5 +1,6 @@
 """blaze.kernels.optim vs a float64 NumPy transcription of PyTorch's single-tensor SGD / Adam /
-AdamW (torch/optim/sgd.py, adam.py), several steps, every option."""
+AdamW / RMSprop / Adagrad (torch/optim/sgd.py, adam.py, rmsprop.py, adagrad.py), several steps,
+every option."""
 import numpy as np
 import pytest
 
@@ -141,3 +142,110 @@ def test_errors(dev):
         O.sgd_step(strided(dev, np.zeros((4, 4), np.float32), lambda a: a.T), p2, lr=0.1)
     with pytest.raises(TypeError, match="param: dtype int32"):
         O.sgd_step(dev.put(np.zeros(8, np.int32)), g, lr=0.1)
+
+
+def ref_rmsprop(p, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    p = p.astype(np.float64)
+    sq, ga, buf = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        g = -g if maximize else g
+        if weight_decay:
+            g = g + weight_decay * p
+        sq = alpha * sq + (1 - alpha) * g * g
+        if centered:
+            ga = ga + (1 - alpha) * (g - ga)
+            avg = np.sqrt(sq - ga * ga) + eps
+        else:
+            avg = np.sqrt(sq) + eps
+        if momentum > 0:
+            buf = momentum * buf + g / avg
+            p = p - lr * buf
+        else:
+            p = p - lr * g / avg
+    return p, sq, ga, buf
+
+
+def ref_adagrad(p, grads, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10, initial=0.0, maximize=False):
+    p = p.astype(np.float64)
+    acc = np.full_like(p, initial)
+    for step, g in enumerate(grads, 1):
+        g = -g if maximize else g
+        if weight_decay:
+            g = g + weight_decay * p
+        acc = acc + g * g
+        p = p - lr / (1 + (step - 1) * lr_decay) * g / (np.sqrt(acc) + eps)
+    return p, acc
+
+
+RMSPROP_CASES = [
+    dict(lr=1e-2),
+    dict(lr=1e-2, alpha=0.9, eps=1e-6, weight_decay=0.1),
+    dict(lr=1e-2, momentum=0.9, maximize=True),
+    dict(lr=1e-2, alpha=0.95, centered=True, momentum=0.5, weight_decay=1e-2),
+]
+
+
+@pytest.mark.parametrize("opts", RMSPROP_CASES)
+def test_rmsprop(dev, opts):
+    p, grads = data(seed=3)
+    pb = dev.put(p)
+    sq, ga, buf = (dev.put(np.zeros(N, np.float32)) for _ in range(3))
+    for g in grads:
+        assert O.rmsprop_step(pb, dev.put(g), sq, grad_avg=ga, momentum_buffer=buf, **opts) is pb
+    ref_p, ref_sq, ref_ga, ref_buf = ref_rmsprop(p, grads, **opts)
+    assert rel_err(dev.get(pb), ref_p) < 1e-6 and rel_err(dev.get(sq), ref_sq) < 1e-6
+    if opts.get("centered"):
+        assert rel_err(dev.get(ga), ref_ga) < 1e-6
+    if opts.get("momentum"):
+        assert rel_err(dev.get(buf), ref_buf) < 1e-6
+
+
+ADAGRAD_CASES = [
+    dict(lr=1e-2),
+    dict(lr=1e-1, lr_decay=0.1, weight_decay=0.1, initial=0.5),
+    dict(lr=1e-2, eps=1e-6, maximize=True, initial=0.1),
+]
+
+
+@pytest.mark.parametrize("opts", ADAGRAD_CASES)
+def test_adagrad(dev, opts):
+    p, grads = data(seed=4)
+    pb, acc = dev.put(p), dev.put(np.full(N, opts.get("initial", 0.0), np.float32))
+    kw = {k: v for k, v in opts.items() if k != "initial"}
+    for step, g in enumerate(grads, 1):
+        assert O.adagrad_step(pb, dev.put(g), acc, step, **kw) is pb
+    ref_p, ref_acc = ref_adagrad(p, grads, **opts)
+    assert rel_err(dev.get(pb), ref_p) < 1e-6 and rel_err(dev.get(acc), ref_acc) < 1e-6
+
+
+def test_rmsprop_adagrad_half_params(dev):
+    for dtype in (np.float16, BF16):
+        p, grads = data(dtype, seed=5)
+        p64, g64 = p.astype(np.float64), [g.astype(np.float64) for g in grads]
+        pb, sq = dev.put(p), dev.put(np.zeros(N, np.float32))
+        for g in grads:
+            O.rmsprop_step(pb, dev.put(g), sq, lr=1e-2)
+        assert rel_err(dev.get(pb), ref_rmsprop(p64, g64, 1e-2)[0]) < RTOL[str(np.dtype(dtype))]
+        pb, acc = dev.put(p), dev.put(np.zeros(N, np.float32))
+        for step, g in enumerate(grads, 1):
+            O.adagrad_step(pb, dev.put(g), acc, step, lr=1e-2)
+        assert rel_err(dev.get(pb), ref_adagrad(p64, g64, 1e-2)[0]) < RTOL[str(np.dtype(dtype))]
+
+
+def test_rmsprop_adagrad_errors(dev):
+    p, g = dev.put(np.zeros(8, np.float32)), dev.put(np.zeros(8, np.float32))
+    z = lambda n=8: dev.put(np.zeros(n, np.float32))  # noqa: E731
+    with pytest.raises(ValueError, match="Invalid alpha"):
+        O.rmsprop_step(p, g, z(), alpha=-0.1)
+    with pytest.raises(ValueError, match="centered=True needs a float32 grad_avg"):
+        O.rmsprop_step(p, g, z(), centered=True)
+    with pytest.raises(ValueError, match="momentum > 0 needs a float32 momentum_buffer"):
+        O.rmsprop_step(p, g, z(), momentum=0.9)
+    with pytest.raises(ValueError, match="square_avg: shape"):
+        O.rmsprop_step(p, g, z(7))
+    with pytest.raises(TypeError, match="state_sum: dtype float16"):
+        O.adagrad_step(p, g, dev.put(np.zeros(8, np.float16)), 1)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        O.adagrad_step(p, g, z(), 0)
+    with pytest.raises(ValueError, match="Invalid lr_decay"):
+        O.adagrad_step(p, g, z(), 1, lr_decay=-1.0)
