@@ -285,6 +285,23 @@ class TritonNNPrimitives:
             self._unflat(flat, orig)
         return param
 
+    def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, **kw):
+        """In-place RMSprop step; state in a dtype other than float32 round-trips through float32 copies."""
+        ops = [self._flat(param), self._flat(grad), self._flat(square_avg, True), self._flat(grad_avg, True),
+               self._flat(momentum_buffer, True)]
+        _opt.rmsprop_step(ops[0][0], ops[1][0], ops[2][0], grad_avg=ops[3][0], momentum_buffer=ops[4][0], **kw)
+        for flat, orig in (ops[0], ops[2], ops[3], ops[4]):
+            self._unflat(flat, orig)
+        return param
+
+    def adagrad_step(self, param, grad, state_sum, step, **kw):
+        """In-place Adagrad step; a state sum in a dtype other than float32 goes through a float32 copy."""
+        ops = [self._flat(param), self._flat(grad), self._flat(state_sum, True)]
+        _opt.adagrad_step(ops[0][0], ops[1][0], ops[2][0], step, **kw)
+        self._unflat(*ops[0])
+        self._unflat(*ops[2])
+        return param
+
     # -- recurrent layers: a loop over time on the device (kernels/rnn.py) ---------------------
     # Per step one GEMM (h_{t-1} @ W_hh^T, its epilogue adding gx[t] as a residual, or b_hh as a
     # bias for GRU) writes straight into the step's slot of the saved gate sequence, and one

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _open, _read, _step_tensor
+from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _fused, _open, _read, _step_tensor
 
 __all__ = ["Adagrad", "adagrad"]
 
@@ -58,6 +58,13 @@ def adagrad(params, grads, states, *, lr, weight_decay, lr_decay, eps, maximize)
     """The Adagrad update in place (torch/optim/adagrad.py ``_single_tensor_adagrad``)."""
     for p, g, st in zip(params, grads, states):
         step = _bump_step(st)
+        fused = _fused(p, "adagrad_step")
+        if fused is not None:
+            fused(p._data, g._data, st["sum"]._data, int(step), lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                  eps=eps, maximize=maximize)
+            st["sum"]._version[0] += 1
+            p._version[0] += 1
+            continue
         pa, ga = _open(p), _read(g)
         if maximize:
             ga = -ga

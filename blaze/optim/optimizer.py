@@ -5,7 +5,9 @@ state, and hands *arrays* to a functional update (``sgd()``, ``adam()``...). The
 updates change ``p._data`` in place and bump the parameter's version counter, which is what
 ``p.add_(...)`` under ``no_grad`` would do, without building intermediate Tensors: a handful
 of NumPy ops per parameter on the CPU. On another device, a backend that exposes the fused
-primitive (``sgd_step`` / ``adam_step``, see blaze/kernels/optim.py) gets the call instead.
+primitive (``sgd_step`` / ``adam_step`` / ``rmsprop_step`` / ``adagrad_step``, see
+blaze/kernels/optim.py) gets the call instead; any other update there is a host round trip,
+counted in the cuda backend's FALLBACKS as "optimizer_host_update".
 """
 from __future__ import annotations
 
@@ -195,6 +197,7 @@ def _open(t: Tensor) -> np.ndarray:
     op; other devices without a fused primitive: a listed host round trip)."""
     if t._device.type == "cpu" and t._dtype.name not in _HALF:
         return t._data
+    _count_host_trip(t)
     return np.array(t._device.backend.to_numpy(t._data), dtype=np.float32)
 
 
@@ -211,7 +214,15 @@ def _read(t: Tensor) -> np.ndarray:
     """A read-only array of ``t`` in the compute type (float32 for half types)."""
     if t._device.type == "cpu" and t._dtype.name not in _HALF:
         return t._data
+    _count_host_trip(t)
     return np.asarray(t._device.backend.to_numpy(t._data), dtype=np.float32)
+
+
+def _count_host_trip(t: Tensor) -> None:
+    """Count a download of optimizer memory from the cuda device (README: host round trips)."""
+    if t._device.type == "cuda":
+        from ..backends.triton_backend import FALLBACKS
+        FALLBACKS["optimizer_host_update"] += 1
 
 
 def _fused(p: Tensor, name: str):
@@ -219,8 +230,11 @@ def _fused(p: Tensor, name: str):
 
     The primitives take backend arrays with blaze/kernels/optim.py's signatures:
     ``sgd_step(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay,
-    maximize, first_step)`` and ``adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, betas,
-    eps, weight_decay, amsgrad, max_exp_avg_sq, maximize, decoupled)``. The kernels keep state in
+    maximize, first_step)``, ``adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, betas,
+    eps, weight_decay, amsgrad, max_exp_avg_sq, maximize, decoupled)``, ``rmsprop_step(param, grad,
+    square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay, momentum, centered,
+    maximize)`` and ``adagrad_step(param, grad, state_sum, step, *, lr, lr_decay, weight_decay, eps,
+    maximize)``. The kernels keep state in
     float32, so only float32 parameters (whose state is float32, as in PyTorch) take this path.
     """
     if p._device.type == "cpu" or p._dtype.name != "float32":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _open, _read, _step_tensor
+from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _fused, _open, _read, _step_tensor
 
 __all__ = ["RMSprop", "rmsprop"]
 
@@ -58,6 +58,17 @@ def rmsprop(params, grads, states, *, lr, alpha, eps, weight_decay, momentum, ce
     """The RMSprop update in place (torch/optim/rmsprop.py ``_single_tensor_rmsprop``)."""
     for p, g, st in zip(params, grads, states):
         _bump_step(st)
+        fused = _fused(p, "rmsprop_step")
+        if fused is not None:
+            fused(p._data, g._data, st["square_avg"]._data,
+                  grad_avg=st["grad_avg"]._data if centered else None,
+                  momentum_buffer=st["momentum_buffer"]._data if momentum > 0 else None, lr=lr, alpha=alpha,
+                  eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize)
+            for k in ("square_avg", "grad_avg", "momentum_buffer"):
+                if k in st:
+                    st[k]._version[0] += 1
+            p._version[0] += 1
+            continue
         pa, ga = _open(p), _read(g)
         if maximize:
             ga = -ga
