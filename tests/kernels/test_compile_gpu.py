@@ -28,6 +28,7 @@ CORE = ("matmul float16 act=gelu", "matmul_backward bfloat16 act=gelu", "matmul 
         "reduce argmax bfloat16", "reduce var float16", "reduce sum int32", "scan float32",
         "index gather/scatter bfloat16", "index scatter_add/index_add float32", "embedding float16 ids int64",
         "random bfloat16", "randint int64", "dropout float16", "sgd float32 momentum", "adam bfloat16",
+        "rmsprop float32 centered", "adagrad float16", "rnn steps bfloat16",
         "max_pool2d float16", "avg_pool2d bfloat16 divisor=1", "adaptive_avg_pool2d float32")
 
 
@@ -38,7 +39,7 @@ def cases():
 
     from blaze.kernels import (attention as A, conv as C, elementwise as E, embedding as EM, index as I,
                                layernorm as LN, loss as L, matmul as MM, optim as O, pooling as P,
-                               random as R, reduce as RD, softmax as S)
+                               random as R, reduce as RD, rnn as RN, softmax as S)
     from blaze.kernels.buffer import HostBuffer
 
     def z(shape, dt="float32"):
@@ -201,6 +202,19 @@ def cases():
         add(f"adam {dt} amsgrad", lambda p=p: O.adam_step(p, p, z((10000,)), z((10000,)), 3, amsgrad=True,
                                                           max_exp_avg_sq=z((10000,))))
         add(f"adamw {dt}", lambda p=p: O.adamw_step(p, p, z((10000,)), z((10000,)), 1))
+        add(f"rmsprop {dt} centered momentum", lambda p=p: O.rmsprop_step(
+            p, p, z((10000,)), grad_avg=z((10000,)), momentum_buffer=z((10000,)), momentum=0.9, centered=True,
+            weight_decay=1e-4))
+        add(f"rmsprop {dt} plain", lambda p=p: O.rmsprop_step(p, p, z((10000,))))
+        add(f"adagrad {dt}", lambda p=p: O.adagrad_step(p, p, z((10000,)), 2, lr_decay=0.1, weight_decay=1e-4))
+
+    for dt in FLOATS:  # one LSTM/GRU/RNN time step at B=64, H=256, forward and backward
+        def bh(g=1, dt=dt):
+            return z((64, g * 256), dt)
+        add(f"rnn steps {dt}", lambda bh=bh: (
+            RN.lstm_step(bh(4), bh()), RN.lstm_step_backward(bh(), bh(), bh(4), bh(), bh(), dh_extra=bh()),
+            RN.gru_step(bh(3), bh(3), bh()), RN.gru_step_backward(bh(), bh(3), bh(), bh(), dh_extra=bh()),
+            RN.rnn_step(bh(), "tanh"), RN.rnn_step_backward(bh(), bh(), "relu", dh_extra=bh())))
 
     for dt in FLOATS:
         x = z((4, 16, 32, 32), dt)
