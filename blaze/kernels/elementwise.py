@@ -233,7 +233,12 @@ def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
     elif OP == 24:
         r = x * x
     elif OP == 25:
-        r = ~x
+        if x.dtype.is_int_unsigned() and x.dtype.primitive_bitwidth > 1:  # not bool
+            # Same bits as ~x (wrapping). Triton 3.6's interpreter builds ~x's all-ones mask with
+            # np.full(shape, -1, uint8), which NumPy 2 rejects (OverflowError); 3.9 is fixed.
+            r = (0 - x) - 1
+        else:
+            r = ~x
     # binary
     elif OP == 100:
         r = x + y
