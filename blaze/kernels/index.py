@@ -94,7 +94,9 @@ def _pad_kernel(x_ptr, out_ptr, N, D1, D2, D3, D4, D5,
               & (j3 >= 0) & (j3 < X3) & (j4 >= 0) & (j4 < X4) & (j5 >= 0) & (j5 < X5))
     s = j0 * xs0 + j1 * xs1 + j2 * xs2 + j3 * xs3 + j4 * xs4 + j5 * xs5
     v = tl.load(x_ptr + s, mask=m & inside, other=0)
-    v = tl.where(inside, v, value)
+    # Cast `value` first: Triton 3.6's interpreter leaves a float argument a Python scalar, and
+    # where(bf16, scalar) then needs builder.get_bf16, which its interpreter lacks (3.9 has it).
+    v = tl.where(inside, v, tl.cast(value, v.dtype))
     d = i0 * os0 + i1 * os1 + i2 * os2 + i3 * os3 + i4 * os4 + i5 * os5
     tl.store(out_ptr + d, v.to(out_ptr.dtype.element_ty), mask=m)
 
