@@ -361,3 +361,19 @@ def test_boundary_gradients_match_pytorch():
     assert g.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     (g,) = blaze.autograd.grad(F.leaky_relu(x, 0.1).sum(), x)
     assert g.tolist()[0] == pytest.approx(0.1)
+
+
+def test_activation_gradients_at_kinks_match_pytorch():
+    # PyTorch: softplus'(x) = sigmoid(beta x) exactly (0.5 at 0, where max(x,0) + log1p(exp(-|x|))
+    # gives 1); hardswish' is 0 at x <= -3 and 1 at x >= 3 (a clamp product gives -0.5 and 1.5)
+    x = t64([-3.0, 0.0, 3.0, -50.0, 50.0], requires_grad=True)
+    sig = 1 / (1 + np.exp(-np.array([-3.0, 0.0, 3.0, -50.0, 50.0])))
+    for fn, want in ((F.softplus, sig), (F.logsigmoid, 1 - sig),
+                     (F.hardswish, np.array([0.0, 0.5, 1.0, 0.0, 1.0]))):
+        x.grad = None
+        fn(x).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-12, atol=1e-15, err_msg=fn.__name__)
+    x.grad = None
+    F.softplus(x, beta=2.0).sum().backward()  # sigmoid(2x)
+    np.testing.assert_allclose(x.grad.numpy()[1], 0.5, rtol=1e-12)
+    np.testing.assert_allclose(F.hardswish(x).detach().numpy(), [0.0, 0.0, 3.0, 0.0, 50.0], atol=1e-15)

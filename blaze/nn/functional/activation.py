@@ -13,6 +13,7 @@ from ... import amp as _amp
 from ... import dtypes as _dt
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
+from ...ops.creation import zeros_like
 from ...ops.pointwise import where
 from ...tensor import Tensor
 
@@ -131,9 +132,21 @@ def silu(input, inplace: bool = False):
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     """log(1 + exp(beta x)) / beta, linear (= x) where beta x > threshold."""
     bx = input * beta
-    # log1p(exp(-|bx|)) + max(bx, 0): never overflows
-    soft = (bx.clamp(min=0) + (-bx.abs()).exp().log1p()) / beta
-    return where(bx > threshold, input, soft)
+    return where(bx > threshold, input, _softplus_stable(bx) / beta)
+
+
+def _softplus_stable(x):
+    """log(1 + exp(x)) without overflow and with gradient sigmoid(x) everywhere.
+
+    max(x, 0) + log1p(exp(-|x|)) has the right value, but at x = 0 its pieces' one-sided
+    gradients add to 1 (clamp) + 0 (abs) instead of sigmoid(0) = 0.5. Two smooth branches
+    joined by where, each fed an argument clamped to its own side (so exp never overflows
+    and the unselected branch gets no inf * 0 = nan), have the exact gradient.
+    """
+    pos = x > 0
+    zero = zeros_like(x)
+    xp, xn = where(pos, x, zero), where(pos, zero, x)
+    return where(pos, xp + (-xp).exp().log1p(), xn.exp().log1p())
 
 
 def mish(input, inplace: bool = False):
@@ -160,8 +173,10 @@ def hardsigmoid(input, inplace: bool = False):
 
 
 def hardswish(input, inplace: bool = False):
-    """x * relu6(x + 3) / 6."""
-    return _apply(input, input * (input + 3).clamp(0, 6) / 6, inplace)
+    """x * relu6(x + 3) / 6; gradient 0 at x <= -3 and 1 at x >= 3, as PyTorch's hardswish_backward
+    (a clamp product would give -0.5 at x = -3 and 1.5 at x = 3)."""
+    mid = input * (input + 3) / 6
+    return _apply(input, where(input <= -3, zeros_like(input), where(input < 3, mid, input)), inplace)
 
 
 def softsign(input):
