@@ -1,4 +1,6 @@
 """Losses vs NumPy float64 formulas for every reduction, and gradients vs finite differences."""
+import math
+
 import numpy as np
 import pytest
 
@@ -224,3 +226,20 @@ def test_cross_entropy_double_backward():
         return g * g
 
     check_grad(grad_sq, [x])
+
+
+def test_bce_gradients_at_saturation_and_logit_zero_match_pytorch():
+    # PyTorch's BCE backward is (x - y) / max(x (1 - x), 1e-12): finite at x = 0 and 1 (a composed
+    # clamped-log chain gives 0 * inf = nan there). BCE-with-logits' gradient is sigmoid(x) - y,
+    # also at x = 0 where max(-x, 0) + log1p(exp(-|x|)) gives -y - 0.5.
+    p = t64([0.0, 1.0, 0.5, 1e-20], requires_grad=True)
+    F.binary_cross_entropy(p, t64([0.0, 1.0, 1.0, 1.0]), reduction="sum").backward()
+    np.testing.assert_allclose(p.grad.numpy(), [0.0, 0.0, -2.0, (1e-20 - 1) / 1e-12], rtol=1e-12)
+    x = t64([-800.0, 800.0, 0.0, 30.0, 0.0], requires_grad=True)
+    y = np.array([1.0, 0.0, 0.5, 0.2, 0.0])
+    loss = F.binary_cross_entropy_with_logits(x, t64(y), reduction="sum")
+    np.testing.assert_allclose(loss.item(), 800 + 800 + math.log(2) + 0.8 * 30 + math.log1p(math.exp(-30))
+                               + math.log(2), rtol=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [-1.0, 1.0, 0.0, 1 / (1 + math.exp(-30)) - 0.2, 0.5], rtol=1e-12,
+                               atol=1e-300)

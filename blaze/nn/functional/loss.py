@@ -13,7 +13,7 @@ from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops.pointwise import where
 from ...tensor import Tensor
-from .activation import log_softmax, softmax
+from .activation import _softplus_stable, log_softmax, softmax
 
 _REDUCTIONS = {
     "none": lambda loss: loss,
@@ -232,13 +232,43 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     return _reduce(loss, reduction)
 
 
+class _BCE(Function):
+    """Elementwise -(y log x + (1 - y) log(1 - x)), each log clamped at -100.
+
+    The gradient is PyTorch's binary_cross_entropy_backward, (x - y) / max(x (1 - x), 1e-12):
+    finite at saturated x = 0 or 1 (0 where y = x, -1e12 at x = 1e-20, y = 1), where the
+    composed log-then-clamp chain gives clamp'(-inf) * log'(0) = 0 * inf = nan. Target gradient:
+    clamped log(1 - x) - log(x), as PyTorch.
+    """
+
+    @staticmethod
+    def forward(ctx, input, target):
+        ctx.save_for_backward(input, target)
+        lx, l1x = _bce_logs(input)
+        return -(target * lx + (1 - target) * l1x)
+
+    @staticmethod
+    def backward(ctx, g):
+        input, target = ctx.saved_tensors
+        gi = gt = None
+        if ctx.needs_input_grad[0]:
+            gi = g * (input - target) / (input * (1 - input)).clamp(min=1e-12)
+        if ctx.needs_input_grad[1]:
+            lx, l1x = _bce_logs(input)
+            gt = g * (l1x - lx)
+        return gi, gt
+
+
+def _bce_logs(x):
+    """(log x, log(1 - x)), each clamped at -100 as PyTorch (no inf at x = 0 or 1)."""
+    return x.log().clamp(min=-100), (1 - x).log().clamp(min=-100)
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
     """-(y log x + (1 - y) log(1 - x)) with each log clamped at -100, as PyTorch (no inf at x = 0 or 1)."""
     _check_same_size(input, target, "binary_cross_entropy")
     input, target, weight = _amp.cast_fp32(input, target, weight)
-    lx = input.log().clamp(min=-100)
-    l1x = (1 - input).log().clamp(min=-100)
-    loss = -(target * lx + (1 - target) * l1x)
+    loss = _BCE.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -249,7 +279,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """BCE on logits, stable: (1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))."""
     _check_same_size(input, target, "binary_cross_entropy_with_logits")
     input, target, weight, pos_weight = _amp.cast_fp32(input, target, weight, pos_weight)
-    log_sig_neg = (-input.abs()).exp().log1p() + (-input).clamp(min=0)  # = -log(sigmoid(x))
+    # -log(sigmoid(x)) = softplus(-x), in the form whose gradient is exactly -sigmoid(-x): the
+    # composed log1p(exp(-|x|)) + max(-x, 0) has gradient -1 at x = 0 instead of -0.5
+    log_sig_neg = _softplus_stable(-input)
     if pos_weight is not None:
         loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * log_sig_neg
     else:
