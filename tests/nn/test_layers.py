@@ -377,3 +377,15 @@ def test_activation_gradients_at_kinks_match_pytorch():
     F.softplus(x, beta=2.0).sum().backward()  # sigmoid(2x)
     np.testing.assert_allclose(x.grad.numpy()[1], 0.5, rtol=1e-12)
     np.testing.assert_allclose(F.hardswish(x).detach().numpy(), [0.0, 0.0, 3.0, 0.0, 50.0], atol=1e-15)
+
+
+def test_cosine_similarity_zero_vector_gradient_matches_pytorch():
+    # PyTorch clamps the norms at eps outside autograd: a zero row gets gradient x2 / (||x2|| eps)
+    # (here [1, 2] / (sqrt(5) * 1e-8)), finite; sqrt(sum(x * x)) would give nan
+    a = t64([[0.0, 0.0], [1.0, 2.0]], requires_grad=True)
+    b = t64([[1.0, 2.0], [0.0, 0.0]], requires_grad=True)
+    F.cosine_similarity(a, b).sum().backward()
+    want = np.array([1.0, 2.0]) / (math.sqrt(5) * 1e-8)
+    np.testing.assert_allclose(a.grad.numpy(), [want, [0.0, 0.0]], rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), [[0.0, 0.0], want], rtol=1e-12)
+    check_grad(lambda x, y: F.cosine_similarity(x, y, dim=-1), [randn64(3, 4, seed=1), randn64(3, 4, seed=2)])

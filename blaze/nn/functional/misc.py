@@ -24,10 +24,19 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
-    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along ``dim`` (torch's per-norm clamp)."""
-    n1 = (x1 * x1).sum(dim).sqrt().clamp(min=eps)
-    n2 = (x2 * x2).sum(dim).sqrt().clamp(min=eps)
-    return (x1 * x2).sum(dim) / (n1 * n2)
+    """sum(x1/n1 * x2/n2) along ``dim``, n = max(||x||, eps) (torch's per-norm clamp).
+
+    As PyTorch the clamp is applied outside autograd (its gradient goes through ||x|| even where
+    the clamp bites), and ||x|| is norm(), whose gradient at a zero vector is 0: a zero row gets
+    the finite gradient x2_hat / eps, not the nan of sqrt'(0) in a composed sqrt(sum(x * x)).
+    """
+    n1, n2 = _clamp_keep_grad(x1.norm(2, dim, keepdim=True), eps), _clamp_keep_grad(x2.norm(2, dim, keepdim=True), eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def _clamp_keep_grad(n, eps):
+    """max(n, eps) in value; d/dn = 1 everywhere (PyTorch clamps the norms in place under no_grad)."""
+    return n + (n.clamp(min=eps) - n).detach()
 
 
 def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
