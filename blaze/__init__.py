@@ -16,7 +16,7 @@ from .ops.creation import (arange, as_tensor, asarray, bernoulli, empty, empty_l
                            randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from .ops.indexing import (argsort, argwhere, bucketize, gather, index_add, index_fill, index_put,  # noqa: F401
                            index_select, kthvalue, masked_fill, masked_select, msort, multinomial, nonzero, scatter,
-                           scatter_add, searchsorted, sort, take_along_dim, topk)
+                           scatter_add, scatter_reduce, searchsorted, sort, take_along_dim, topk)
 from .ops.linalg import (addmm, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv, outer,  # noqa: F401
                          tensordot)
 from .ops.pointwise import *  # noqa: F401,F403

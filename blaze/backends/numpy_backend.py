@@ -287,6 +287,30 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
             np.put_along_axis(self._region(out, axis, idx), idx, src, axis=axis)
         return out
 
+    def scatter_reduce(self, x, axis, idx, src, reduce, include_self):
+        """``torch.scatter_reduce``: fold ``src`` into a copy of ``x`` at ``idx`` along ``axis``."""
+        out = x.copy()
+        key = list(np.indices(idx.shape, sparse=True))
+        key[axis] = idx
+        key = tuple(key)
+        src = self._region(src, axis, idx) if src.shape != idx.shape else src
+        if not include_self:
+            info = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
+            ident = {"sum": 0, "mean": 0, "prod": 1, "amax": info.min if info else False,
+                     "amin": info.max if info else True}[reduce]
+            if x.dtype.kind == "f" and reduce in ("amax", "amin"):
+                ident = -np.inf if reduce == "amax" else np.inf
+            out[key] = ident
+        ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+        ufunc.at(out, key, src)
+        if reduce == "mean":
+            count = np.zeros(x.shape, dtype=np.int64)
+            np.add.at(count, key, 1)
+            count += 1 if include_self else 0
+            count = np.maximum(count, 1)
+            out = (out // count if x.dtype.kind in "iu" else out / count).astype(x.dtype)
+        return out
+
     def index_select(self, x, axis, idx):
         return np.take(x, idx, axis=axis)
 

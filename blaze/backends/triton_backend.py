@@ -521,6 +521,11 @@ class TritonBackend(TritonNNPrimitives):
     def gather(self, x, axis, idx):
         return _ix.gather(x, axis, self._idx(idx))
 
+    def scatter_reduce(self, x, axis, idx, src, reduce, include_self):
+        # prod/amax/amin/mean have no atomic kernel here: a counted host round trip
+        return self._fallback("scatter_reduce", lambda nb, a, i, s: nb.scatter_reduce(a, axis, i, s, reduce,
+                                                                                     include_self), x, idx, src)
+
     def scatter(self, x, axis, idx, src, reduce=None):
         idx = self._idx(idx)
         if src.shape != idx.shape:  # src may be larger than index: only its leading region is used

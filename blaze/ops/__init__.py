@@ -33,7 +33,7 @@ def _bind():
     for name in ("gather", "scatter", "scatter_add", "scatter_", "scatter_add_", "index_select", "index_add",
                  "index_add_", "index_fill", "index_put", "index_put_", "masked_fill", "masked_fill_",
                  "masked_select", "nonzero", "argwhere", "sort", "argsort", "topk", "kthvalue", "take_along_dim",
-                 "multinomial", "msort"):
+                 "multinomial", "msort", "scatter_reduce", "scatter_reduce_"):
         methods[name] = getattr(I, name)
     for name in ("matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "ger", "addmm", "baddbmm"):
         methods[name] = getattr(L, name)

@@ -7,6 +7,7 @@ indices add up, as in PyTorch).
 """
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -272,6 +273,68 @@ def scatter_add_(input, dim, index, src):
     return input._inplace(scatter_add(input, dim, index, src))
 
 
+class ScatterReduce(Function):
+    _internal = True
+
+    @staticmethod
+    def forward(ctx, x, dim, index, src, reduce, include_self):
+        be = x._device.backend
+        s = src._data if src._dtype is x._dtype else be.cast(src._data, x._dtype)
+        out = make(be.scatter_reduce(x._data, dim, index._data, s, reduce, include_self), x._device, x._dtype)
+        ctx.save_for_backward(x, index, src, out)
+        ctx.dim, ctx.reduce, ctx.include_self = dim, reduce, include_self
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, index, src, out = ctx.saved_tensors
+        d, reduce = ctx.dim, ctx.reduce
+        src = src.narrow(d, 0, index.shape[d]) if src.shape[d] != index.shape[d] else src
+        from .creation import zeros_like
+        hit = scatter_add(zeros_like(x), d, index, _ones_like(src, x.dtype))  # how many src land on each slot
+        keep_self = (hit == 0) if not ctx.include_self else None          # slots whose own value takes part
+        if reduce == "sum":
+            gx = g if keep_self is None else g * keep_self
+            gs = g.gather(d, index)
+        elif reduce == "mean":
+            count = hit + (1 if keep_self is None else keep_self.to(hit.dtype))
+            gm = g / count.clamp(min=1)
+            gx = gm if keep_self is None else gm * keep_self
+            gs = gm.gather(d, index)
+        elif reduce == "prod":  # out / value: exact for inputs without zeros, like prod's gradient
+            gx = g * out / x if keep_self is None else g * keep_self
+            gs = (g * out).gather(d, index) / src
+        else:  # amax / amin: the winners share the gradient evenly, as PyTorch
+            self_tie = (x == out).to(g.dtype)
+            # PyTorch counts a tying self value even when include_self=False (it then gets no gradient)
+            self_win = self_tie if keep_self is None else self_tie * keep_self
+            src_win = (src == out.gather(d, index)).to(g.dtype)
+            count = self_tie + scatter_add(zeros_like(out), d, index, src_win)
+            share = g / count.clamp(min=1)
+            gx = share * self_win
+            gs = share.gather(d, index) * src_win
+        return gx, None, None, gs, None, None
+
+
+def _ones_like(t, dtype):
+    from .creation import ones
+    return ones(tuple(t.shape), dtype=dtype, device=t.device)
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """Fold ``src`` into ``input`` at ``index`` with ``reduce`` in sum/prod/mean/amax/amin, as PyTorch."""
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    d = input._wrap_dim(dim)
+    _check_index("scatter_reduce", input, d, index, src=src)
+    return ScatterReduce.apply(input, d, index, src, reduce, include_self)
+
+
+def scatter_reduce_(input, dim, index, src, reduce, *, include_self=True):
+    input._check_inplace()
+    return input._inplace(scatter_reduce(input, dim, index, src, reduce, include_self=include_self))
+
+
 def index_select(input, dim, index):
     d = input._wrap_dim(dim)
     if not isinstance(index, Tensor) or index.dtype.category != 1 or index.ndim > 1:
@@ -417,6 +480,11 @@ def pad_nonconstant(input, width, mode):
     """Reflect / replicate / circular padding as index_select per dim (differentiable)."""
     out = input
     for d, (lo, hi) in enumerate(width):
+        if lo < 0 or hi < 0:  # negative padding crops before the rest is padded
+            n = out.shape[d]
+            start, stop = builtins.max(-lo, 0), n - builtins.max(-hi, 0)
+            out = out.narrow(d, start, builtins.max(stop - start, 0))
+            lo, hi = builtins.max(lo, 0), builtins.max(hi, 0)
         if lo == 0 and hi == 0:
             continue
         n = out.shape[d]

@@ -253,6 +253,19 @@ for _op in BINARY:
 for _op in _NONDIFF_BINARY:
     globals()[_op] = _nondiff_binary_fn(_op)
 
+_round_unary = round  # noqa: F821 - defined by the loop above
+
+
+def round(input, *, decimals=0, out=None):  # noqa: A001, F811 - adds decimals to the table's round
+    """Round half to even, optionally to ``decimals`` places, as ``torch.round``."""
+    if decimals == 0:
+        r = _round_unary(input)
+    else:
+        scale = 10.0 ** decimals
+        r = _round_unary(input * scale) / scale
+    return r if out is None else out.copy_(r)
+
+
 _add_cls = add._cls  # noqa: F821 - defined by the loop above
 _sub_cls = sub._cls  # noqa: F821
 _mul_cls = mul._cls  # noqa: F821

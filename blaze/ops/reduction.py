@@ -303,14 +303,48 @@ def cumsum(input, dim, *, dtype=None):
     return CumSum.apply(input, input._wrap_dim(dim), _dt.to_dtype(dtype) if dtype is not None else None)
 
 
+class CumProd(Function):
+    _internal = True
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        dt = x._dtype if x._dtype.category == 2 else _dt.int64
+        data = x._device.backend.cumprod(x._data, axis, dt)
+        if x.ndim == 0:
+            data = x._device.backend.reshape(data, ())
+        out = make(data, x._device, dt)
+        ctx.save_for_backward(x, out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        # d out_j / d x_i = prod_{k<=j, k!=i} x_k, so grad_i = out_{i-1} * S_i with
+        # S_i = g_i + x_{i+1} * S_{i+1} (a reverse scan). Exact with zeros, unlike out / x.
+        x, out = ctx.saved_tensors
+        if x.ndim == 0:
+            return g, None
+        d = ctx.axis
+        n = x.shape[d]
+        if n == 0:
+            return g, None
+        from .movement import cat, stack
+        from .creation import ones
+        s = [None] * n
+        s[n - 1] = g.narrow(d, n - 1, 1)
+        for i in range(n - 2, -1, -1):
+            s[i] = g.narrow(d, i, 1) + x.narrow(d, i + 1, 1) * s[i + 1]
+        shape = list(x.shape)
+        shape[d] = 1
+        excl = cat([ones(shape, dtype=out.dtype, device=out.device), out.narrow(d, 0, n - 1)], d)
+        return excl * cat(s, d), None
+
+
 def cumprod(input, dim, *, dtype=None):
-    """Cumulative product; its gradient is computed as cumsum(g * out) reversed / x (inputs without zeros)."""
-    d = input._wrap_dim(dim)
+    """Cumulative product along ``dim``; its gradient is exact also when the input has zeros."""
     if dtype is not None:
         input = input.to(dtype)
-    return input.log().cumsum(d).exp() if input.requires_grad else \
-        make(input._device.backend.cumprod(input._data, d, input.dtype if input.dtype.category == 2 else _dt.int64),
-             input._device)
+    return CumProd.apply(input, input._wrap_dim(dim))
 
 
 def all(input, dim=None, keepdim=False):
@@ -339,7 +373,10 @@ def median(input, dim=None, keepdim=False):
     if dim is None:
         flat = input.reshape(-1)
         k = (flat.numel() - 1) // 2
-        return flat.sort().values[k]
+        value = flat.detach().sort().values[k]
+        # PyTorch spreads the gradient evenly over every element equal to the median
+        tie = (flat == value).to(flat.dtype)
+        return (flat * tie).sum() / tie.sum()
     d = input._wrap_dim(dim)
     vals, idx = input.sort(dim=d)
     k = (input.shape[d] - 1) // 2

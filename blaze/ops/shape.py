@@ -310,26 +310,17 @@ def unbind(input, dim=0):
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal of the (dim1, dim2) planes, as a new last dim (a copy; see README)."""
     d1, d2 = input._wrap_dim(dim1), input._wrap_dim(dim2)
-    eye_mask = _diag_mask(input, offset, d1, d2)
-    # diagonal as a masked sum over dim2: a copy, differentiable through ops
-    return (input * eye_mask).sum(d2).movedim(d1 if d1 < d2 else d1 - 1, -1).narrow(
-        -1, builtins.max(0, -offset), _diag_len(input.shape[d1], input.shape[d2], offset))
-
-
-def _diag_len(n, m, offset):
-    return builtins.max(0, builtins.min(n + builtins.min(offset, 0), m - builtins.max(offset, 0)))
-
-
-def _diag_mask(input, offset, d1, d2):
-    from .creation import eye
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     n, m = input.shape[d1], input.shape[d2]
-    e = eye(n, m + builtins.abs(offset), dtype=input.dtype, device=input.device)
-    e = e[:, builtins.abs(offset):] if offset >= 0 else eye(n + builtins.abs(offset), m, dtype=input.dtype,
-                                                                 device=input.device)[builtins.abs(offset):, :]
-    shape = [1] * input.ndim
-    shape[d1], shape[d2] = n, m
-    return e.reshape(shape)
+    length = builtins.max(0, builtins.min(n + builtins.min(offset, 0), m - builtins.max(offset, 0)))
+    from .creation import arange
+    rows = arange(length, device=input.device) + builtins.max(0, -offset)
+    cols = arange(length, device=input.device) + builtins.max(0, offset)
+    planes = movedim(input, (d1, d2), (-2, -1))  # (..., n, m)
+    return planes[..., rows, cols]                # (..., length)
 
 
 # ---------------------------------------------------------------------------- in-place on views
