@@ -3,10 +3,10 @@
 One pass per step: SGD reads p, g (+ momentum buffer) and writes p (+ buffer): 3-5 accesses per
 element instead of the 6-10 of an unfused chain of Tensor ops. Adam reads p, g, m, v
 (+ v_max) and writes p, m, v (+ v_max). RMSprop reads p, g, v (+ grad average, momentum
-buffer) and writes the same set; Adagrad reads p, g, sum and writes p, sum. Math in float32 whatever the param/grad dtype;
-optimizer state is float32. The formulas are PyTorch's single-tensor ones
-(torch/optim/sgd.py, adam.py, rmsprop.py, adagrad.py; AdamW = Adam with decoupled weight
-decay), step by step.
+buffer) and writes the same set; Adagrad reads p, g, sum and writes p, sum. Math in float32
+whatever the param/grad dtype; optimizer state is float32. The formulas are PyTorch's
+single-tensor ones (torch/optim/sgd.py, adam.py, rmsprop.py, adagrad.py; AdamW = Adam with
+decoupled weight decay), step by step.
 """
 from __future__ import annotations
 
