@@ -24,7 +24,7 @@ CORE = ("matmul float16 act=gelu", "matmul_backward bfloat16 act=gelu", "matmul 
         "attention float32 D=64 causal=False mask=False",
         "softmax float16 log=True", "layer_norm bfloat16", "rms_norm float32",
         "cross_entropy float16 smoothing=0.1", "unary gelu_tanh bfloat16", "binary pow float32 scalar",
-        "binary floordiv int32", "binary bitwise_and int64", "ternary where bfloat16", "cast float32->bfloat16",
+        "unary bitwise_not uint8", "binary floordiv int32", "binary bitwise_and int64", "ternary where bfloat16", "cast float32->bfloat16",
         "reduce argmax bfloat16", "reduce var float16", "reduce sum int32", "scan float32",
         "index gather/scatter bfloat16", "index scatter_add/index_add float32", "embedding float16 ids int64",
         "random bfloat16", "randint int64", "dropout float16", "sgd float32 momentum", "adam bfloat16",
@@ -131,6 +131,8 @@ def cases():
     for op in ("neg", "abs", "sign", "square", "bitwise_not", "identity"):
         add(f"unary {op} int32", lambda op=op: E.unary(op, z((64, 33), "int32")))
     add("unary logical_not bool", lambda: E.unary("logical_not", z((64, 33), "bool")))
+    # uint8 takes bitwise_not's (0 - x) - 1 branch (Triton 3.6's interpreter cannot run ~uint8)
+    add("unary bitwise_not uint8", lambda: E.unary("bitwise_not", z((64, 33), "uint8")))
     for op, s in E.BINARY_OPS.items():
         if s.rule == "int":
             add(f"binary {op} int64", lambda op=op: E.binary(op, z((64, 33), "int64"), z((33,), "int64")))
