@@ -343,4 +343,6 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
         return np.matmul(a, b)
 
     def einsum(self, eq, *xs):
+        if any(_is_half(x.dtype) for x in xs):  # NumPy < 2.4 rejects bfloat16 in einsum; half math is slow anyway
+            return np.einsum(eq, *[x.astype(np.float32) for x in xs], optimize=True).astype(xs[0].dtype)
         return np.einsum(eq, *xs, optimize=True)

@@ -172,7 +172,7 @@ def compile_only(target=SM90):
     old_getitem = JITFunction.__getitem__
 
     def launch(self, grid, args, kwargs):
-        _, _, _, backend, binder = self.device_caches[0]
+        *_, backend, binder = self.device_caches[0]  # 5 fields in Triton 3.6+, 4 in 3.4
         bound, specialization, options = binder(*args, **kwargs)
         sig = {k: v[0] for k, v in zip(bound, specialization)}
         consts = {k: repr(bound[k]) for k, v in sig.items() if v == "constexpr"}
@@ -199,14 +199,15 @@ def compile_only(target=SM90):
     def getitem(self, grid):
         return lambda *args, **kwargs: launch(self, grid, args, kwargs)
 
-    old_active = driver._active  # restored as-is: reset_active() would probe for a real GPU
+    slot = "_active" if hasattr(driver, "_active") else "active"  # Triton 3.4 names it `active`
+    old_active = getattr(driver, slot)  # restored as-is: reset_active() would probe for a real GPU
     driver.set_active(_CompileOnlyDriver(target))
     JITFunction.__getitem__ = getitem
     try:
         yield records
     finally:
         JITFunction.__getitem__ = old_getitem
-        driver._active = old_active
+        setattr(driver, slot, old_active)
 
 
 def run_compile_only(body: str, timeout: float = 300) -> list[dict]:
