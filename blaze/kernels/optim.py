@@ -152,6 +152,17 @@ def _launch(kernel, n, args, dtype, config, **flags):
     kernel[(triton.cdiv(n, meta["BLOCK"]),)](*args, **flags, **meta, **opts)
 
 
+# PyTorch's wording for each hyper-parameter that must not be negative
+_HYPER_NAMES = {"lr": "learning rate", "eps": "epsilon value", "momentum": "momentum value",
+                "weight_decay": "weight_decay value", "alpha": "alpha value", "lr_decay": "lr_decay value"}
+
+
+def _check_nonnegative(**values):
+    for name, v in values.items():
+        if v < 0:
+            raise ValueError(f"Invalid {_HYPER_NAMES[name]}: {v}")
+
+
 def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
              weight_decay=0.0, maximize=False, first_step=False, config=None):
     """One in-place ``torch.optim.SGD`` step on a flat buffer.
@@ -164,12 +175,7 @@ def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0
     Returns:
         param.
     """
-    if lr < 0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if momentum < 0:
-        raise ValueError(f"Invalid momentum value: {momentum}")
-    if weight_decay < 0:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _check_nonnegative(lr=lr, momentum=momentum, weight_decay=weight_decay)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
     if momentum != 0 and momentum_buffer is None:
@@ -198,14 +204,9 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0.
         param.
     """
     beta1, beta2 = betas
-    if lr < 0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if eps < 0:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _check_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
     if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
         raise ValueError(f"Invalid beta parameters: {betas}")
-    if weight_decay < 0:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
     if int(step) < 1:
         raise ValueError(f"adam_step: step counts from 1, got {step}")
     if amsgrad and max_exp_avg_sq is None:
@@ -245,16 +246,7 @@ def rmsprop_step(param, grad, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weig
     Returns:
         param.
     """
-    if lr < 0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if eps < 0:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if momentum < 0:
-        raise ValueError(f"Invalid momentum value: {momentum}")
-    if weight_decay < 0:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if alpha < 0:
-        raise ValueError(f"Invalid alpha value: {alpha}")
+    _check_nonnegative(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
     if centered and grad_avg is None:
         raise ValueError("rmsprop_step: centered=True needs a float32 grad_avg buffer")
     if momentum > 0 and momentum_buffer is None:
@@ -284,14 +276,7 @@ def adagrad_step(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_
     Returns:
         param.
     """
-    if lr < 0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if lr_decay < 0:
-        raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-    if weight_decay < 0:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if eps < 0:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _check_nonnegative(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
     if int(step) < 1:
         raise ValueError(f"adagrad_step: step counts from 1, got {step}")
     _check_flat(param, grad, [("state_sum", state_sum)])
