@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _fused, _open, _read, _step_tensor
+from .optimizer import (Optimizer, _bump_step, _check, _close, _full_like,
+                        _fused, _host_grad, _open, _step_tensor, _written)
 
 __all__ = ["Adagrad", "adagrad"]
 
@@ -62,14 +63,9 @@ def adagrad(params, grads, states, *, lr, weight_decay, lr_decay, eps, maximize)
         if fused is not None:
             fused(p._data, g._data, st["sum"]._data, int(step), lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                   eps=eps, maximize=maximize)
-            st["sum"]._version[0] += 1
-            p._version[0] += 1
+            _written(p, {"sum": st["sum"]})
             continue
-        pa, ga = _open(p), _read(g)
-        if maximize:
-            ga = -ga
-        if weight_decay != 0:
-            ga = ga + weight_decay * pa
+        pa, ga = _host_grad(p, g, maximize, weight_decay)
         clr = lr / (1 + (step - 1) * lr_decay)
         acc = _open(st["sum"])
         tmp = np.multiply(ga, ga)           # state_sum.addcmul_(grad, grad, value=1)

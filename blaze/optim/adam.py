@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _fused, _open, _read, _step_tensor
+from .optimizer import (Optimizer, _bump_step, _check, _close, _full_like,
+                        _fused, _host_grad, _open, _step_tensor, _written)
 
 __all__ = ["Adam", "adam"]
 
@@ -79,19 +80,11 @@ def adam(params, grads, states, *, amsgrad, beta1, beta2, lr, weight_decay, eps,
                   betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                   max_exp_avg_sq=st["max_exp_avg_sq"]._data if amsgrad else None, maximize=maximize,
                   decoupled=decoupled)
-            for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-                if k in st:
-                    st[k]._version[0] += 1
-            p._version[0] += 1
+            _written(p, {k: st[k] for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if k in st})
             continue
-        pa, ga = _open(p), _read(g)
-        if maximize:
-            ga = -ga
-        if weight_decay != 0:
-            if decoupled:
-                pa *= 1 - lr * weight_decay
-            else:
-                ga = ga + weight_decay * pa
+        pa, ga = _host_grad(p, g, maximize, 0.0 if decoupled else weight_decay)
+        if decoupled and weight_decay != 0:  # AdamW: decay the weights, not the gradient
+            pa *= 1 - lr * weight_decay
         m, v = _open(st["exp_avg"]), _open(st["exp_avg_sq"])
         tmp = np.subtract(ga, m)           # exp_avg.lerp_(grad, 1 - beta1)
         tmp *= 1 - beta1

@@ -242,6 +242,25 @@ def _fused(p: Tensor, name: str):
     return getattr(p._device.backend, name, None)
 
 
+def _host_grad(p: Tensor, g: Tensor, maximize: bool, weight_decay: float):
+    """The host path's first lines of every update: (param array opened for writing, the gradient
+    negated for ``maximize`` and with coupled L2 weight decay added), as PyTorch's single-tensor loops."""
+    pa, ga = _open(p), _read(g)
+    if maximize:
+        ga = -ga
+    if weight_decay != 0:
+        ga = ga + weight_decay * pa
+    return pa, ga
+
+
+def _written(p: Tensor, state: dict | None = None) -> None:
+    """Bump the versions of a parameter and its state tensors after a fused in-place update."""
+    p._version[0] += 1
+    for t in (state or {}).values():
+        if isinstance(t, Tensor) and t is not p:
+            t._version[0] += 1
+
+
 def _full_like(p: Tensor, fill: float = 0.0) -> Tensor:
     """New state shaped and typed like ``p`` (PyTorch keeps state in the parameter's dtype)."""
     be = p._device.backend

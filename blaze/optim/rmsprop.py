@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _bump_step, _check, _close, _full_like, _fused, _open, _read, _step_tensor
+from .optimizer import (Optimizer, _bump_step, _check, _close, _full_like,
+                        _fused, _host_grad, _open, _step_tensor, _written)
 
 __all__ = ["RMSprop", "rmsprop"]
 
@@ -64,16 +65,9 @@ def rmsprop(params, grads, states, *, lr, alpha, eps, weight_decay, momentum, ce
                   grad_avg=st["grad_avg"]._data if centered else None,
                   momentum_buffer=st["momentum_buffer"]._data if momentum > 0 else None, lr=lr, alpha=alpha,
                   eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize)
-            for k in ("square_avg", "grad_avg", "momentum_buffer"):
-                if k in st:
-                    st[k]._version[0] += 1
-            p._version[0] += 1
+            _written(p, {k: st[k] for k in ("square_avg", "grad_avg", "momentum_buffer") if k in st})
             continue
-        pa, ga = _open(p), _read(g)
-        if maximize:
-            ga = -ga
-        if weight_decay != 0:
-            ga = ga + weight_decay * pa
+        pa, ga = _host_grad(p, g, maximize, weight_decay)
         sq = _open(st["square_avg"])
         tmp = np.multiply(ga, ga)           # square_avg.mul_(alpha).addcmul_(grad, grad, 1 - alpha)
         tmp *= 1 - alpha

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check, _close, _fused, _open, _read
+from .optimizer import (Optimizer, _check, _close, _fused, _host_grad, _open, _written)
 
 __all__ = ["SGD", "sgd"]
 
@@ -61,13 +61,9 @@ def sgd(params, grads, momentum_buffers, *, weight_decay, momentum, lr, dampenin
             fused(p._data, g._data, buf._data if momentum != 0 else None, lr=lr, momentum=momentum,
                   dampening=dampening, nesterov=nesterov, weight_decay=weight_decay, maximize=maximize,
                   first_step=first)
-            p._version[0] += 1
+            _written(p)
             continue
-        pa, ga = _open(p), _read(g)
-        if maximize:
-            ga = -ga
-        if weight_decay != 0:
-            ga = ga + weight_decay * pa
+        pa, ga = _host_grad(p, g, maximize, weight_decay)
         if momentum != 0:
             if buf is None:  # buf = clone(grad): no dampening on the first step
                 buf = momentum_buffers[i] = _new_buffer(p)
