@@ -14,7 +14,7 @@ import numpy as np
 from . import dtypes as _dt
 from .autograd.function import AccumulateGrad
 from .autograd.grad_mode import _state
-from .device import CPU, device as _device_cls, to_device
+from .device import CPU
 
 
 _BACKWARD = []
@@ -332,7 +332,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self.item())
 
     def __float__(self) -> float:

@@ -5,7 +5,7 @@ Gradients are ordinary Tensors, and each node's backward runs with grad mode set
 """
 from __future__ import annotations
 
-from .function import _FREED_MSG, AccumulateGrad, Function, _tensor_cls
+from .function import _FREED_MSG, AccumulateGrad, _tensor_cls
 from .grad_mode import set_grad_enabled
 
 

@@ -6,8 +6,6 @@ except where a primitive's result type is fixed (comparisons -> bool, arg* -> in
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .numpy_conv import NumpyConvPrimitives

@@ -185,7 +185,7 @@ def _check_index(op, x, dim, index, need_same_rank=True, src=None):
         raise RuntimeError(f"{op}(): Expected dtype int64 for index")
     same_device(x, src)  # a cpu index with a cuda input is accepted (moved), as for x[idx]
     if need_same_rank and index.ndim != x.ndim and not (index.ndim == 0 or x.ndim == 0):
-        raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     size = x.shape[dim] if x.ndim else 1
     if index.device.type == "cpu" and index.numel():
         lo, hi = int(index._data.min()), int(index._data.max())

@@ -144,7 +144,7 @@ def _parse_einsum(eq, n):
         out = "".join(sorted(c for c, k in counts.items() if k == 1 and c != "."))
     ins = lhs.split(",")
     if len(ins) != n:
-        raise RuntimeError(f"einsum(): more operands were provided than specified in the equation"
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation"
                            if len(ins) < n else "einsum(): fewer operands were provided than specified in the equation")
     if "." in eq:
         raise NotImplementedError("einsum: ellipsis ('...') is not supported; write the dims out (see README)")

@@ -328,7 +328,7 @@ class CumProd(Function):
         n = x.shape[d]
         if n == 0:
             return g, None
-        from .movement import cat, stack
+        from .movement import cat
         from .creation import ones
         s = [None] * n
         s[n - 1] = g.narrow(d, n - 1, 1)
