@@ -160,7 +160,7 @@ class Function(Node):
         Tensor = _TENSOR[0] if _TENSOR else _tensor_cls()
         ctx = cls.__new__(cls)
         record = False
-        if _state[0]:
+        if _state.enabled:
             for a in args:
                 if isinstance(a, Tensor) and a._rg:
                     record = True
