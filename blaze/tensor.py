@@ -224,6 +224,8 @@ class Tensor:
         return t
 
     def detach_(self) -> "Tensor":
+        if self._base is not None:  # its base's graph would still reach through it
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
         self._grad_fn = None
         self._rg = False
         return self
