@@ -17,6 +17,11 @@ def _raises(exc, msg):
     return pytest.raises(exc, match="^" + re.escape(msg) + "$")
 
 
+def _function(name, forward, backward):
+    """A custom autograd.Function built from two lambdas."""
+    return type(name, (blaze.autograd.Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+
+
 # ------------------------------------------------------------------ accepted before, wrong result
 @pytest.mark.parametrize("device", DEVICES)
 def test_one_hot_rejects_out_of_range_classes(device):
@@ -90,24 +95,10 @@ def test_repeated_reduction_dims_raise(device, reduce):
     assert tuple(getattr(x, reduce)(dim=(0, 1)).shape) == ()
 
 
-class _TooMany(blaze.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, k):
-        return x * k
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 2, None, g
+_TooMany = _function("_TooMany", lambda ctx, x, k: x * k, lambda ctx, g: (g * 2, None, g))
 
 
-class _TrailingNone(blaze.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x * 2
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 2, None
+_TrailingNone = _function("_TrailingNone", lambda ctx, x: x * 2, lambda ctx, g: (g * 2, None))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -222,24 +213,10 @@ def test_hook_returning_a_non_tensor(device, leaf):
         (y * 3).sum().backward()
 
 
-class _BadGrad(blaze.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x * 2
-
-    @staticmethod
-    def backward(ctx, g):
-        return 5
+_BadGrad = _function("_BadGrad", lambda ctx, x: x * 2, lambda ctx, g: 5)
 
 
-class _NonTensorOut(blaze.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return 3
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
+_NonTensorOut = _function("_NonTensorOut", lambda ctx, x: 3, lambda ctx, g: g)
 
 
 @pytest.mark.parametrize("device", DEVICES)
