@@ -224,6 +224,8 @@ class Tensor:
         return t
 
     def detach_(self) -> "Tensor":
+        if self._base is not None:  # its base's graph would still reach through it
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
         self._grad_fn = None
         self._rg = False
         return self
@@ -255,7 +257,7 @@ class Tensor:
 
     # ---------------------------------------------------------------- in-place machinery
     def _check_inplace(self) -> None:
-        if _state[0]:
+        if _state.enabled:
             if self._rg and self._grad_fn is None:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
             b = self._base
@@ -283,7 +285,7 @@ class Tensor:
                                    f"{list(bshape)}")
         self._device.backend.assign(self._data, result._data)
         self._version[0] += 1
-        if _state[0] and (result._rg or self._rg):
+        if _state.enabled and (result._rg or self._rg):
             if self._base is None:
                 if result._rg:
                     self._set_grad_fn(result._grad_fn, result._out_idx)

@@ -85,6 +85,8 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
                         if grads[i] is not None:
                             r = hook(grads[i])
                             if r is not None:
+                                if not isinstance(r, Tensor):
+                                    raise TypeError(f"expected Variable, but hook returned '{type(r).__name__}'")
                                 grads[i] = r
             if inputs is not None and id(node) in targets:
                 for k, idx in targets[id(node)]:
@@ -102,7 +104,9 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
             if not isinstance(result, tuple):
                 result = (result,)
             edges = node.next_functions
-            if len(result) < len(edges):
+            if len(result) != len(edges) and (len(result) < len(edges) or
+                                              any(g is not None for g in result[len(edges):])):
+                # extra Nones are dropped, as PyTorch; an extra gradient means backward lost track of inputs
                 raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
                                    f"(expected {len(edges)}, got {len(result)})")
             custom = not node._internal
@@ -112,8 +116,7 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
                     continue
                 if custom:  # user-written backward: check what it returned
                     if not isinstance(g, Tensor):
-                        raise TypeError(f"function {node.name()} returned a gradient of type "
-                                        f"{type(g).__name__} at index {i}; expected a Tensor")
+                        raise RuntimeError(f"expected Variable or None (got {type(g).__name__})")
                     _check_grad(node, i, g, _edge_shape(edge))
                 _add(buffers, edge[0], edge[1], g)
             if not retain_graph and node._saved is not None:

@@ -116,8 +116,8 @@ class Function(Node):
                                   "autograd.Function to use it with backward mode AD.")
 
     def name(self) -> str:
-        name = type(self).__name__
-        return name if name.endswith("Backward") else name + "Backward0"
+        name = type(self).__name__  # PyTorch: MulBackward0 for its own ops, ExpBackward for a custom Function
+        return name if name.endswith("Backward") else name + ("Backward0" if self._internal else "Backward")
 
     # -- ctx API ---------------------------------------------------------------------------
     def save_for_backward(self, *tensors) -> None:
@@ -160,7 +160,7 @@ class Function(Node):
         Tensor = _TENSOR[0] if _TENSOR else _tensor_cls()
         ctx = cls.__new__(cls)
         record = False
-        if _state[0]:
+        if _state.enabled:
             for a in args:
                 if isinstance(a, Tensor) and a._rg:
                     record = True
@@ -193,7 +193,7 @@ class Function(Node):
             for i, o in enumerate(out):
                 if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx._non_differentiable:
                     o._set_grad_fn(ctx, i)
-        else:
+        elif isinstance(out, Tensor):  # a custom forward may return a non-tensor: handed back as is
             if id(out) not in ctx._non_differentiable:
                 out._set_grad_fn(ctx, 0)
             if not cls._internal:

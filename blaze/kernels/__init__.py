@@ -9,3 +9,32 @@ buffers: any object with ``data_ptr()``, ``dtype`` (a NumPy dtype), ``shape`` an
 
 Importing this package imports Triton; ``import blaze`` never does.
 """
+import threading as _threading
+
+from .. import _env
+
+
+def _serialize_interpreter_launches() -> None:
+    """Let one thread at a time run an interpreted launch.
+
+    Triton's interpreter keeps the grid index of the running program in one module-level
+    builder and patches ``triton.language`` for the length of a launch, so two threads
+    launching at once read each other's program ids (blaze saw "Did you forget to add
+    @triton.jit?" within 3 training steps of two threads). Compiled launches on a GPU are
+    independent and are left alone.
+    """
+    from triton.runtime.interpreter import InterpretedFunction
+    run = InterpretedFunction.run
+    if getattr(run, "_blaze_serialized", False):
+        return
+    lock = _threading.RLock()
+
+    def serialized_run(self, *args, **kwargs):
+        with lock:
+            return run(self, *args, **kwargs)
+    serialized_run._blaze_serialized = True
+    InterpretedFunction.run = serialized_run
+
+
+if _env.interpret():
+    _serialize_interpreter_launches()

@@ -1,6 +1,8 @@
 """Small helpers shared by the op modules."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..device import CPU
 from ..tensor import Tensor
 
@@ -29,8 +31,13 @@ def dims_of(t: Tensor, dim, allow_none=True):
             t._wrap_dim(d)
         return ()
     if isinstance(dim, (list, tuple)):
-        axes = tuple(sorted({t._wrap_dim(d) for d in dim}))
-        return axes if axes or n == 0 else tuple(range(n)) if not dim else axes
+        if not dim:
+            return tuple(range(n))
+        axes = [t._wrap_dim(d) for d in dim]
+        if len(set(axes)) != len(axes):
+            dup = next(a for i, a in enumerate(axes) if a in axes[:i])
+            raise RuntimeError(f"dim {dup} appears multiple times in the list of dims")
+        return tuple(sorted(axes))
     return (t._wrap_dim(dim),)
 
 
@@ -60,4 +67,16 @@ def broadcast_error(a_shape, b_shape) -> RuntimeError:
     return RuntimeError(f"shapes {list(a_shape)} and {list(b_shape)} cannot be broadcast")
 
 
-__all__ = ["make", "same_device", "dims_of", "unbroadcast", "broadcast_error", "Tensor", "CPU"]
+def broadcast_shapes_error(*shapes) -> RuntimeError:
+    """PyTorch's message for several shapes that do not broadcast: it folds them left to right,
+    so "tensor a" is the shape broadcast so far and "tensor b" the first one that does not fit."""
+    out = tuple(shapes[0])
+    for s in shapes[1:]:
+        try:
+            out = np.broadcast_shapes(out, tuple(s))
+        except ValueError:
+            return broadcast_error(out, s)
+    return broadcast_error(shapes[0], shapes[-1])
+
+
+__all__ = ["make", "same_device", "dims_of", "unbroadcast", "broadcast_error", "broadcast_shapes_error", "Tensor", "CPU"]

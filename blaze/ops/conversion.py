@@ -139,7 +139,7 @@ def _random_fill(self, draw, generator):
     with_grad = self._rg and self._grad_fn is None
     if with_grad:
         from ..autograd.grad_mode import _state
-        if _state[0]:
+        if _state.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     gen = generator or default_generator
     self._device.backend.assign(self._data, draw(self._device.backend, tuple(self.shape), self._dtype, gen))

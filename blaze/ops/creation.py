@@ -1,6 +1,9 @@
 """Tensor creation: tensor, from_numpy, zeros/ones/full/empty, arange/linspace/eye, random draws, *_like."""
 from __future__ import annotations
 
+import math
+import operator
+
 import numpy as np
 
 from .. import dtypes as _dt
@@ -80,14 +83,39 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return make(ndarray, CPU, _dt.from_numpy_dtype(ndarray.dtype))
 
 
-def _size(size):
+def _type_name(v) -> str:
+    t = type(v)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+
+
+def _int_arg(v, fn: str, name: str, pos: int) -> int:
+    """``v`` as an int (ints, NumPy integers, integer 0-dim tensors), else PyTorch's TypeError."""
+    if not isinstance(v, bool):
+        try:
+            return operator.index(v)
+        except TypeError:
+            pass
+    raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be int, not {_type_name(v)}")
+
+
+def _size(size, fn: str = "empty"):
+    single = len(size) == 1 and not isinstance(size[0], (tuple, list))
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    out = tuple(int(s) for s in size)
+    out = []
+    for pos, s in enumerate(size, 1):
+        try:
+            out.append(_int_arg(s, fn, "size", 1))
+        except TypeError:
+            if single:  # ones(2.5): PyTorch names the argument, not a position inside it
+                raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, not "
+                                f"{_type_name(s)}") from None
+            raise TypeError(f"{fn}(): argument 'size' failed to unpack the object at pos {pos} with error "
+                            f"\"type must be tuple of ints,but got {_type_name(s)}\"") from None
     for s in out:
         if s < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(out)}")
-    return out
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {out}")
+    return tuple(out)
 
 
 def _dtype_or_default(dtype):
@@ -101,17 +129,17 @@ def _filled(size, value, dtype, device, requires_grad):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _filled(_size(size), 0, dtype, device, requires_grad)
+    return _filled(_size(size, "zeros"), 0, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _filled(_size(size), 1, dtype, device, requires_grad)
+    return _filled(_size(size, "ones"), 1, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, pin_memory=False) -> Tensor:
     dev = to_device(device)
     d = _dtype_or_default(dtype)
-    return _finish(make(dev.backend.empty(_size(size), d), dev, d), dev, requires_grad)
+    return _finish(make(dev.backend.empty(_size(size, "empty"), d), dev, d), dev, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -119,7 +147,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
         dtype = _dt._scalar_dtype(fill_value) if not isinstance(fill_value, Tensor) else fill_value.dtype
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    return _filled(_size((size,) if isinstance(size, int) else (tuple(size),)), fill_value, dtype, device,
+    return _filled(_size((size,) if isinstance(size, int) else (tuple(size),), "full"), fill_value, dtype, device,
                    requires_grad)
 
 
@@ -150,10 +178,12 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = vals
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise RuntimeError(f"unsupported range: {start:g} -> {end:g}")
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         dtype = _dt.int64 if all(isinstance(v, int) for v in vals) else _dt.get_default_dtype()
     d = _dt.to_dtype(dtype)
@@ -175,27 +205,32 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    n = _int_arg(n, "eye", "n", 1)
+    m = n if m is None else _int_arg(m, "eye", "m", 2)
+    for name, v in (("n", n), ("m", m)):
+        if v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
     d = _dtype_or_default(dtype)
     dev = to_device(device)
-    return _finish(make(dev.backend.eye(n, n if m is None else m, d), dev, d), dev, requires_grad)
+    return _finish(make(dev.backend.eye(n, m, d), dev, d), dev, requires_grad)
 
 
 # ---------------------------------------------------------------------------- random
-def _random(draw, size, dtype, device, requires_grad, generator):
+def _random(fn, draw, size, dtype, device, requires_grad, generator):
     dev = to_device(device)
     d = _dtype_or_default(dtype)
     gen = generator or default_generator
-    return _finish(make(draw(dev.backend, _size(size), d, gen), dev, d), dev, requires_grad)
+    return _finish(make(draw(dev.backend, _size(size, fn), d, gen), dev, d), dev, requires_grad)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform on [0, 1), drawn from ``generator`` (the default one, seeded by ``manual_seed``)."""
-    return _random(lambda be, s, d, g: be.uniform(s, d, g), size, dtype, device, requires_grad, generator)
+    return _random("rand", lambda be, s, d, g: be.uniform(s, d, g), size, dtype, device, requires_grad, generator)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal draws."""
-    return _random(lambda be, s, d, g: be.normal(s, d, g), size, dtype, device, requires_grad, generator)
+    return _random("randn", lambda be, s, d, g: be.normal(s, d, g), size, dtype, device, requires_grad, generator)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -213,9 +248,12 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    n = _int_arg(n, "randperm", "n", 1)
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     d = _dt.to_dtype(dtype) if dtype is not None else _dt.int64
     dev = to_device(device)
-    return _finish(make(dev.backend.randperm(int(n), d, generator or default_generator), dev, d), dev,
+    return _finish(make(dev.backend.randperm(n, d, generator or default_generator), dev, d), dev,
                    requires_grad)
 
 

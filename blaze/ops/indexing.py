@@ -15,7 +15,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..random import default_generator
-from ._util import Tensor, make, same_device, unbroadcast
+from ._util import Tensor, broadcast_error, make, same_device, unbroadcast
 from .shape import slice_view
 
 sort_result = namedtuple("sort", ["values", "indices"])
@@ -380,6 +380,14 @@ def masked_fill(input, mask, value):
 
 
 def masked_fill_(input, mask, value):
+    if isinstance(mask, Tensor) and tuple(mask.shape) != tuple(input.shape):
+        try:
+            shape = np.broadcast_shapes(tuple(input.shape), tuple(mask.shape))
+        except ValueError:
+            raise broadcast_error(input.shape, mask.shape) from None
+        if shape != tuple(input.shape):
+            raise RuntimeError(f"output with shape {list(input.shape)} doesn't match the broadcast shape "
+                               f"{list(shape)}")
     input._check_inplace()
     return input._inplace(masked_fill(input, mask, value))
 

@@ -236,6 +236,12 @@ def repeat(input, *sizes):
     if len(reps) < input.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "
                            "tensor")
+    if any(r < 0 for r in reps):
+        padded = (1,) * (len(reps) - input.ndim) + tuple(input.shape)
+        out = [r * s for r, s in zip(reps, padded)]
+        bad = next((s for s in out if s < 0), None)
+        if bad is not None:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {out}")
     return Repeat.apply(input, reps)
 
 

@@ -11,7 +11,7 @@ import math
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
-from ._util import Tensor, broadcast_error, make, unbroadcast
+from ._util import Tensor, broadcast_error, broadcast_shapes_error, make, unbroadcast
 
 # ---------------------------------------------------------------------------- unary
 # name -> (backward(g, x, y), what it saves, promotes ints to float)
@@ -170,10 +170,24 @@ def _prep(op, a, b):
         raise TypeError(f"{op}(): expected at least one Tensor argument")
     if op == "div" and not dt.is_floating_point:
         dt = _dt.get_default_dtype()
+    elif op in _INT_DIVISION and not dt.is_floating_point:
+        _check_int_divisor(b)
     be = dev.backend
     x = (a._data if a._dtype is dt else be.cast(a._data, dt)) if ta else a
     y = (b._data if b._dtype is dt else be.cast(b._data, dt)) if tb else b
     return x, y, dt, dev, be
+
+
+_INT_DIVISION = ("floor_divide", "remainder", "fmod")
+
+
+def _check_int_divisor(b) -> None:
+    """Integer division by zero raises, as PyTorch's CPU kernels do (NumPy would return 0 silently).
+
+    A tensor divisor costs one reduction and, on the cuda device, one host sync."""
+    zero = b == 0
+    if zero if not isinstance(zero, Tensor) else zero.any().item():
+        raise RuntimeError("ZeroDivisionError")
 
 
 def _as_scalar(s):
@@ -302,15 +316,16 @@ def float_power(input, exponent):
 def div_mode(input, other, rounding_mode=None):
     if rounding_mode is None:
         return div(input, other)  # noqa: F821
-    q = div(input, other)  # noqa: F821
-    r = q.trunc() if rounding_mode == "trunc" else q.floor() if rounding_mode == "floor" else None
-    if r is None:
+    if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                          f"'{rounding_mode}'")
-    if isinstance(input, Tensor) and not input.dtype.is_floating_point and \
-            not (isinstance(other, Tensor) and other.dtype.is_floating_point) and not isinstance(other, float):
-        return r.to(_dt.result_type(input, other))
-    return r
+    integer = isinstance(input, Tensor) and not input.dtype.is_floating_point and \
+        not (isinstance(other, Tensor) and other.dtype.is_floating_point) and not isinstance(other, float)
+    if integer:
+        _check_int_divisor(other)
+    q = div(input, other)  # noqa: F821
+    r = q.trunc() if rounding_mode == "trunc" else q.floor()
+    return r.to(_dt.result_type(input, other)) if integer else r
 
 
 # ---------------------------------------------------------------------------- where / clamp
@@ -324,7 +339,7 @@ class Where(Function):
         try:
             out = be.where(c, x, y)
         except ValueError:
-            raise broadcast_error(cond.shape, getattr(a, "shape", ())) from None
+            raise broadcast_shapes_error(cond.shape, getattr(a, "shape", ()), getattr(b, "shape", ())) from None
         ctx.save_for_backward(cond)
         ctx.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))
         return make(out, dev, dt)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import builtins
 from collections import namedtuple
 
+import numpy as np
+
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ._util import Tensor, dims_of, make
@@ -372,12 +374,19 @@ def median(input, dim=None, keepdim=False):
     """Lower median, as ``torch.median``."""
     if dim is None:
         flat = input.reshape(-1)
+        if flat.numel() == 0:  # PyTorch returns NaN (cast to the dtype); the sum keeps the graph
+            if flat.dtype.is_floating_point:
+                return flat.sum() * float("nan")
+            with np.errstate(invalid="ignore"):  # NaN -> int64 is INT64_MIN, as PyTorch's cast gives
+                return flat.sum().to(_dt.float64).mul(float("nan")).to(flat.dtype)
         k = (flat.numel() - 1) // 2
         value = flat.detach().sort().values[k]
         # PyTorch spreads the gradient evenly over every element equal to the median
         tie = (flat == value).to(flat.dtype)
         return (flat * tie).sum() / tie.sum()
     d = input._wrap_dim(dim)
+    if input.ndim and input.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
     vals, idx = input.sort(dim=d)
     k = (input.shape[d] - 1) // 2
     v, i = vals.narrow(d, k, 1), idx.narrow(d, k, 1)

@@ -243,8 +243,11 @@ class _Softmax(Function):
         be = x._device.backend
         shape = x._data.shape
         n = shape[-1] if shape else 1
-        rows = be.reshape(be.contiguous(x._data), (-1, n))  # (M, N): every leading dim is a row
-        y = Tensor._make(be.reshape(be.softmax(rows, log), shape), x._device, x._dtype)
+        if x._data.size == 0:  # an empty result, as PyTorch: (M, 0) has no -1 reshape and no kernel grid
+            y = Tensor._make(be.empty(shape, x._dtype), x._device, x._dtype)
+        else:
+            rows = be.reshape(be.contiguous(x._data), (-1, n))  # (M, N): every leading dim is a row
+            y = Tensor._make(be.reshape(be.softmax(rows, log), shape), x._device, x._dtype)
         ctx.log = log
         ctx.save_for_backward(y)
         return y
@@ -259,6 +262,8 @@ class _Softmax(Function):
             return y * (g - (g * y).sum(-1, keepdim=True)), None
         be = g._device.backend
         shape = g._data.shape
+        if g._data.size == 0:
+            return Tensor._make(be.empty(shape, g._dtype), g._device, g._dtype), None
         n = shape[-1] if shape else 1
         gr = be.reshape(be.contiguous(g._data), (-1, n))
         yr = be.reshape(be.contiguous(y._data), (-1, n))

@@ -110,9 +110,17 @@ def one_hot(tensor, num_classes: int = -1):
     """(*) int64 class indices -> (*, num_classes) int64 one-hot."""
     from ...ops.creation import arange
     if tensor.dtype.is_floating_point:
-        raise RuntimeError("one_hot is only applicable to index tensor.")
-    if num_classes < 0:
-        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if tensor.numel():  # out-of-range classes would give all-zero rows silently
+        if tensor.min().item() < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        top = int(tensor.max().item())
+        if num_classes < 0:
+            num_classes = top + 1
+        elif top >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    elif num_classes < 0:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
     classes = arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).long()
 
