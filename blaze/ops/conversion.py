@@ -123,12 +123,7 @@ def fill_(self, value):
         if value.requires_grad:
             return copy_(self, value.expand(self.shape))
         value = value.item()
-    self._device.backend.assign(self._data, value)
-    self._version[0] += 1
-    if self._grad_fn is not None:
-        # the old value no longer reaches the output: cut this tensor from its history
-        self._grad_fn, self._rg = None, False
-    return self
+    return self._inplace(value)
 
 
 def zero_(self):
