@@ -45,6 +45,12 @@ OPS = {
     "addcmul_": (lambda t, v: t.addcmul_(v, v, value=0.5), "0d t"),
     "masked_fill_": (lambda t, v: t.masked_fill_(t < 0, v), "num 0d"),
     "index_fill_": (lambda t, v: t.index_fill_(1, t.new_tensor([0, 2, 0]).long(), v), "num 0d"),
+    "index_put_": (lambda t, v: t.index_put_((t.new_tensor([0, 2]).long(), t.new_tensor([1, 0]).long()),
+                                             v if v.ndim == 0 else v[:2]), "0d t"),
+    "scatter_-value": (lambda t, v: t.scatter_(1, t.new_tensor([[0], [2]]).long(), v), "num"),
+    "scatter_add_": (lambda t, v: t.scatter_add_(1, t.new_tensor([[0], [2]]).long(), v[:1].reshape(1, 1).expand(2, 1)),
+                     "t"),
+    "index_add_": (lambda t, v: t.index_add_(1, t.new_tensor([0, 2, 0]).long(), v[:3].expand(t.shape[0], 3)), "t"),
     "exp_": (lambda t, v: t.exp_(), "num"),
     "sigmoid_": (lambda t, v: t.sigmoid_(), "num"),
     "abs_": (lambda t, v: t.abs_(), "num"),
@@ -52,6 +58,10 @@ OPS = {
     "imul": (lambda t, v: t.__imul__(v), "num 0d t"),
     "itruediv": (lambda t, v: t.__itruediv__(v), "num 0d t"),
 }
+# random fills: the values differ between libraries, so the case returns y - y.detach() (zeros):
+# its gradient is 1 where the fill did not write and 0 where it did
+RANDOM = {"uniform_": lambda t: t.uniform_(), "normal_": lambda t: t.normal_(), "bernoulli_": lambda t: t.bernoulli_(),
+          "random_": lambda t: t.random_(0, 5), "exponential_": lambda t: t.exponential_()}
 FUNCTIONAL = ("relu", "silu", "elu", "leaky_relu", "hardtanh", "hardswish", "mish")
 
 
@@ -74,6 +84,9 @@ def register(cases):
             for kind in kinds.split():
                 args = () if kind == "num" else (_value(kind, n),)
                 fcase(f"inplace/{oname}/{kind}/{tname}", _written(target, op), A, *args)
+        for rname, fill in RANDOM.items():
+            fcase(f"inplace/{rname}/num/{tname}",
+                  lambda T, F, a, target=target, fill=fill: (lambda y: (fill(target(y)), y - y.detach())[1])(a * 1), A)
         for f in FUNCTIONAL:
             fcase(f"inplace/F.{f}(inplace=True)/{tname}",
                   _written(target, lambda t, _v, f=f: getattr(_lib_functional(t), f)(t, inplace=True)), A)

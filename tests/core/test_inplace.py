@@ -121,3 +121,34 @@ def test_tensor_softmax_and_log_softmax_methods():
     np.testing.assert_allclose(x.log_softmax(-1).numpy(), F.log_softmax(x, -1).numpy())
     assert x.softmax(1, dtype=blaze.float64).dtype is blaze.float64
     np.testing.assert_allclose(x.softmax(1).sum(1).numpy(), [1.0, 1.0])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("fill", [lambda t: t.uniform_(), lambda t: t.normal_(), lambda t: t.bernoulli_(),
+                                  lambda t: t.random_(0, 5), lambda t: t.exponential_()],
+                         ids=["uniform_", "normal_", "bernoulli_", "random_", "exponential_"])
+def test_random_fill_of_a_view_cuts_gradient_there(fill, device):
+    x = blaze.ones(2, 3, requires_grad=True, device=device)
+    y = x * 1
+    fill(y[:, 1])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [[1, 0, 1], [1, 0, 1]])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_index_fill_and_softmax_methods_on_device(device):
+    x = blaze.tensor(np.arange(6.0).reshape(2, 3), dtype=blaze.float32, requires_grad=True, device=device)
+    v = blaze.tensor(-1.0, dtype=blaze.float32, requires_grad=True, device=device)
+    y = x * 1
+    y.index_fill_(1, blaze.tensor([2, 0, 2], device=device), v)
+    assert y.device.type == device
+    (y.softmax(1) * blaze.tensor([[1.0, 2, 3], [4, 5, 6]], device=device)).sum().backward()
+    ref = np.array([[-1.0, 1, -1], [-1, 4, -1]])
+    e = np.exp(ref - ref.max(1, keepdims=True))
+    s = e / e.sum(1, keepdims=True)
+    w = np.array([[1.0, 2, 3], [4, 5, 6]])
+    gy = s * (w - (w * s).sum(1, keepdims=True))
+    np.testing.assert_allclose(x.grad.cpu().numpy(), np.where([[0, 1, 0]] * 2, gy, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v.grad.cpu().numpy(), gy[:, [0, 2]].sum(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y.log_softmax(0).detach().cpu().numpy(),
+                               ref - np.log(np.exp(ref).sum(0, keepdims=True)), rtol=1e-5)
