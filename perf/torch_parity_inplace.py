@@ -51,6 +51,8 @@ OPS = {
     "scatter_add_": (lambda t, v: t.scatter_add_(1, t.new_tensor([[0], [2]]).long(), v[:1].reshape(1, 1).expand(2, 1)),
                      "t"),
     "index_add_": (lambda t, v: t.index_add_(1, t.new_tensor([0, 2, 0]).long(), v[:3].expand(t.shape[0], 3)), "t"),
+    "t_": (lambda t, v: t.t_()[0].mul_(v), "num 0d"),
+    "unsqueeze_": (lambda t, v: t.unsqueeze_(0)[0, 1].fill_(v), "num"),
     "exp_": (lambda t, v: t.exp_(), "num"),
     "sigmoid_": (lambda t, v: t.sigmoid_(), "num"),
     "abs_": (lambda t, v: t.abs_(), "num"),

@@ -122,9 +122,16 @@ def _bind_inplace():
 
 
 def _inplace_view(fn):
+    """``t_``, ``transpose_``, ``(un)squeeze_``: ``self`` becomes its own view, graph included."""
     def method(self, *args):
+        self._check_inplace()
         r = fn(self, *args)
         self._data = r._data
+        if r._rg and self._grad_fn is not None:
+            self._set_grad_fn(r._grad_fn, r._out_idx)
+        if self._base is not None:  # later in-place writes rebuild this view from its base
+            parent_op = self._view_op
+            self._view_op = lambda t: fn(parent_op(t), *args)
         return self
     return method
 

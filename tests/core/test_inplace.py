@@ -53,6 +53,22 @@ def test_clamp_on_view_of_non_leaf_uses_values_before_the_write():
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 1], [1, 0, 1]])
 
 
+def test_in_place_view_ops_keep_the_graph():
+    x = blaze.ones(2, 3, requires_grad=True)
+    y = x * 1
+    v = y[0:1]
+    v.t_()
+    assert tuple(v.shape) == (3, 1)
+    v[1].mul_(2.0)  # rebuilt from the base through the transpose: element (0, 1) of y
+    (y * blaze.arange(6.0).reshape(2, 3)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 2, 2], [3, 4, 5]])
+    z = x * 1
+    z.unsqueeze_(0)
+    assert z.grad_fn is not None and tuple(z.shape) == (1, 2, 3)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        x.t_()
+
+
 def test_mul_by_itself_in_place():
     x = blaze.tensor([1.0, -2.0, 3.0], requires_grad=True)
     y = x * 1
