@@ -265,32 +265,70 @@ class Tensor:
                 raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                                    "in-place operation.")
 
-    def _inplace(self, result: "Tensor") -> "Tensor":
-        """Make ``result`` (computed out of place from ``self``) the new value of ``self``, in place.
+    def _graph_alias(self, data=None) -> "Tensor":
+        """A tensor at ``self``'s place in the graph, on ``data``, with a version counter of its own."""
+        t = Tensor._make(self._data if data is None else data, self._device, self._dtype)
+        t._rg, t._grad_fn, t._out_idx, t._acc = self._rg, self._grad_fn, self._out_idx, self._acc
+        return t
+
+    def _inplace_apply(self, fn, *args, **kwargs) -> "Tensor":
+        """``self.<op>_(*args)``: compute ``fn(self, *args)`` out of place, then write it in place.
+
+        As PyTorch's "original self": when the graph is recorded, ``fn`` sees an alias of
+        ``self`` with its own version counter, and any tensor a node saved from it gets a
+        private copy of its data before the write, so backward reads the values from before
+        the write (``y[:, :2].clamp_(...)`` needs them) and the version check does not trip on
+        the write itself. Ops that save nothing of ``self`` (add_, mul_ by a number) copy nothing.
+        """
+        self._check_inplace()
+        if not (_state.enabled and (self._rg or any(isinstance(a, Tensor) and a._rg for a in args)
+                               or any(isinstance(a, Tensor) and a._rg for a in kwargs.values()))):
+            return self._inplace(fn(self, *args, **kwargs))
+        from .autograd.function import _WATCH
+        src = self._graph_alias()
+        watch = (src._version, [])
+        prev, _WATCH[0] = _WATCH[0], watch
+        try:
+            result = fn(src, *(src if a is self else a for a in args), **kwargs)
+        finally:
+            _WATCH[0] = prev
+        backend = self._device.backend
+        for node in watch[1]:
+            for entry in node._saved:
+                t = entry[0]
+                if t is not None and t._version is watch[0]:
+                    t._data, t._version = backend.copy(t._data), [t._version[0]]
+        return self._inplace(result)
+
+    def _inplace(self, result) -> "Tensor":
+        """Make ``result`` (computed out of place from ``self``, or a number) the new value of ``self``.
 
         Data is written into ``self``'s memory (through to its base if it is a view); the
-        version counter moves; if ``result`` carries a graph, ``self`` takes its place in it
-        (for a view, the base is re-pointed through a CopySlices node).
+        version counter moves; the graph records the write: ``self`` takes ``result``'s place,
+        or — for a view, or a constant written over a tensor in a graph — the base is
+        re-pointed through a CopySlices node, so no gradient reaches the overwritten values.
         """
-        if result._dtype is not self._dtype and not _dt.can_cast(result._dtype, self._dtype):
-            raise RuntimeError(f"result type {_dt.type_label(result._dtype)} can't be cast to the desired output "
-                               f"type {_dt.type_label(self._dtype)}")
-        if result._data.shape != self._data.shape:
-            try:
-                bshape = np.broadcast_shapes(result._data.shape, self._data.shape)
-            except ValueError:
-                bshape = result._data.shape
-            if bshape != self._data.shape:
-                raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                                   f"{list(bshape)}")
-        self._device.backend.assign(self._data, result._data)
+        if isinstance(result, Tensor):
+            if result._dtype is not self._dtype and not _dt.can_cast(result._dtype, self._dtype):
+                raise RuntimeError(f"result type {_dt.type_label(result._dtype)} can't be cast to the desired "
+                                   f"output type {_dt.type_label(self._dtype)}")
+            if result._data.shape != self._data.shape:
+                try:
+                    bshape = np.broadcast_shapes(result._data.shape, self._data.shape)
+                except ValueError:
+                    bshape = result._data.shape
+                if bshape != self._data.shape:
+                    raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                                       f"{list(bshape)}")
+            self._device.backend.assign(self._data, result._data)
+            graph = result._rg
+        else:
+            self._device.backend.assign(self._data, result)
+            graph = False
         self._version[0] += 1
-        if _state.enabled and (result._rg or self._rg):
-            if self._base is None:
-                if result._rg:
-                    self._set_grad_fn(result._grad_fn, result._out_idx)
-                else:  # overwritten by a constant: the old value no longer reaches anything
-                    self._grad_fn, self._rg = None, False
+        if _state.enabled and (graph or self._rg):
+            if self._base is None and graph:
+                self._set_grad_fn(result._grad_fn, result._out_idx)
             else:
                 from .ops.shape import rebase_view
                 rebase_view(self, result)

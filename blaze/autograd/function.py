@@ -20,6 +20,9 @@ _FREED_MSG = (
 
 
 _TENSOR = []
+# While an in-place op computes its new value: (version counter of its "original self", nodes
+# that saved a tensor on that counter). See Tensor._inplace_apply.
+_WATCH = [None]
 _NO_GRADS = tuple((False,) * n for n in range(8))
 
 
@@ -122,6 +125,9 @@ class Function(Node):
     # -- ctx API ---------------------------------------------------------------------------
     def save_for_backward(self, *tensors) -> None:
         self._saved = tuple((t, t._version[0]) if t is not None else (None, 0) for t in tensors)
+        w = _WATCH[0]
+        if w is not None and any(t is not None and t._version is w[0] for t in tensors):
+            w[1].append(self)
 
     @property
     def saved_tensors(self) -> tuple:

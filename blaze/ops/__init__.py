@@ -31,7 +31,7 @@ def _bind():
     methods["view_as"] = lambda self, other: S.view(self, other.shape)
     methods["reshape_as"] = lambda self, other: S.reshape(self, other.shape)
     for name in ("gather", "scatter", "scatter_add", "scatter_", "scatter_add_", "index_select", "index_add",
-                 "index_add_", "index_fill", "index_put", "index_put_", "masked_fill", "masked_fill_",
+                 "index_add_", "index_fill", "index_fill_", "index_put", "index_put_", "masked_fill", "masked_fill_",
                  "masked_select", "nonzero", "argwhere", "sort", "argsort", "topk", "kthvalue", "take_along_dim",
                  "multinomial", "msort", "scatter_reduce", "scatter_reduce_"):
         methods[name] = getattr(I, name)
@@ -53,12 +53,19 @@ def _bind():
                       requires_grad=requires_grad)
     methods["new_tensor"] = lambda self, data, *, dtype=None, device=None, requires_grad=False: creation.tensor(
         data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    methods["softmax"] = lambda self, dim, dtype=None: _functional().softmax(self, dim, dtype=dtype)
+    methods["log_softmax"] = lambda self, dim, dtype=None: _functional().log_softmax(self, dim, dtype=dtype)
     methods["__getitem__"] = I.getitem
     methods["__setitem__"] = I.setitem
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
     _bind_operators()
     _bind_inplace()
+
+
+def _functional():
+    from ..nn import functional  # nn imports the ops: resolve on first use
+    return functional
 
 
 def _bind_operators():
@@ -88,8 +95,7 @@ def _bind_operators():
 
 def _inplace_method(fn):
     def method(self, *args, **kwargs):
-        self._check_inplace()
-        return self._inplace(fn(self, *args, **kwargs))
+        return self._inplace_apply(fn, *args, **kwargs)
     method.__name__ = fn.__name__ + "_"
     return method
 
@@ -110,15 +116,22 @@ def _bind_inplace():
               "__ipow__": "pow_", "__imod__": "remainder_", "__ifloordiv__": "floor_divide_"}
     for d, m in dunder.items():
         setattr(Tensor, d, getattr(Tensor, m))
-    Tensor.__iand__ = lambda self, o: self._inplace(P.bitwise_and(self, o))
-    Tensor.__ior__ = lambda self, o: self._inplace(P.bitwise_or(self, o))
-    Tensor.__ixor__ = lambda self, o: self._inplace(P.bitwise_xor(self, o))
+    Tensor.__iand__ = _inplace_method(P.bitwise_and)
+    Tensor.__ior__ = _inplace_method(P.bitwise_or)
+    Tensor.__ixor__ = _inplace_method(P.bitwise_xor)
 
 
 def _inplace_view(fn):
+    """``t_``, ``transpose_``, ``(un)squeeze_``: ``self`` becomes its own view, graph included."""
     def method(self, *args):
+        self._check_inplace()
         r = fn(self, *args)
         self._data = r._data
+        if r._rg and self._grad_fn is not None:
+            self._set_grad_fn(r._grad_fn, r._out_idx)
+        if self._base is not None:  # later in-place writes rebuild this view from its base
+            parent_op = self._view_op
+            self._view_op = lambda t: fn(parent_op(t), *args)
         return self
     return method
 

@@ -123,12 +123,7 @@ def fill_(self, value):
         if value.requires_grad:
             return copy_(self, value.expand(self.shape))
         value = value.item()
-    self._device.backend.assign(self._data, value)
-    self._version[0] += 1
-    if self._grad_fn is not None:
-        # the old value no longer reaches the output: cut this tensor from its history
-        self._grad_fn, self._rg = None, False
-    return self
+    return self._inplace(value)
 
 
 def zero_(self):
@@ -136,15 +131,10 @@ def zero_(self):
 
 
 def _random_fill(self, draw, generator):
-    with_grad = self._rg and self._grad_fn is None
-    if with_grad:
-        from ..autograd.grad_mode import _state
-        if _state.enabled:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    self._check_inplace()
     gen = generator or default_generator
-    self._device.backend.assign(self._data, draw(self._device.backend, tuple(self.shape), self._dtype, gen))
-    self._version[0] += 1
-    return self
+    drawn = draw(self._device.backend, tuple(self.shape), self._dtype, gen)
+    return self._inplace(Tensor._make(drawn, self._device, self._dtype))
 
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
@@ -166,8 +156,5 @@ def bernoulli_(self, p=0.5, *, generator=None):
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
-    gen = generator or default_generator
-    self._device.backend.assign(self._data, self._device.backend.from_numpy(
-        gen.rng.exponential(1.0 / lambd, size=tuple(self.shape)).astype(self._dtype.np)))
-    self._version[0] += 1
-    return self
+    return _random_fill(self, lambda be, s, d, g: be.from_numpy(g.rng.exponential(1.0 / lambd, size=s).astype(d.np)),
+                        generator)

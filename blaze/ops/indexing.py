@@ -175,8 +175,7 @@ def index_put(input, indices, values, accumulate=False):
 
 
 def index_put_(input, indices, values, accumulate=False):
-    input._check_inplace()
-    return input._inplace(index_put(input, indices, values, accumulate))
+    return input._inplace_apply(index_put, indices, values, accumulate)
 
 
 # ---------------------------------------------------------------------------- gather / scatter
@@ -264,13 +263,11 @@ def scatter_add(input, dim, index, src):
 
 
 def scatter_(input, dim, index, src=None, *, value=None, reduce=None):
-    input._check_inplace()
-    return input._inplace(scatter(input, dim, index, src, value=value, reduce=reduce))
+    return input._inplace_apply(scatter, dim, index, src, value=value, reduce=reduce)
 
 
 def scatter_add_(input, dim, index, src):
-    input._check_inplace()
-    return input._inplace(scatter_add(input, dim, index, src))
+    return input._inplace_apply(scatter_add, dim, index, src)
 
 
 class ScatterReduce(Function):
@@ -331,8 +328,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
 
 
 def scatter_reduce_(input, dim, index, src, reduce, *, include_self=True):
-    input._check_inplace()
-    return input._inplace(scatter_reduce(input, dim, index, src, reduce, include_self=include_self))
+    return input._inplace_apply(scatter_reduce, dim, index, src, reduce, include_self=include_self)
 
 
 def index_select(input, dim, index):
@@ -352,14 +348,29 @@ def index_add(input, dim, index, source, *, alpha=1):
 
 
 def index_add_(input, dim, index, source, *, alpha=1):
-    input._check_inplace()
-    return input._inplace(index_add(input, dim, index, source, alpha=alpha))
+    return input._inplace_apply(index_add, dim, index, source, alpha=alpha)
 
 
 def index_fill(input, dim, index, value):
+    """``input`` with ``value`` at ``index`` along ``dim``; no gradient reaches the filled positions."""
     d = input._wrap_dim(dim)
+    _check_index("index_fill_", input, d, index, need_same_rank=False)
+    if index.ndim > 1:
+        raise IndexError("Index has to be a vector/scalar")
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
-    return IndexPut.apply(input, key, value, False)
+    if not isinstance(value, Tensor):
+        return IndexPut.apply(input, key, value, False)
+    if value.ndim != 0:
+        raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                           f"{value.ndim} dimension(s).")
+    # a tensor value's gradient counts each filled element once, even for a repeated index
+    from .creation import zeros
+    mask = IndexPut.apply(zeros(input.shape, dtype=_dt.bool_, device=input.device), key, True, False)
+    return masked_fill(input, mask, value)
+
+
+def index_fill_(input, dim, index, value):
+    return input._inplace_apply(index_fill, dim, index, value)
 
 
 def masked_fill(input, mask, value):
@@ -388,8 +399,7 @@ def masked_fill_(input, mask, value):
         if shape != tuple(input.shape):
             raise RuntimeError(f"output with shape {list(input.shape)} doesn't match the broadcast shape "
                                f"{list(shape)}")
-    input._check_inplace()
-    return input._inplace(masked_fill(input, mask, value))
+    return input._inplace_apply(masked_fill, mask, value)
 
 
 def masked_select(input, mask):

@@ -362,11 +362,9 @@ def _view_chain(v):
 
 def rebase_view(view, result):
     """After writing ``result`` into ``view`` in place, record it in the graph of view's base."""
-    base = view._base
+    base = view if view._base is None else view._base  # no base: a constant written over all of it
     view_fn = _view_chain(view)
-    shell = Tensor._make(base._data, base._device, base._dtype)
-    shell._rg, shell._grad_fn, shell._out_idx, shell._acc = base._rg, base._grad_fn, base._out_idx, base._acc
-    out = CopySlices.apply(shell, result, view_fn)
+    out = CopySlices.apply(base._graph_alias(), result, view_fn)
     base._set_grad_fn(out._grad_fn, 0)
     fresh = view_fn(base)
     view._set_grad_fn(fresh._grad_fn, fresh._out_idx)

@@ -222,6 +222,75 @@ def test_indexing(name, fn, ref):
     check(fn, ref, I.copy())
 
 
+# in-place writes: op x value kind x target, into y = x * 1 (a non-leaf), a view, a view of a view.
+# A write the graph misses lets gradient through overwritten elements: the finite differences catch it.
+def _sig(t):
+    return 1 / (1 + np.exp(-t))
+
+
+def _np_set(t, v):
+    t[...] = v
+
+
+def _idx(t):
+    return blaze.tensor([0, 2, 0], device=t.device)
+
+
+INPLACE_OPS = [  # name, value kinds, blaze op(t, v), NumPy op(t, v) on a view
+    ("setitem_int", "num 0d t", lambda t, v: t.__setitem__(1, v), lambda t, v: t.__setitem__(1, v)),
+    ("setitem_mask", "num 0d", lambda t, v: t.__setitem__(t > 0, v), lambda t, v: t.__setitem__(t > 0, v)),
+    ("setitem_array", "num 0d", lambda t, v: t.__setitem__(([0, 2], [1, 0]), v),
+     lambda t, v: t.__setitem__(([0, 2], [1, 0]), v)),
+    ("fill_", "num 0d", lambda t, v: t.fill_(v), _np_set),
+    ("zero_", "num", lambda t, v: t.zero_(), lambda t, v: _np_set(t, 0)),
+    ("copy_", "t", lambda t, v: t.copy_(v), _np_set),
+    ("add_", "num 0d t", lambda t, v: t.add_(v), lambda t, v: t.__iadd__(v)),
+    ("mul_", "num 0d t", lambda t, v: t.mul_(v), lambda t, v: t.__imul__(v)),
+    ("div_", "num 0d t", lambda t, v: t.div_(v), lambda t, v: t.__itruediv__(v)),
+    ("clamp_", "num", lambda t, v: t.clamp_(-0.5, 0.5), lambda t, v: np.clip(t, -0.5, 0.5, out=t)),
+    ("pow_", "num 0d", lambda t, v: t.abs_().add_(0.5).pow_(v),
+     lambda t, v: _np_set(t, (np.abs(t) + 0.5) ** v)),
+    ("masked_fill_", "num 0d", lambda t, v: t.masked_fill_(t < 0, v), lambda t, v: t.__setitem__(t < 0, v)),
+    ("index_fill_", "num 0d", lambda t, v: t.index_fill_(1, _idx(t), v), lambda t, v: t.__setitem__(
+        (slice(None), [0, 2]), v)),
+    ("exp_", "num", lambda t, v: t.exp_(), lambda t, v: np.exp(t, out=t)),
+    ("sigmoid_", "num", lambda t, v: t.sigmoid_(), lambda t, v: _np_set(t, _sig(t))),
+    ("relu_inplace", "num", lambda t, v: blaze.nn.functional.relu(t, inplace=True),
+     lambda t, v: np.maximum(t, 0, out=t)),
+    ("silu_inplace", "num", lambda t, v: blaze.nn.functional.silu(t, inplace=True),
+     lambda t, v: _np_set(t, t * _sig(t))),
+]
+INPLACE_TARGETS = [("nonleaf", lambda y: y, 5), ("view", lambda y: y[:, 1:4], 3),
+                   ("view_of_view", lambda y: y[1:][:, ::2], 3)]
+
+
+def _written(target, op, num):
+    def fn(x, *v):
+        y = x * 1
+        op(target(y), v[0] if v else num)
+        return y
+    return fn
+
+
+def _inplace_table():
+    rows = []
+    for op_name, kinds, op, np_op in INPLACE_OPS:
+        for t_name, target, n in INPLACE_TARGETS:
+            for kind in kinds.split():
+                vals = {"num": (), "0d": (np.array(0.75),), "t": (arr(n, positive=True),)}[kind]
+                rows.append((f"{op_name}-{kind}-{t_name}", _written(target, op, 0.75),
+                             _written(target, np_op, 0.75), vals))
+    return rows
+
+
+INPLACE = _inplace_table()
+
+
+@pytest.mark.parametrize("name,fn,ref,vals", INPLACE, ids=[r[0] for r in INPLACE])
+def test_inplace(name, fn, ref, vals):
+    check(fn, ref, I.copy(), *[v.copy() for v in vals])
+
+
 def test_setitem_forward_and_grad():
     def fn(x):
         buf = blaze.zeros(4, 5, dtype=blaze.float64)

@@ -108,3 +108,8 @@ def test_setitem_and_inplace_views():
         y[0].add_(x[1])
         return y
     parity(fn, T.I)
+
+
+@pytest.mark.parametrize("name,fn,ref,vals", T.INPLACE, ids=[r[0] for r in T.INPLACE])
+def test_inplace(name, fn, ref, vals):
+    parity(fn, T.I, *vals)

@@ -18,17 +18,16 @@ from ...ops.pointwise import where
 from ...tensor import Tensor
 
 
-def _apply(input: Tensor, result: Tensor, inplace: bool) -> Tensor:
-    """Return ``result``, or write it into ``input`` for the ``inplace=True`` variants."""
+def _apply(input: Tensor, fn, inplace: bool) -> Tensor:
+    """Return ``fn(input)``, or write it into ``input`` for the ``inplace=True`` variants."""
     if not inplace:
-        return result
-    input._check_inplace()
-    return input._inplace(result)
+        return fn(input)
+    return input._inplace_apply(fn)
 
 
 def relu(input, inplace: bool = False):
     """max(x, 0)."""
-    return _apply(input, input.relu(), inplace)
+    return _apply(input, lambda x: x.relu(), inplace)
 
 
 def relu_(input):
@@ -45,7 +44,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     """clamp(x, min_val, max_val)."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    return _apply(input, _clip(input, min_val, max_val), inplace)
+    return _apply(input, lambda x: _clip(x, min_val, max_val), inplace)
 
 
 def relu6(input, inplace: bool = False):
@@ -55,7 +54,7 @@ def relu6(input, inplace: bool = False):
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     """x if x > 0 else negative_slope * x (twice differentiable: a where over Tensors)."""
-    return _apply(input, where(input > 0, input, input * negative_slope), inplace)
+    return _apply(input, lambda x: where(x > 0, x, x * negative_slope), inplace)
 
 
 def leaky_relu_(input, negative_slope: float = 0.01):
@@ -70,7 +69,7 @@ def _neg_expm1(input, scale: float = 1.0):
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    return _apply(input, where(input > 0, input, alpha * _neg_expm1(input)), inplace)
+    return _apply(input, lambda x: where(x > 0, x, alpha * _neg_expm1(x)), inplace)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -79,12 +78,12 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input, inplace: bool = False):
     """scale * elu(x, alpha) with the self-normalizing constants."""
-    return _apply(input, _SELU_SCALE * where(input > 0, input, _SELU_ALPHA * _neg_expm1(input)), inplace)
+    return _apply(input, lambda x: _SELU_SCALE * where(x > 0, x, _SELU_ALPHA * _neg_expm1(x)), inplace)
 
 
 def celu(input, alpha: float = 1.0, inplace: bool = False):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
-    return _apply(input, where(input > 0, input, alpha * _neg_expm1(input, alpha)), inplace)
+    return _apply(input, lambda x: where(x > 0, x, alpha * _neg_expm1(x, alpha)), inplace)
 
 
 class _Gelu(Function):
@@ -126,7 +125,7 @@ def gelu(input, approximate: str = "none"):
 
 def silu(input, inplace: bool = False):
     """x * sigmoid(x)."""
-    return _apply(input, input * input.sigmoid(), inplace)
+    return _apply(input, lambda x: x * x.sigmoid(), inplace)
 
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
@@ -151,7 +150,7 @@ def _softplus_stable(x):
 
 def mish(input, inplace: bool = False):
     """x * tanh(softplus(x))."""
-    return _apply(input, input * softplus(input).tanh(), inplace)
+    return _apply(input, lambda x: x * softplus(x).tanh(), inplace)
 
 
 def tanh(input):
@@ -169,14 +168,13 @@ def logsigmoid(input):
 
 def hardsigmoid(input, inplace: bool = False):
     """relu6(x + 3) / 6."""
-    return _apply(input, _clip(input + 3, 0.0, 6.0) / 6, inplace)
+    return _apply(input, lambda x: _clip(x + 3, 0.0, 6.0) / 6, inplace)
 
 
 def hardswish(input, inplace: bool = False):
     """x * relu6(x + 3) / 6; gradient 0 at x <= -3 and 1 at x >= 3, as PyTorch's hardswish_backward
     (a clamp product would give -0.5 at x = -3 and 1.5 at x = 3)."""
-    mid = input * (input + 3) / 6
-    return _apply(input, where(input <= -3, zeros_like(input), where(input < 3, mid, input)), inplace)
+    return _apply(input, lambda x: where(x <= -3, zeros_like(x), where(x < 3, x * (x + 3) / 6, x)), inplace)
 
 
 def softsign(input):
@@ -189,7 +187,7 @@ def tanhshrink(input):
 
 def threshold(input, threshold: float, value: float, inplace: bool = False):
     """x if x > threshold else value."""
-    return _apply(input, where(input > threshold, input, value), inplace)
+    return _apply(input, lambda x: where(x > threshold, x, value), inplace)
 
 
 def hardshrink(input, lambd: float = 0.5):
@@ -225,7 +223,7 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     slope = input.detach().new_empty(input.shape).uniform_(lower, upper)
-    return _apply(input, where(input >= 0, input, input * slope), inplace)
+    return _apply(input, lambda x: where(x >= 0, x, x * slope), inplace)
 
 
 # ---------------------------------------------------------------------------- softmax family

@@ -52,7 +52,7 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
     _check_p(p)
     if not training or p == 0.0:
         return input
-    return _apply(input, _Dropout.apply(input, float(p), generator or default_generator), inplace)
+    return _apply(input, lambda x: _Dropout.apply(x, float(p), generator or default_generator), inplace)
 
 
 def _channel_mask(input, p: float, batched_ndim: int, generator):
@@ -68,7 +68,7 @@ def _feature_dropout(input, p, training, inplace, batched_ndim, generator=None):
     _check_p(p)
     if not training or p == 0.0:
         return input
-    return _apply(input, input * _channel_mask(input, p, batched_ndim, generator), inplace)
+    return _apply(input, lambda x: x * _channel_mask(x, p, batched_ndim, generator), inplace)
 
 
 def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
@@ -93,14 +93,14 @@ def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool =
     if not training or p == 0.0:
         return input
     if p == 1.0:
-        return _apply(input, input * 0.0, inplace)
+        return _apply(input, lambda x: x * 0.0, inplace)
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
     a = ((1 - p) * (1 + p * alpha_p ** 2)) ** -0.5
     b = -a * alpha_p * p
     be = input._device.backend
     keep = Tensor._make(be.cast(be.dropout_mask(tuple(input.shape), p, default_generator), input.dtype),
                         input._device, input.dtype) * (1 - p)  # 0/1 mask
-    return _apply(input, (input * keep + alpha_p * (1 - keep)) * a + b, inplace)
+    return _apply(input, lambda x: (x * keep + alpha_p * (1 - keep)) * a + b, inplace)
 
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout"]
