@@ -45,12 +45,13 @@ def _to_key(key, x):
                 raise RuntimeError(f"indices should be either on {x._device} or on cpu")
             if not (k._dtype.category <= 1):
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            out.append(k._data if k._device is x._device else x._device.backend.from_numpy(k.numpy()))
+            # a cpu index stays on the host: the cuda backend checks its range there before uploading
+            out.append(k._data if k._device is x._device else k.numpy())
         elif isinstance(k, (list, np.ndarray)) and not isinstance(k, str):
             arr = np.asarray(k)
             if arr.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            out.append(arr if x._device.type == "cpu" else x._device.backend.from_numpy(arr))
+            out.append(arr)
         elif isinstance(k, bool):
             out.append(k)
         elif isinstance(k, type(x._data)) and not _is_basic(k):  # a key converted once already (setitem)
