@@ -1,5 +1,6 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
 from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
+from .. import _debug
 from ..tensor import Tensor
 
 
@@ -119,6 +120,8 @@ def _inplace_view(fn):
     def method(self, *args):
         r = fn(self, *args)
         self._data = r._data
+        if _debug.ON:
+            _debug.check(self)
         return self
     return method
 
