@@ -18,6 +18,7 @@ elements, as the kernels index them.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 
@@ -432,12 +433,24 @@ class DeviceArray:
 # and raises there, as CUDA reports a device-side assert at the next API call. The word is
 # only read when a checking kernel ran since the last read, so a sync after other kernels
 # pays nothing; a read costs one 4-byte download.
-_ERR = {"word": None, "armed": False}
+_ERR = {"word": None, "armed": False, "as": None}
 _ERR_OPS: list = [None]  # code -> op name; code 0 means "no error"
+
+
+@contextlib.contextmanager
+def reporting_as(op: str):
+    """Name device-side errors of the kernels launched inside after ``op`` (a public op built on a
+    generic one: index_select on advanced indexing, nll_loss on gather)."""
+    outer, _ERR["as"] = _ERR["as"], _ERR["as"] or op
+    try:
+        yield
+    finally:
+        _ERR["as"] = outer
 
 
 def error_word(op: str) -> tuple:
     """(the int32 error word, ``op``'s code) for a kernel about to check ``op``'s indices."""
+    op = _ERR["as"] or op
     if _ERR["word"] is None:
         w = DeviceArray.empty((1,), np.int32)
         w.alloc.dev.upload(w.alloc.ptr, np.zeros(1, np.int32))

@@ -235,6 +235,12 @@ def check_indices(index, size, op, config=None):
     An entry outside [-size, size) raises ``op``'s device-side error at the next synchronisation.
     """
     _check_index(index)
+    want, acc = [], 1
+    for s in reversed(index.shape):
+        want.insert(0, acc)
+        acc *= s
+    if any(n > 1 and s != w for n, s, w in zip(index.shape, index.strides, want)):
+        raise ValueError(f"check_indices: index must be contiguous, got strides {tuple(index.strides)}")
     out, bad = index.new(index.shape, "int64"), index.new(index.shape, "bool")
     n = numel(index.shape)
     if n:

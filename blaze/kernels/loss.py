@@ -279,10 +279,12 @@ def cross_entropy_heuristic(problem: dict) -> dict:
 
 
 def make_cross_entropy_problem(problem: dict, new_buffer):
-    """run(config): forward + backward on random logits. Targets come from new_buffer too;
-    whatever their values, out-of-range ones are masked (NaN rows), so timing stays valid."""
+    """run(config): forward + backward on random logits and targets drawn in [0, V) (raw bits
+    would be out of range: NaN rows and a device-side error left for the user's next sync)."""
+    from blaze.kernels.random import randint_
     M, V, dtype = int(problem["M"]), int(problem["V"]), problem["dtype"]
     logits, target, grad = new_buffer((M, V), dtype), new_buffer((M,), "int64"), new_buffer((M,), "float32")
+    randint_(target, 0, V, seed=0)
     dlogits = logits.new((M, V), logits.dtype)
     smoothing = float(problem.get("label_smoothing", 0.0))
 

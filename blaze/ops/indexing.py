@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
+from ..backends.cuda_memory import reporting_as
 from ..random import default_generator
 from ._util import Tensor, make, same_device, unbroadcast
 from .shape import slice_view
@@ -342,14 +343,16 @@ def index_select(input, dim, index):
         raise IndexError("index_select(): Index is supposed to be a vector of dtype int64/int32")
     _check_index("index_select", input, d, index, need_same_rank=False)
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
-    return IndexGet.apply(input, key)
+    with reporting_as("index_select"):
+        return IndexGet.apply(input, key)
 
 
 def index_add(input, dim, index, source, *, alpha=1):
     d = input._wrap_dim(dim)
     _check_index("index_add", input, d, index, need_same_rank=False, src=source)
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
-    return IndexPut.apply(input, key, source * alpha if alpha != 1 else source, True)
+    with reporting_as("index_add"):
+        return IndexPut.apply(input, key, source * alpha if alpha != 1 else source, True)
 
 
 def index_add_(input, dim, index, source, *, alpha=1):
@@ -360,7 +363,8 @@ def index_add_(input, dim, index, source, *, alpha=1):
 def index_fill(input, dim, index, value):
     d = input._wrap_dim(dim)
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
-    return IndexPut.apply(input, key, value, False)
+    with reporting_as("index_fill"):
+        return IndexPut.apply(input, key, value, False)
 
 
 def masked_fill(input, mask, value):

@@ -24,7 +24,7 @@ def test_freed_memory_is_never_read():
     del secret
     x = blaze.arange(3., device="cuda")
     y = x.index_select(0, _dev_idx(10, 20, 40))
-    with pytest.raises(RuntimeError, match=DEVICE_ASSERT.format("index")):
+    with pytest.raises(RuntimeError, match=DEVICE_ASSERT.format("index_select")):
         y.cpu()
     y = x.index_select(0, _dev_idx(2, 0))  # the word was cleared: the next op is fine
     assert y.cpu().numpy().tolist() == [2.0, 0.0]
@@ -58,13 +58,16 @@ def test_bool_mask_of_wrong_shape():
 
 @pytest.mark.parametrize("op,fn", [
     ("index", lambda x, i: x[i]),
-    ("index", lambda x, i: x.index_select(0, i)),
+    ("index_select", lambda x, i: x.index_select(0, i)),
+    ("index_add", lambda x, i: x.index_add(0, i, blaze.ones(2, device="cuda"))),
+    ("index_fill", lambda x, i: x.index_fill(0, i, 1.0)),
+    ("index_put_", lambda x, i: x.index_put((i,), blaze.ones(2, device="cuda"), accumulate=True)),
     ("gather", lambda x, i: x.gather(0, i)),
     ("scatter", lambda x, i: blaze.zeros(3, device="cuda").scatter(0, i, x[:2])),
     ("scatter_add", lambda x, i: blaze.zeros(3, device="cuda").scatter_add(0, i, x[:2])),
     ("embedding", lambda x, i: F.embedding(i, blaze.ones(3, 2, device="cuda"))),
     ("cross_entropy", lambda x, i: F.cross_entropy(blaze.zeros(2, 3, device="cuda"), i)),
-    ("gather", lambda x, i: F.nll_loss(blaze.zeros(2, 3, device="cuda"), i)),
+    ("nll_loss", lambda x, i: F.nll_loss(blaze.zeros(2, 3, device="cuda"), i)),
 ])
 @pytest.mark.parametrize("bad", [5, -4])
 def test_device_index_raises_at_sync(op, fn, bad):
