@@ -64,3 +64,11 @@ def test_clamp_on_bool_stays_bool(dev):
     r = blaze.tensor([True, False], device=dev).clamp(0, 1)
     assert r.dtype is blaze.bool and r._data.dtype == np.bool_
     assert r.cpu().numpy().tolist() == [True, False]
+
+
+def test_switch_is_read_from_the_environment(monkeypatch):
+    from blaze import _env
+    monkeypatch.setenv("BLAZE_DEBUG_CHECKS", "1")
+    assert _env.debug_checks()
+    monkeypatch.setenv("BLAZE_DEBUG_CHECKS", "0")
+    assert not _env.debug_checks()
