@@ -21,7 +21,7 @@ FLOATS = ("float32", "float16", "bfloat16")
 INDEX_DTYPES = ("int64", "int32")
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["code"])
 def _embedding_fwd_kernel(ids_ptr, w_ptr, out_ptr, err_ptr, code, n_ids, D, V, I1, I2, I3, I4, I5,
                           is0, is1, is2, is3, is4, is5, os0, os1, os2, os3, os4, os5,
                           w_s0, w_s1, o_sd,
@@ -113,7 +113,7 @@ def embedding(weight, ids, out=None, config=None):
     sizes, js, os_ = _ids_layout(ids, out.strides[:-1])
     meta, opts = _config(weight, n, D, V, config)
     grid = (triton.cdiv(n, meta["BLOCK_R"]), triton.cdiv(D, meta["BLOCK_D"]))
-    err, code = error_word("embedding")
+    err, code = error_word("embedding", out)
     _embedding_fwd_kernel[grid](ids, weight, out, err, code, n, D, V, *sizes[1:], *js, *os_,
                                 weight.strides[0], weight.strides[1], out.strides[-1], **meta, **opts)
     return out

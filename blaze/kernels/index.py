@@ -22,6 +22,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from blaze._env import interpret
 from blaze.kernels.buffer import check_buffer
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
@@ -56,7 +57,7 @@ def flag_error(err_ptr, code, bad):
     tl.atomic_max(err_ptr + z, z + code, mask=bad, sem="relaxed")
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["code"])  # one binary whichever op it reports for
 def _move_kernel(src_ptr, dst_ptr, idx_ptr, err_ptr, code,
                  N, D1, D2, D3, D4, D5,
                  ss0, ss1, ss2, ss3, ss4, ss5,
@@ -90,7 +91,7 @@ def _move_kernel(src_ptr, dst_ptr, idx_ptr, err_ptr, code,
             tl.atomic_add(dst_ptr + d + idx * g_stride, v.to(dst_ptr.dtype.element_ty), mask=ok, sem="relaxed")
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["code"])
 def _check_kernel(idx_ptr, out_ptr, bad_ptr, err_ptr, code, N, size, BLOCK: tl.constexpr):
     # read N indices, write N int64 + N bools
     lin = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -190,10 +191,13 @@ def move_heuristic(problem: dict) -> dict:
     return dict(BLOCK=block, num_warps=4 if block >= 512 else 1)
 
 
-def error_word(op):
-    """(device error word, op's code) for a kernel that checks ``op``'s indices."""
-    from blaze.backends.cuda_memory import error_word as word  # the memory layer owns the word
-    return word(op)
+def error_word(op, like):
+    """(device error word, op's code) for a kernel that checks ``op``'s indices on buffer ``like``."""
+    from blaze.backends import cuda_memory  # the memory layer owns the word
+    if not interpret() and not isinstance(like, cuda_memory.DeviceArray):
+        # host buffers off the interpreter are only ever compiled (tests/kernels/compile_util)
+        return like.new((1,), "int32"), 0
+    return cuda_memory.error_word(op)
 
 
 def _launch(mode, sizes, src, src_strides, dst, dst_strides, idx=None, idx_strides=None,
@@ -206,7 +210,7 @@ def _launch(mode, sizes, src, src_strides, dst, dst_strides, idx=None, idx_strid
     cfg = config or config_for("index_move", dict(numel=n, dtype=str(dst.dtype)))
     meta, opts = launch_options(cfg)
     has_alpha = mode == SCATTER_ADD and alpha != 1
-    err, code = error_word(op) if mode != COPY else (src, 0)
+    err, code = error_word(op, dst) if mode != COPY else (src, 0)
     _move_kernel[(triton.cdiv(n, meta["BLOCK"]),)](
         src, dst, idx if idx is not None else src, err, code, n, *d[1:], *ss, *ds, *js,
         src_off, dst_off, g_stride, g_size, alpha, MODE=mode, HAS_ALPHA=has_alpha, **meta, **opts)
@@ -246,7 +250,7 @@ def check_indices(index, size, op, config=None):
     if n:
         cfg = config or config_for("index_move", dict(numel=n, dtype="int64"))
         meta, opts = launch_options(cfg)
-        err, code = error_word(op)
+        err, code = error_word(op, index)
         _check_kernel[(triton.cdiv(n, meta["BLOCK"]),)](index, out, bad, err, code, n, size, **meta, **opts)
     return out, bad
 

@@ -29,7 +29,7 @@ F32 = np.dtype(np.float32)
 TARGET_DTYPES = ("int64", "int32")
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["code"])
 def _ce_fwd_kernel(logits_ptr, target_ptr, weight_ptr, loss_ptr, lse_ptr, row_w_ptr, err_ptr, code,
                    M, V, ignore_index, smoothing, stride_lm, stride_t,
                    BLOCK_M: tl.constexpr, BLOCK_V: tl.constexpr,
@@ -204,7 +204,7 @@ def cross_entropy(logits, target, ignore_index: int = -100, label_smoothing: flo
         raise ValueError(f"{fn}: logits have no classes (shape {tuple(logits.shape)})")
     meta, opts = _meta(M, V, logits.dtype, config)
     grid = (triton.cdiv(M, meta["BLOCK_M"]),)
-    err, code = error_word(fn)
+    err, code = error_word(fn, logits)
     _ce_fwd_kernel[grid](logits, target, weight if weight is not None else logits, *outs, err, code,
                          M, V, int(ignore_index), eps, logits.strides[0], target.strides[0],
                          BLOCK_M=meta["BLOCK_M"], BLOCK_V=meta["BLOCK_V"],
