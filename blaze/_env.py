@@ -19,3 +19,8 @@ def cache_dir() -> str:
 def autotune_on_first_use() -> bool:
     """BLAZE_AUTOTUNE=1: tune a kernel the first time it meets an uncached shape."""
     return os.environ.get("BLAZE_AUTOTUNE", "0") not in ("", "0")
+
+
+def debug_checks() -> bool:
+    """BLAZE_DEBUG_CHECKS=1: every Tensor an op makes is checked against its storage (blaze._debug)."""
+    return os.environ.get("BLAZE_DEBUG_CHECKS", "0") not in ("", "0")

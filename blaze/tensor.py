@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from . import _debug
 from . import dtypes as _dt
 from .autograd.function import AccumulateGrad
 from .autograd.grad_mode import _state
@@ -75,6 +76,8 @@ class Tensor:
         t._acc = None
         t.grad = None
         t._retains_grad = False
+        if _debug.ON:
+            _debug.check(t)
         return t
 
     def __init__(self, *args, **kwargs):

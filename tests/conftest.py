@@ -20,3 +20,18 @@ def _gpu_present() -> bool:
 
 if "TRITON_INTERPRET" not in os.environ and not _gpu_present():
     os.environ["TRITON_INTERPRET"] = "1"
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_device_error():
+    """A test that leaves a device-side error unread fails itself, not whichever test syncs next."""
+    yield
+    mem = sys.modules.get("blaze.backends.cuda_memory")
+    if mem is not None:
+        try:
+            mem.check_device_errors()
+        except RuntimeError as e:
+            pytest.fail(f"the test left a device-side error unread: {e}")

@@ -18,6 +18,7 @@ elements, as the kernels index them.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 
@@ -421,7 +422,58 @@ class DeviceArray:
                 out.reshape(-1).view(np.uint8)[:] = src[start:start + out.nbytes]
             else:
                 dev.download(out, self.data_ptr())
+        check_device_errors()
         return out
+
+
+# ----------------------------------------------------------------------------- device-side errors
+# Kernels that take indices can't raise: they skip the bad element (no load or store
+# outside the tensor) and atomic_max the op's code into one int32 word in device memory.
+# The host reads that word at the next synchronisation (a download, blaze.cuda.synchronize)
+# and raises there, as CUDA reports a device-side assert at the next API call. The word is
+# only read when a checking kernel ran since the last read, so a sync after other kernels
+# pays nothing; a read costs one 4-byte download.
+_ERR = {"word": None, "armed": False, "as": None}
+_ERR_OPS: list = [None]  # code -> op name; code 0 means "no error"
+
+
+@contextlib.contextmanager
+def reporting_as(op: str):
+    """Name device-side errors of the kernels launched inside after ``op`` (a public op built on a
+    generic one: index_select on advanced indexing, nll_loss on gather)."""
+    outer, _ERR["as"] = _ERR["as"], _ERR["as"] or op
+    try:
+        yield
+    finally:
+        _ERR["as"] = outer
+
+
+def error_word(op: str) -> tuple:
+    """(the int32 error word, ``op``'s code) for a kernel about to check ``op``'s indices."""
+    op = _ERR["as"] or op
+    if _ERR["word"] is None:
+        w = DeviceArray.empty((1,), np.int32)
+        w.alloc.dev.upload(w.alloc.ptr, np.zeros(1, np.int32))
+        _ERR["word"] = w
+    if op not in _ERR_OPS:
+        _ERR_OPS.append(op)
+    _ERR["armed"] = True
+    return _ERR["word"], _ERR_OPS.index(op)
+
+
+def check_device_errors() -> None:
+    """Raise (and clear) the device-side error a checking kernel left since the last check."""
+    if not _ERR["armed"]:
+        return
+    w = _ERR["word"]
+    _ERR["armed"] = False
+    code = np.zeros(1, np.int32)
+    w.alloc.dev.download(code, w.alloc.ptr)
+    if code[0]:
+        w.alloc.dev.upload(w.alloc.ptr, np.zeros(1, np.int32))
+        raise RuntimeError(f"CUDA error: device-side assert triggered: {_ERR_OPS[code[0]]}: index out of "
+                           "bounds (kernels report it at the next synchronisation; no element outside the "
+                           "tensor was read or written)")
 
 
 class _Numel(int):

@@ -348,10 +348,12 @@ class TritonBackend(TritonNNPrimitives):
         ks = key if isinstance(key, tuple) else (key,)
         out = []
         for k in ks:
-            if isinstance(k, (np.ndarray, list)):
-                k = self.from_numpy(np.asarray(k))
+            if isinstance(k, list):
+                k = np.asarray(k)
             if isinstance(k, bool):
                 k = self.full((), k, np.bool_)
+            if isinstance(k, np.ndarray) and k.dtype == np.uint8:
+                k = k.astype(np.bool_)
             if _is_arr(k) and k.dtype == np.uint8:  # torch: a uint8 index is a mask
                 k = self.cast(k, np.bool_)
             out.append(k)
@@ -378,7 +380,7 @@ class TritonBackend(TritonNNPrimitives):
 
     def index_put(self, x, key, value, accumulate):
         key = self._device_key(key)
-        offsets, shape = _ti.element_offsets(self, x, key)
+        offsets, shape = _ti.element_offsets(self, x, key, "index_put_")
         if offsets.size == 0:
             return
         flat = x.flat_storage()

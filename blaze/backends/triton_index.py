@@ -14,8 +14,14 @@ import numpy as np
 from .cuda_memory import DeviceArray, _contig_strides
 
 
+# an index computed as out of range becomes this offset: negative even after the flat take's
+# wrap (+ allocation size < 2**62), so the kernel skips it instead of touching memory
+_SKIP = -(1 << 62)
+
+
 def _is_array(k) -> bool:
-    return isinstance(k, DeviceArray)
+    """An index array: on the device, or still on the host (checked there before any launch)."""
+    return isinstance(k, (DeviceArray, np.ndarray))
 
 
 def normalize_key(key, ndim):
@@ -100,10 +106,27 @@ def result_layout(view: DeviceArray, adv, bshape):
     return rest, first
 
 
-def element_offsets(be, x: DeviceArray, key):
-    """(offsets int64 DeviceArray of the result shape, result shape) for an advanced ``key``."""
+def _checked_index(be, idx, n, dim, op):
+    """(idx wrapped into [0, n), bad-entry mask or None): a host index is checked here, before any
+    launch; a device one by a kernel that reports ``op`` at the next synchronisation."""
+    if isinstance(idx, np.ndarray):
+        idx = idx.astype(np.int64, copy=False)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            bad = int(idx.max()) if idx.max() >= n else int(idx.min())
+            raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+        return be.from_numpy(np.where(idx < 0, idx + n, idx)), None
+    from ..kernels.index import check_indices
+    return check_indices(be.contiguous(idx), n, op)
+
+
+def element_offsets(be, x: DeviceArray, key, op="index"):
+    """(offsets int64 DeviceArray of the result shape, result shape) for an advanced ``key``.
+
+    An out-of-range index gets offset ``_SKIP`` (the take/put kernels skip it) and ``op``'s
+    device-side error.
+    """
     key = normalize_key(key, x.ndim)
-    key = expand_masks(be, key)
+    key = expand_masks(be, key, x.shape)
     view, adv = basic_view(x, key)
     arrays = [a[2] for a in adv if _is_array(a[2])]
     bshape = np.broadcast_shapes(*[tuple(a.shape) for a in arrays])
@@ -112,17 +135,25 @@ def element_offsets(be, x: DeviceArray, key):
     out_ndim = len(rest) + nb
     out_shape = [view.shape[i] for i in rest]
     out_shape[first:first] = list(bshape)
-    acc = None
+    # host indices first: a bad one raises before any kernel runs
+    checked = {}
+    for pos, vdim, idx, n in sorted(adv, key=lambda a: not isinstance(a[2], np.ndarray)):
+        if vdim is not None:
+            checked[pos] = _checked_index(be, idx, n, vdim, op)
+    acc = bad = None
     for pos, vdim, idx, n in adv:
         if vdim is None:
             continue
-        idx = be.cast(idx, np.int64) if idx.dtype != np.int64 else idx
-        # negative indices count from the end; out-of-range ones stay out of range (kernels skip them)
-        wrapped = be.where(be.binary("lt", idx, 0), be.binary("add", idx, n), idx)
+        wrapped, bad_k = checked[pos]
+        lead = (1,) * (first + nb - wrapped.ndim)
+        trail = (1,) * (out_ndim - first - nb)
         term = be.binary("mul", wrapped, view.strides[vdim])
         # (..., *bshape-aligned index dims, ...): broadcast against the other components
-        term = be.reshape(term, (1,) * (first + nb - term.ndim) + tuple(term.shape) + (1,) * (out_ndim - first - nb))
+        term = be.reshape(term, lead + tuple(term.shape) + trail)
         acc = term if acc is None else be.binary("add", acc, term)
+        if bad_k is not None:
+            bad_k = be.reshape(bad_k, lead + tuple(bad_k.shape) + trail)
+            bad = bad_k if bad is None else be.binary("logical_or", bad, bad_k)
     for j, vdim in enumerate(rest):
         od = j if j < first else j + nb
         n = view.shape[vdim]
@@ -132,22 +163,36 @@ def element_offsets(be, x: DeviceArray, key):
     if acc is None:
         acc = be.full((), 0, np.int64)
     acc = be.binary("add", acc, view.offset)
+    if bad is not None:
+        acc = be.where(bad, _SKIP, acc)
     if tuple(acc.shape) != tuple(out_shape):
         acc = be.contiguous(be.expand(acc, tuple(out_shape)))
     return acc, tuple(out_shape)
 
 
-def expand_masks(be, key):
-    """Boolean masks become one int64 index array per masked dim (a host sync: the count sets the shape)."""
+def expand_masks(be, key, shape):
+    """Boolean masks become one int64 index array per masked dim (a host sync: the count sets the shape).
+
+    A mask must have the shape of the dims it covers (PyTorch's IndexError otherwise).
+    """
     if not any(_is_array(k) and k.dtype == np.bool_ for k in key):
         return key
-    out = []
+    out, d = [], 0
     for k in key:
         if _is_array(k) and k.dtype == np.bool_:
+            for j, (m, n) in enumerate(zip(k.shape, shape[d:d + k.ndim])):
+                if m != n:
+                    raise IndexError(f"The shape of the mask {list(k.shape)} at index {j} does not match the shape "
+                                     f"of the indexed tensor {list(shape)} at index {d + j}")
+            d += k.ndim
+            if isinstance(k, np.ndarray):
+                out.extend(np.nonzero(k))
+                continue
             nz = be.nonzero(k)  # (count, k.ndim), counted as a fallback
             for j in range(k.ndim):
                 out.append(be.contiguous(nz.view_as((nz.shape[0],), (nz.strides[0],), nz.offset + j * nz.strides[1])))
         else:
+            d += k is not None
             out.append(k)
     return tuple(out)
 

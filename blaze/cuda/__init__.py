@@ -61,8 +61,10 @@ def set_device(device) -> None:
 
 
 def synchronize(device=None) -> None:
-    """Wait for every kernel and copy queued on the device."""
+    """Wait for every kernel and copy queued on the device; raise a device-side error a kernel reported."""
     _dev().synchronize()
+    from ..backends.cuda_memory import check_device_errors
+    check_device_errors()
 
 
 def get_device_name(device=None) -> str:

@@ -556,7 +556,11 @@ def launch(op: str, inputs, out=None, out_dtype=None, alpha=1.0, config=None):
 
     # dtype rules (tables keyed by spec.rule)
     value_idx = [i for i in range(spec.arity) if not (spec.rule == "where" and i == 0)]
-    prom = promote([names[i] for i in value_idx if names[i]], [scal[i] for i in value_idx if names[i] is None])
+    # promotion sees a bool scalar as bool (scal holds it as the int the kernel takes): where(m, b, False)
+    # on a bool b stays bool
+    pscal = [inputs[i] if isinstance(inputs[i], (bool, np.bool_)) else scal[i] for i in range(spec.arity)]
+    prom = promote([names[i] for i in value_idx if names[i]], [bool(pscal[i]) if isinstance(pscal[i], np.bool_)
+                                                              else pscal[i] for i in value_idx if names[i] is None])
     if spec.rule == "int" and _is_float(prom):
         raise TypeError(f"{op}: needs integer or bool inputs, got {prom}")
     if spec.rule == "float" and not _is_float(prom):

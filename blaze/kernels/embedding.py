@@ -14,15 +14,15 @@ import triton
 import triton.language as tl
 
 from blaze.kernels.buffer import check_buffer
-from blaze.kernels.index import _unravel, coalesce, numel
+from blaze.kernels.index import _unravel, coalesce, error_word, flag_error, numel
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
 FLOATS = ("float32", "float16", "bfloat16")
 INDEX_DTYPES = ("int64", "int32")
 
 
-@triton.jit
-def _embedding_fwd_kernel(ids_ptr, w_ptr, out_ptr, n_ids, D, V, I1, I2, I3, I4, I5,
+@triton.jit(do_not_specialize=["code"])
+def _embedding_fwd_kernel(ids_ptr, w_ptr, out_ptr, err_ptr, code, n_ids, D, V, I1, I2, I3, I4, I5,
                           is0, is1, is2, is3, is4, is5, os0, os1, os2, os3, os4, os5,
                           w_s0, w_s1, o_sd,
                           BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
@@ -35,6 +35,7 @@ def _embedding_fwd_kernel(ids_ptr, w_ptr, out_ptr, n_ids, D, V, I1, I2, I3, I4, 
     ids = tl.load(ids_ptr + i0 * is0 + i1 * is1 + i2 * is2 + i3 * is3 + i4 * is4 + i5 * is5,
                   mask=rm, other=0).to(tl.int64)
     ok = rm & (ids >= 0) & (ids < V)
+    flag_error(err_ptr, code, rm & ~ok)
     w = tl.load(w_ptr + ids[:, None] * w_s0 + c[None, :] * w_s1, mask=ok[:, None] & cm[None, :], other=0)
     o = i0 * os0 + i1 * os1 + i2 * os2 + i3 * os3 + i4 * os4 + i5 * os5
     tl.store(out_ptr + o[:, None] + c[None, :] * o_sd, w, mask=rm[:, None] & cm[None, :])
@@ -112,7 +113,8 @@ def embedding(weight, ids, out=None, config=None):
     sizes, js, os_ = _ids_layout(ids, out.strides[:-1])
     meta, opts = _config(weight, n, D, V, config)
     grid = (triton.cdiv(n, meta["BLOCK_R"]), triton.cdiv(D, meta["BLOCK_D"]))
-    _embedding_fwd_kernel[grid](ids, weight, out, n, D, V, *sizes[1:], *js, *os_,
+    err, code = error_word("embedding", out)
+    _embedding_fwd_kernel[grid](ids, weight, out, err, code, n, D, V, *sizes[1:], *js, *os_,
                                 weight.strides[0], weight.strides[1], out.strides[-1], **meta, **opts)
     return out
 

@@ -11,15 +11,18 @@ read 1 element (+1 index), write 1 element. One kernel, four modes:
     SCATTER_ADD  dst[d(i) + idx*g_stride] += alpha * src[s(i)]      (atomic: duplicates add up)
 
 Indices: int64 or int32. Negative indices in [-size, 0) wrap like Python's. Launchers do NOT
-read index contents (that would need a host sync); callers check ranges on the CPU side.
-The kernels are guarded instead: an index outside [-size, size) never touches memory —
-gathers write 0 for that element, scatters skip it.
+read index contents (that would need a host sync). The kernels are guarded instead: an
+index outside [-size, size) never touches memory — gathers write 0 for that element,
+scatters skip it — and raises the op's code in the device error word
+(``cuda_memory.error_word``), which the host turns into a RuntimeError at the next
+synchronisation, as CUDA's device-side asserts.
 """
 from __future__ import annotations
 
 import triton
 import triton.language as tl
 
+from blaze._env import interpret
 from blaze.kernels.buffer import check_buffer
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
@@ -48,7 +51,14 @@ def _unravel(lin, D1, D2, D3, D4, D5):
 
 
 @triton.jit
-def _move_kernel(src_ptr, dst_ptr, idx_ptr,
+def flag_error(err_ptr, code, bad):
+    # masked: on the happy path no lane touches the word
+    z = tl.zeros(bad.shape, tl.int32)
+    tl.atomic_max(err_ptr + z, z + code, mask=bad, sem="relaxed")
+
+
+@triton.jit(do_not_specialize=["code"])  # one binary whichever op it reports for
+def _move_kernel(src_ptr, dst_ptr, idx_ptr, err_ptr, code,
                  N, D1, D2, D3, D4, D5,
                  ss0, ss1, ss2, ss3, ss4, ss5,
                  ds0, ds1, ds2, ds3, ds4, ds5,
@@ -68,6 +78,7 @@ def _move_kernel(src_ptr, dst_ptr, idx_ptr,
         idx = tl.load(idx_ptr + j, mask=m, other=0).to(tl.int64)
         idx = tl.where(idx < 0, idx + g_size, idx)
         ok = m & (idx >= 0) & (idx < g_size)   # out-of-range: no memory touched
+        flag_error(err_ptr, code, m & ~ok)
         if MODE == 1:
             v = tl.load(src_ptr + s + idx * g_stride, mask=ok, other=0)
             tl.store(dst_ptr + d, v, mask=m)
@@ -78,6 +89,19 @@ def _move_kernel(src_ptr, dst_ptr, idx_ptr,
             if HAS_ALPHA:
                 v = v * alpha
             tl.atomic_add(dst_ptr + d + idx * g_stride, v.to(dst_ptr.dtype.element_ty), mask=ok, sem="relaxed")
+
+
+@triton.jit(do_not_specialize=["code"])
+def _check_kernel(idx_ptr, out_ptr, bad_ptr, err_ptr, code, N, size, BLOCK: tl.constexpr):
+    # read N indices, write N int64 + N bools
+    lin = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m = lin < N
+    i = tl.load(idx_ptr + lin, mask=m, other=0).to(tl.int64)
+    i = tl.where(i < 0, i + size, i)
+    bad = (i < 0) | (i >= size)
+    flag_error(err_ptr, code, m & bad)
+    tl.store(out_ptr + lin, tl.where(bad, 0, i), mask=m)
+    tl.store(bad_ptr + lin, bad, mask=m)
 
 
 @triton.jit
@@ -167,8 +191,17 @@ def move_heuristic(problem: dict) -> dict:
     return dict(BLOCK=block, num_warps=4 if block >= 512 else 1)
 
 
+def error_word(op, like):
+    """(device error word, op's code) for a kernel that checks ``op``'s indices on buffer ``like``."""
+    from blaze.backends import cuda_memory  # the memory layer owns the word
+    if not interpret() and not isinstance(like, cuda_memory.DeviceArray):
+        # host buffers off the interpreter are only ever compiled (tests/kernels/compile_util)
+        return like.new((1,), "int32"), 0
+    return cuda_memory.error_word(op)
+
+
 def _launch(mode, sizes, src, src_strides, dst, dst_strides, idx=None, idx_strides=None,
-            src_off=0, dst_off=0, g_stride=0, g_size=1, alpha=1.0, config=None):
+            src_off=0, dst_off=0, g_stride=0, g_size=1, alpha=1.0, config=None, op="index"):
     n = numel(sizes)
     if n == 0:
         return
@@ -177,8 +210,9 @@ def _launch(mode, sizes, src, src_strides, dst, dst_strides, idx=None, idx_strid
     cfg = config or config_for("index_move", dict(numel=n, dtype=str(dst.dtype)))
     meta, opts = launch_options(cfg)
     has_alpha = mode == SCATTER_ADD and alpha != 1
+    err, code = error_word(op, dst) if mode != COPY else (src, 0)
     _move_kernel[(triton.cdiv(n, meta["BLOCK"]),)](
-        src, dst, idx if idx is not None else src, n, *d[1:], *ss, *ds, *js,
+        src, dst, idx if idx is not None else src, err, code, n, *d[1:], *ss, *ds, *js,
         src_off, dst_off, g_stride, g_size, alpha, MODE=mode, HAS_ALPHA=has_alpha, **meta, **opts)
 
 
@@ -197,6 +231,28 @@ def copy_(dst, src, config=None):
 
 def _check_index(index, name="index"):
     check_buffer(name, index, dtypes=INDEX_DTYPES)
+
+
+def check_indices(index, size, op, config=None):
+    """(index wrapped into [0, size) with bad entries 0 as int64, bad as bool) for a contiguous index.
+
+    An entry outside [-size, size) raises ``op``'s device-side error at the next synchronisation.
+    """
+    _check_index(index)
+    want, acc = [], 1
+    for s in reversed(index.shape):
+        want.insert(0, acc)
+        acc *= s
+    if any(n > 1 and s != w for n, s, w in zip(index.shape, index.strides, want)):
+        raise ValueError(f"check_indices: index must be contiguous, got strides {tuple(index.strides)}")
+    out, bad = index.new(index.shape, "int64"), index.new(index.shape, "bool")
+    n = numel(index.shape)
+    if n:
+        cfg = config or config_for("index_move", dict(numel=n, dtype="int64"))
+        meta, opts = launch_options(cfg)
+        err, code = error_word(op, index)
+        _check_kernel[(triton.cdiv(n, meta["BLOCK"]),)](index, out, bad, err, code, n, size, **meta, **opts)
+    return out, bad
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,7 +277,7 @@ def gather(x, dim, index, out=None, config=None):
     xs = list(x.strides)
     g_stride, xs[dim] = xs[dim], 0
     _launch(GATHER, list(index.shape), x, xs, out, list(out.strides), index, list(index.strides),
-            g_stride=g_stride, g_size=x.shape[dim], config=config)
+            g_stride=g_stride, g_size=x.shape[dim], config=config, op="gather")
     return out
 
 
@@ -246,7 +302,8 @@ def _scatter(mode, x, dim, index, src, out, alpha, config):
     os_ = list(out.strides)
     g_stride, os_[dim] = os_[dim], 0
     _launch(mode, list(index.shape), src, list(src.strides), out, os_, index, list(index.strides),
-            g_stride=g_stride, g_size=x.shape[dim], alpha=alpha, config=config)
+            g_stride=g_stride, g_size=x.shape[dim], alpha=alpha, config=config,
+            op="scatter_add" if mode == SCATTER_ADD else "scatter")
     return out
 
 
@@ -282,11 +339,12 @@ def index_select(x, dim, index, out=None, config=None):
     g_stride, xs[dim] = xs[dim], 0
     js = [0] * len(xs)
     js[dim] = index.strides[0]  # the index only varies along dim
-    _launch(GATHER, shape, x, xs, out, list(out.strides), index, js, g_stride=g_stride, g_size=x.shape[dim], config=config)
+    _launch(GATHER, shape, x, xs, out, list(out.strides), index, js, g_stride=g_stride, g_size=x.shape[dim], config=config,
+            op="index_select")
     return out
 
 
-def take(x, index, out=None, config=None):
+def take(x, index, out=None, config=None, op="index"):
     """x[index] for an integer index tensor of any shape over dim 0 (advanced indexing).
 
     Shape: out.shape = index.shape + x.shape[1:]. Out-of-range indices give 0.
@@ -302,11 +360,11 @@ def take(x, index, out=None, config=None):
     xs = [0] * k + list(x.strides[1:])       # (index dims, rest of x)
     js = list(index.strides) + [0] * (len(x.shape) - 1)
     _launch(GATHER, list(shape), x, xs, out, list(out.strides), index, js,
-            g_stride=x.strides[0], g_size=x.shape[0], config=config)
+            g_stride=x.strides[0], g_size=x.shape[0], config=config, op=op)
     return out
 
 
-def index_put_(x, index, values, accumulate=False, config=None):
+def index_put_(x, index, values, accumulate=False, config=None, op="index_put_"):
     """x[index] = values (or += with accumulate=True), in place over dim 0; returns x.
 
     Shape: values has shape index.shape + x.shape[1:] (broadcast values by passing stride-0
@@ -330,7 +388,7 @@ def index_put_(x, index, values, accumulate=False, config=None):
     ds = [0] * k + list(x.strides[1:])
     js = list(index.strides) + [0] * (len(x.shape) - 1)
     _launch(SCATTER_ADD if accumulate else SCATTER, list(shape), values, list(values.strides), x, ds, index, js,
-            g_stride=x.strides[0], g_size=x.shape[0], config=config)
+            g_stride=x.strides[0], g_size=x.shape[0], config=config, op=op)
     return x
 
 
@@ -358,7 +416,7 @@ def index_add(x, dim, index, src, alpha=1, out=None, config=None):
     js = [0] * len(want)
     js[dim] = index.strides[0]
     _launch(SCATTER_ADD, want, src, list(src.strides), out, ds, index, js,
-            g_stride=g_stride, g_size=x.shape[dim], alpha=alpha, config=config)
+            g_stride=g_stride, g_size=x.shape[dim], alpha=alpha, config=config, op="index_add")
     return out
 
 

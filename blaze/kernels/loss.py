@@ -21,6 +21,7 @@ import triton.language as tl
 
 from blaze._env import interpret
 from blaze.kernels.buffer import check_buffer
+from blaze.kernels.index import error_word, flag_error
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 from blaze.kernels.softmax import FLOATS, _check_rows
 
@@ -28,8 +29,8 @@ F32 = np.dtype(np.float32)
 TARGET_DTYPES = ("int64", "int32")
 
 
-@triton.jit
-def _ce_fwd_kernel(logits_ptr, target_ptr, weight_ptr, loss_ptr, lse_ptr, row_w_ptr,
+@triton.jit(do_not_specialize=["code"])
+def _ce_fwd_kernel(logits_ptr, target_ptr, weight_ptr, loss_ptr, lse_ptr, row_w_ptr, err_ptr, code,
                    M, V, ignore_index, smoothing, stride_lm, stride_t,
                    BLOCK_M: tl.constexpr, BLOCK_V: tl.constexpr,
                    HAS_WEIGHT: tl.constexpr, SMOOTH: tl.constexpr):
@@ -39,8 +40,9 @@ def _ce_fwd_kernel(logits_ptr, target_ptr, weight_ptr, loss_ptr, lse_ptr, row_w_
     rows64 = rows.to(tl.int64)
     t = tl.load(target_ptr + rows64 * stride_t, mask=row_ok, other=ignore_index).to(tl.int64)
     valid = row_ok & (t != ignore_index)
-    # an out-of-range target is the caller's bug; never read past the row, report NaN
+    # an out-of-range target never reads past the row: its loss is NaN and the device error is raised
     in_range = (t >= 0) & (t < V)
+    flag_error(err_ptr, code, valid & ~in_range)
     x_rows = logits_ptr + rows64[:, None] * stride_lm
     cols = tl.arange(0, BLOCK_V)
     m = tl.full([BLOCK_M], -float("inf"), tl.float32)
@@ -183,7 +185,8 @@ def cross_entropy(logits, target, ignore_index: int = -100, label_smoothing: flo
         (loss_rows, lse, row_weight), all (N,) float32: the per-row loss (reduction='none'),
         the per-row log-sum-exp saved for backward, and w[target] (1 without weights, 0 on
         ignored rows): reduction='mean' is sum(loss_rows) / sum(row_weight).
-    Out-of-range targets are the caller's bug: their rows read no memory and give NaN.
+    Out-of-range targets read no memory, give NaN and raise ``fn``'s device-side error at the
+    next synchronisation.
     """
     fn = "cross_entropy"
     M, V = _check_rows(f"{fn}: logits", logits)
@@ -201,7 +204,8 @@ def cross_entropy(logits, target, ignore_index: int = -100, label_smoothing: flo
         raise ValueError(f"{fn}: logits have no classes (shape {tuple(logits.shape)})")
     meta, opts = _meta(M, V, logits.dtype, config)
     grid = (triton.cdiv(M, meta["BLOCK_M"]),)
-    _ce_fwd_kernel[grid](logits, target, weight if weight is not None else logits, *outs,
+    err, code = error_word(fn, logits)
+    _ce_fwd_kernel[grid](logits, target, weight if weight is not None else logits, *outs, err, code,
                          M, V, int(ignore_index), eps, logits.strides[0], target.strides[0],
                          BLOCK_M=meta["BLOCK_M"], BLOCK_V=meta["BLOCK_V"],
                          HAS_WEIGHT=weight is not None, SMOOTH=eps > 0.0, **opts)
@@ -275,10 +279,12 @@ def cross_entropy_heuristic(problem: dict) -> dict:
 
 
 def make_cross_entropy_problem(problem: dict, new_buffer):
-    """run(config): forward + backward on random logits. Targets come from new_buffer too;
-    whatever their values, out-of-range ones are masked (NaN rows), so timing stays valid."""
+    """run(config): forward + backward on random logits and targets drawn in [0, V) (raw bits
+    would be out of range: NaN rows and a device-side error left for the user's next sync)."""
+    from blaze.kernels.random import randint_
     M, V, dtype = int(problem["M"]), int(problem["V"]), problem["dtype"]
     logits, target, grad = new_buffer((M, V), dtype), new_buffer((M,), "int64"), new_buffer((M,), "float32")
+    randint_(target, 0, V, seed=0)
     dlogits = logits.new((M, V), logits.dtype)
     smoothing = float(problem.get("label_smoothing", 0.0))
 

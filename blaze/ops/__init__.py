@@ -1,5 +1,6 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
 from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
+from .. import _debug
 from ..tensor import Tensor
 
 
@@ -132,6 +133,8 @@ def _inplace_view(fn):
         if self._base is not None:  # later in-place writes rebuild this view from its base
             parent_op = self._view_op
             self._view_op = lambda t: fn(parent_op(t), *args)
+        if _debug.ON:
+            _debug.check(self)
         return self
     return method
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
+from ..backends.cuda_memory import reporting_as
 from ..random import default_generator
 from ._util import Tensor, broadcast_error, make, same_device, unbroadcast
 from .shape import slice_view
@@ -45,12 +46,13 @@ def _to_key(key, x):
                 raise RuntimeError(f"indices should be either on {x._device} or on cpu")
             if not (k._dtype.category <= 1):
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            out.append(k._data if k._device is x._device else x._device.backend.from_numpy(k.numpy()))
+            # a cpu index stays on the host: the cuda backend checks its range there before uploading
+            out.append(k._data if k._device is x._device else k.numpy())
         elif isinstance(k, (list, np.ndarray)) and not isinstance(k, str):
             arr = np.asarray(k)
             if arr.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            out.append(arr if x._device.type == "cpu" else x._device.backend.from_numpy(arr))
+            out.append(arr)
         elif isinstance(k, bool):
             out.append(k)
         elif isinstance(k, type(x._data)) and not _is_basic(k):  # a key converted once already (setitem)
@@ -337,14 +339,16 @@ def index_select(input, dim, index):
         raise IndexError("index_select(): Index is supposed to be a vector of dtype int64/int32")
     _check_index("index_select", input, d, index, need_same_rank=False)
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
-    return IndexGet.apply(input, key)
+    with reporting_as("index_select"):
+        return IndexGet.apply(input, key)
 
 
 def index_add(input, dim, index, source, *, alpha=1):
     d = input._wrap_dim(dim)
     _check_index("index_add", input, d, index, need_same_rank=False, src=source)
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
-    return IndexPut.apply(input, key, source * alpha if alpha != 1 else source, True)
+    with reporting_as("index_add"):
+        return IndexPut.apply(input, key, source * alpha if alpha != 1 else source, True)
 
 
 def index_add_(input, dim, index, source, *, alpha=1):
@@ -358,15 +362,16 @@ def index_fill(input, dim, index, value):
     if index.ndim > 1:
         raise IndexError("Index has to be a vector/scalar")
     key = (slice(None),) * d + (index._device.backend.reshape(index._data, (-1,)),)
-    if not isinstance(value, Tensor):
-        return IndexPut.apply(input, key, value, False)
-    if value.ndim != 0:
-        raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                           f"{value.ndim} dimension(s).")
-    # a tensor value's gradient counts each filled element once, even for a repeated index
-    from .creation import zeros
-    mask = IndexPut.apply(zeros(input.shape, dtype=_dt.bool_, device=input.device), key, True, False)
-    return masked_fill(input, mask, value)
+    with reporting_as("index_fill"):
+        if not isinstance(value, Tensor):
+            return IndexPut.apply(input, key, value, False)
+        if value.ndim != 0:
+            raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        # a tensor value's gradient counts each filled element once, even for a repeated index
+        from .creation import zeros
+        mask = IndexPut.apply(zeros(input.shape, dtype=_dt.bool_, device=input.device), key, True, False)
+        return masked_fill(input, mask, value)
 
 
 def index_fill_(input, dim, index, value):

@@ -198,4 +198,10 @@ def einsum(equation, *operands):
         if len(sub) != x.ndim:
             raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(sub)}) does not match the "
                                f"number of dimensions ({x.ndim}) for operand {ins.index(sub)}")
+    seen = {}
+    for i, (sub, x) in enumerate(zip(ins, operands)):
+        for c, n in zip(sub, x.shape):
+            if seen.setdefault(c, n) != n:  # the cuda path's GEMMs would read past the shorter operand
+                raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which does not "
+                                   f"broadcast with previously seen size {seen[c]}")
     return Einsum.apply(equation, *operands)

@@ -373,7 +373,10 @@ class Clamp(Function):
         data = x._data if dt is x._dtype else be.cast(x._data, dt)
         ctx.save_for_backward(x)
         ctx.lo, ctx.hi = lo, hi
-        return make(be.clamp(data, lo, hi), x._device, dt)
+        r = be.clamp(data, lo, hi)
+        if _dt.from_numpy_dtype(r.dtype) is not dt:  # bool with int bounds promotes to int64 in the backends
+            r = be.cast(r, dt)
+        return make(r, x._device, dt)
 
     @staticmethod
     def backward(ctx, g):

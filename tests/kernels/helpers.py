@@ -17,6 +17,14 @@ RTOL = {"float32": 1e-5, "float16": 1e-2, "bfloat16": 2e-2, "float64": 1e-10}
 POISON = {"f": np.nan, "i": -7777, "u": 77, "b": True}
 
 
+def raises_device_error(op):
+    """The next synchronisation raises ``op``'s device-side error (an index was out of range)."""
+    import pytest
+    from blaze.backends.cuda_memory import check_device_errors
+    with pytest.raises(RuntimeError, match=f"device-side assert triggered: {op}"):
+        check_device_errors()
+
+
 class Dev:
     """Moves arrays between NumPy and the device the kernels under test run on."""
 

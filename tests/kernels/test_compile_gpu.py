@@ -26,7 +26,8 @@ CORE = ("matmul float16 act=gelu", "matmul_backward bfloat16 act=gelu", "matmul 
         "cross_entropy float16 smoothing=0.1", "unary gelu_tanh bfloat16", "binary pow float32 scalar",
         "unary bitwise_not uint8", "binary floordiv int32", "binary bitwise_and int64", "ternary where bfloat16", "cast float32->bfloat16",
         "reduce argmax bfloat16", "reduce var float16", "reduce sum int32", "scan float32",
-        "index gather/scatter bfloat16", "index scatter_add/index_add float32", "embedding float16 ids int64",
+        "index gather/scatter bfloat16", "index scatter_add/index_add float32", "index check_indices int64",
+        "embedding float16 ids int64",
         "random bfloat16", "randint int64", "dropout float16", "sgd float32 momentum", "adam bfloat16",
         "rmsprop float32 centered", "adagrad float16", "rnn steps bfloat16",
         "max_pool2d float16", "avg_pool2d bfloat16 divisor=1", "adaptive_avg_pool2d float32")
@@ -180,6 +181,8 @@ def cases():
             I.scatter_add(z((64, 48), dt), 1, z((64, 48), "int64"), z((64, 48), dt)),
             I.index_add(z((64, 48), dt), 0, z((10,), "int64"), z((10, 48), dt)),
             I.index_put_(z((64, 48), dt), z((7,), "int64"), z((7, 48), dt), accumulate=True)))
+    for dt in ("int64", "int32"):
+        add(f"index check_indices {dt}", lambda dt=dt: I.check_indices(z((5, 7), dt), 6, "index"))
 
     for dt in FLOATS:
         for ids_dt in ("int64", "int32"):

@@ -5,7 +5,7 @@ import pytest
 
 from blaze.kernels import index as K
 from blaze.kernels.buffer import HostBuffer
-from tests.kernels.helpers import BF16
+from tests.kernels.helpers import BF16, raises_device_error
 
 FLOATS = ["float32", "float16", BF16]
 RNG = np.random.default_rng(0)
@@ -73,6 +73,7 @@ def test_gather_strided_and_guarded(dev):
     ref = np.take_along_axis(x.T[:, :5], safe % 13, 0)
     ref[1, 1] = ref[2, 2] = 0
     same(out, ref)
+    raises_device_error("gather")
 
 
 def test_scatter_and_scatter_add(dev):
@@ -218,3 +219,22 @@ def test_errors(dev):
         K.index_select(x, 0, dev.put(np.zeros(2, np.int64)), out=poison(dev, (3, 4), np.float32))
     with pytest.raises(ValueError, match="pad values"):
         K.pad(x, (1, 1, 1))
+
+
+def test_check_indices_wraps_and_reports(dev):
+    idx = np.array([0, -1, 4, 5, -6, 2], np.int64)
+    wrapped, bad = K.check_indices(dev.put(idx), 5, "my_op")
+    assert dev.get(wrapped).tolist() == [0, 4, 4, 0, 0, 2]
+    assert dev.get(bad).tolist() == [False, False, False, True, True, False]
+    raises_device_error("my_op")
+    wrapped, bad = K.check_indices(dev.put(idx.astype(np.int32)[[0, 1, 2]]), 5, "my_op")
+    assert dev.get(wrapped).tolist() == [0, 4, 4] and not dev.get(bad).any()
+    from blaze.backends.cuda_memory import check_device_errors
+    check_device_errors()  # in range: nothing reported
+
+
+def test_scatter_skips_and_reports_out_of_range(dev):
+    x = np.zeros((2, 3), np.float32)
+    out = K.scatter_add(dev.put(x), 1, dev.put(np.array([[0, 3], [-4, 2]])), dev.put(np.ones((2, 2), np.float32)))
+    same(dev.get(out), np.array([[1, 0, 0], [0, 0, 1]], np.float32))
+    raises_device_error("scatter_add")

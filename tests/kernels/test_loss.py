@@ -5,7 +5,7 @@ import pytest
 from blaze.kernels import registry
 from blaze.kernels.buffer import HostBuffer
 from blaze.kernels.loss import cross_entropy, cross_entropy_backward
-from tests.kernels.helpers import BF16, RTOL, rel_err
+from tests.kernels.helpers import BF16, RTOL, rel_err, raises_device_error
 from tests.kernels.test_softmax import cols_view, poisoned
 
 pytestmark = pytest.mark.filterwarnings("ignore:(divide by zero|invalid value|overflow):RuntimeWarning")
@@ -131,6 +131,7 @@ def test_out_of_range_target_gives_nan(dev):
     loss, lse, _ = cross_entropy(x, dev.put(np.array([0, 5, -1], np.int64)))
     out = dev.get(loss)
     assert out[0] == pytest.approx(np.log(5)) and np.isnan(out[1]) and np.isnan(out[2])
+    raises_device_error("cross_entropy")
 
 
 def test_strided_logits_broadcast_grad_int32_target(dev):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ... import amp as _amp
 from ... import dtypes as _dt
 from ...autograd.function import Function
+from ...backends.cuda_memory import reporting_as
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops.pointwise import where
 from ...tensor import Tensor
@@ -183,8 +184,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     x, t = _rows(input, target)
     valid = t != ignore_index
     tc = where(valid, t, 0)
-    picked = x.gather(1, tc.unsqueeze(1)).squeeze(1)  # (M,)
-    w_t = weight[tc].to(x.dtype) if weight is not None else x.new_ones(t.shape[0])
+    with reporting_as("nll_loss"):
+        picked = x.gather(1, tc.unsqueeze(1)).squeeze(1)  # (M,)
+        w_t = weight[tc].to(x.dtype) if weight is not None else x.new_ones(t.shape[0])
     w_t = where(valid, w_t, 0.0)
     loss = -picked * w_t
     if reduction == "none":
