@@ -75,6 +75,9 @@ def __getattr__(name):
     import importlib
     if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "tuning"):
         return importlib.import_module(f"blaze.{name}")
+    if name == "from_dlpack":
+        from .utils.dlpack import from_dlpack
+        return from_dlpack
     if name in ("save", "load"):
         from . import serialization
         return getattr(serialization, name)
