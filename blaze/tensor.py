@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 
 from . import dtypes as _dt
-from .autograd.function import AccumulateGrad
+from .autograd.function import _TRACING, AccumulateGrad
 from .autograd.grad_mode import _state
 from .device import CPU
 
@@ -292,6 +292,8 @@ class Tensor:
             else:
                 from .ops.shape import rebase_view
                 rebase_view(self, result)
+        if _TRACING[0] is not None:
+            _TRACING[0].inplace(self, result)
         return self
 
     # ---------------------------------------------------------------- conversion

@@ -20,6 +20,8 @@ _FREED_MSG = (
 
 
 _TENSOR = []
+# blaze.onnx's tracer while an export runs, else None: Function.apply and Tensor._inplace report to it
+_TRACING = [None]
 _NO_GRADS = tuple((False,) * n for n in range(8))
 
 
@@ -183,6 +185,8 @@ class Function(Node):
             with no_grad():
                 out = cls.forward(ctx, *args, **kwargs)
             out = _detach_outputs(out, args, Tensor)
+        if _TRACING[0] is not None:
+            _TRACING[0].function(cls, ctx, args, out)
         if not record:
             return out
         ctx.next_functions = tuple(edges)
