@@ -212,3 +212,22 @@ def test_training_mode_is_restored_and_static_export_fixes_shapes(tmp_path):
     proto = onnx.load(str(tmp_path / "s.onnx"))
     assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [2, 4]
     assert {n.op_type for n in proto.graph.node} <= {"MatMul", "Transpose", "Add", "Identity"}
+
+
+def test_demo_export_runs_in_onnx_runtime(tmp_path, capsys):
+    from blaze.data.datasets import FashionMNIST
+    from blaze.demo import main
+    path = tmp_path / "model.onnx"
+    assert main(["--epochs", "1", "--limit-train", "64", "--limit-test", "200", "--out", str(tmp_path / "p.png"),
+                 "--export", str(path)]) == 0
+    out = capsys.readouterr().out
+    acc = float(out.split("test accuracy: ")[1].split("%")[0]) / 100
+    from blaze.data import transforms as T
+    from blaze.demo import MEAN, STD
+    test = FashionMNIST(None, train=False, transform=T.Compose([T.ToTensor(), T.Normalize((MEAN,), (STD,))]))
+    images = np.stack([test[i][0].numpy() for i in range(200)])    # (200, 1, 28, 28), normalized as in training
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = sess.run(["logits"], {"image": images})[0]             # the README's recipe
+    assert logits.shape == (200, 10)
+    ort_acc = float((logits.argmax(1) == np.array([test[i][1] for i in range(200)])).mean())
+    assert abs(ort_acc - acc) < 0.02  # the exported model is the trained one
