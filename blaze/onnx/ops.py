@@ -347,7 +347,7 @@ def _attention(g, rec):
     nd = q.ndim
     kt = g.node("Transpose", [g.value(k)], perm=list(range(nd - 2)) + [nd - 1, nd - 2])
     s = g.node("MatMul", [g.node("Mul", [g.value(q), g.scalar(scale, dt)]), kt])      # (B, H, L, S)
-    neg = g.scalar(-np.inf, dt)
+    neg = g.scalar(-np.inf, dt) if (causal or mask is not None or kpm is not None) else None
     if causal:  # top-left aligned lower triangle of an (L, S) block of ones, as PyTorch's is_causal
         ls = g.node("Concat", [g.node("Gather", [g.node("Shape", [g.value(t)]), g.ints([-2])], axis=0)
                                for t in (q, k)], axis=0)
