@@ -84,8 +84,24 @@ class Graph:
         self.names[id(t)] = name
         return name
 
+    def check_constant(self, t):
+        """Refuse a constant made in forward whose values differ between the runs (it follows the inputs)."""
+        rec = self.rec
+        if rec is None or rec.twin is None or id(t) in self.params or id(t) in self.consts or id(t) in self.live:
+            return
+        for a, b in zip(flat_tensors(rec.args), flat_tensors(rec.twin)):
+            if a is t and a.shape == b.shape and not _same_values(a, b):
+                raise UnsupportedOperatorError(
+                    f"blaze.onnx.export: {rec.key} at {rec.path} uses a tensor of shape {list(a.shape)} computed from "
+                    "the inputs outside the traced ops (argmax, nonzero, sort, .item(), .numpy() and the like are "
+                    "not recorded); its traced value would be frozen into the graph")
+
     def _dynamic_constant(self, t):
-        """A tensor made inside forward whose shape follows the inputs: ``arange(n)`` becomes Range."""
+        """A tensor made inside forward whose shape follows the inputs: ``arange(n)`` becomes Range.
+
+        One whose values follow the inputs came from an op outside the trace: refused.
+        """
+        self.check_constant(t)
         rec = self.rec
         if rec is None or rec.twin is None:
             return None
@@ -139,6 +155,10 @@ class Graph:
         return self.node("Concat", [self.dim(v) for v in values], axis=0)
 
 
+def _same_values(a, b):
+    return np.array_equal(_host(a), _host(b), equal_nan=a.dtype.is_floating_point)
+
+
 def _is_arange(t):
     a = t.detach().cpu()._data
     return np.array_equal(a, np.arange(a.shape[0]))
@@ -158,20 +178,26 @@ def _as_args(args):
     return args, {}
 
 
-def _grow(args, kwargs, dynamic):
-    """The inputs with every dynamic axis grown (each named axis by a different step), for run two."""
+def _second_inputs(args, kwargs, dynamic):
+    """Inputs for run two: every dynamic axis grown (each named axis by its own step) and every value
+    changed, so sizes and constants that follow the inputs show up as differences between the runs."""
     step = {}
     leaves = flat_tensors((args, kwargs))
+    rng = np.random.default_rng(0)
 
     def grow(t, spec):
         a = t.detach().cpu()._data
-        for ax, sym in spec.items():
+        for ax, sym in (spec or {}).items():
             n = a.shape[ax]
             new = n + step.setdefault(sym, len(step) + 1)
             a = np.take(a, np.arange(new) % max(n, 1), axis=ax)  # repeats valid values (token ids stay in range)
-        return Tensor._make(np.ascontiguousarray(a), t.device, t.dtype).to(t.device)
+        # a permutation keeps integer inputs valid (token ids, class indices) and moves every arg-max
+        a = rng.permutation(a.reshape(-1)).reshape(a.shape)
+        if t.dtype.is_floating_point:
+            a = a * 1.25 + 0.5
+        return Tensor._make(np.ascontiguousarray(a, dtype=a.dtype), t.device, t.dtype).to(t.device)
 
-    new = {id(t): grow(t, dynamic[i]) if dynamic.get(i) else t for i, t in enumerate(leaves)}
+    new = {id(t): grow(t, dynamic.get(i)) for i, t in enumerate(leaves)}
 
     def rebuild(o):
         if isinstance(o, Tensor):
@@ -233,14 +259,12 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     try:
         t1 = Tracer(model, ops.CAPTURED)
         out1 = t1.run(args, kw)
-        records, out2 = t1.records, None
-        dyn_leaves = {i: spec[n] for i, n in enumerate(in_names) if n in spec}
-        if dyn_leaves:
-            a2, k2 = _grow(args, kw, dyn_leaves)
-            t2 = Tracer(model, ops.CAPTURED)
-            out2 = t2.run(a2, k2)
-            merge_traces(records, t2.records)
-            leaves2 = flat_tensors((a2, k2))
+        records = t1.records
+        a2, k2 = _second_inputs(args, kw, {i: spec[n] for i, n in enumerate(in_names) if n in spec})
+        t2 = Tracer(model, ops.CAPTURED)
+        out2 = t2.run(a2, k2)
+        merge_traces(records, t2.records)
+        leaves2 = flat_tensors((a2, k2))
     finally:
         for m, training in modes.items():
             m.training = training
@@ -265,7 +289,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     out_names = list(output_names or [])
     out_names += [f"output_{i}" for i in range(len(out_names), len(outs))]
     outputs = []
-    outs2 = flat_tensors(out2) if out2 is not None else outs
+    outs2 = flat_tensors(out2)
     for o, o2, name in zip(outs, outs2, out_names):
         g.nodes.append(onnx.helper.make_node("Identity", [g.value(o)], [name], name=g.fresh("n_output")))
         dims = [d if d == d2 else _axis_name(g, d, d2, spec.get(name, {}).get(ax), name, ax)

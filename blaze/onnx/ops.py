@@ -484,6 +484,8 @@ def translate(g, rec):
     if fn is None:
         raise UnsupportedOperatorError(f"blaze.onnx.export: the op {rec.key} has no ONNX translation (at {rec.path})")
     tensors = rec.tensors()
+    for t in tensors:  # constants made in forward must not hide a dependence on the inputs
+        g.check_constant(t)
     if g.fold and not any(id(t) in g.live for t in tensors) and _static(rec):
         for o in rec.outs:
             if isinstance(o, Tensor):

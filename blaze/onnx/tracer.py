@@ -7,10 +7,11 @@ forward hooks, registered only for the export, keep the module path for error me
 capture whole modules ONNX has one op for (LSTM, BatchNorm, pooling: ``CAPTURED``); the ops
 inside a captured module are not recorded.
 
-Dynamic axes: the model runs twice, the second time with every dynamic axis grown. Any
-Python int an op received that differs between the runs is a size that depends on the
-inputs; it becomes a :class:`SymDim` (an int carrying both values) that the exporter
-rewrites as arithmetic on the inputs' shapes.
+The model runs twice, the second time with every dynamic axis grown and every input value
+changed. Any Python int an op received that differs between the runs is a size that depends
+on the inputs; it becomes a :class:`SymDim` (an int carrying both values) that the exporter
+rewrites as arithmetic on the inputs' shapes. A constant whose values differ between the runs
+was computed from the inputs by an op outside the trace, and is refused.
 """
 from __future__ import annotations
 
@@ -173,8 +174,9 @@ def merge_traces(first, second):
     """Mark the sizes that depend on the inputs: ``second`` ran with every dynamic axis grown."""
     if len(first) != len(second) or any(r.key != s.key for r, s in zip(first, second)):
         where = next((r.path for r, s in zip(first, second) if r.key != s.key), "the model")
-        raise UnsupportedOperatorError(f"blaze.onnx.export: the ops the model runs change with the input size "
-                                       f"(first difference at {where}); export it without dynamic_axes")
+        raise UnsupportedOperatorError(f"blaze.onnx.export: the ops the model runs change with the inputs' "
+                                       f"values or sizes (first difference at {where}): data-dependent control "
+                                       "flow cannot be traced")
     for r, s in zip(first, second):
         r.args = _merge(r.args, s.args, f"{r.key} at {r.path}")
         r.twin = s.args

@@ -231,3 +231,17 @@ def test_demo_export_runs_in_onnx_runtime(tmp_path, capsys):
     assert logits.shape == (200, 10)
     ort_acc = float((logits.argmax(1) == np.array([test[i][1] for i in range(200)])).mean())
     assert abs(ort_acc - acc) < 0.02  # the exported model is the trained one
+
+
+class _Untraced(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(4, 3)
+
+    def forward(self, x):
+        return self.emb(x.argmax(dim=1))  # argmax is not a recorded op: its result would be frozen
+
+
+def test_values_computed_outside_the_trace_are_refused(tmp_path):
+    with pytest.raises(blaze.onnx.UnsupportedOperatorError, match=r"_Embedding at _Untraced.*outside the traced"):
+        blaze.onnx.export(_Untraced(), (blaze.randn(5, 4),), str(tmp_path / "x.onnx"))
