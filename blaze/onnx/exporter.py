@@ -34,6 +34,7 @@ class Graph:
         self.fold = do_constant_folding
         self.axes: list = []                    # (value in run 1, in run 2, input name, axis) per dynamic axis
         self._dims: dict = {}
+        self.aliases: dict[int, Tensor] = {}   # id(array) -> the tensor the graph knows it as
         self.refused: dict[int, str] = {}      # outputs the graph cannot provide (max_pool2d's indices)
         self._ids = itertools.count()
         self.rec: Record | None = None
@@ -70,12 +71,17 @@ class Graph:
             rec = self.rec
             raise UnsupportedOperatorError(f"blaze.onnx.export: {self.refused[id(t)]} cannot be exported (used by "
                                            f"{rec.key} at {rec.path})")
+        alias = self.aliases.get(id(t._data))
+        if alias is not None and alias is not t and alias._version[0] == t._version[0]:
+            return self.value(alias)  # t.detach() and the like: the same array under another Tensor
         if id(t) in self.params:
             name = self.params[id(t)]
         elif id(t) in self.consts:
             name = self.fresh("folded")
         else:
             name = self._dynamic_constant(t)
+            if name is None and t.numel() > 1 and _uniform(t):  # zeros_like & co.: a scalar expanded
+                name = self.node("Expand", [self.const(_host(t).reshape(-1)[:1].reshape(())), self.shape(t.shape)])
             if name is not None:
                 self.names[id(t)] = name
                 return name
@@ -107,6 +113,9 @@ class Graph:
             return None
         for a, b in zip(flat_tensors(rec.args), flat_tensors(rec.twin)):
             if a is t and a.shape != b.shape:
+                if _uniform(a) and _uniform(b) and _same_values(a.reshape(-1)[:1], b.reshape(-1)[:1]):
+                    shape = [x if x == y else SymDim(x, y) for x, y in zip(a.shape, b.shape)]
+                    return self.node("Expand", [self.const(_host(a).reshape(-1)[:1].reshape(())), self.shape(shape)])
                 if a.ndim == 1 and not a.dtype.is_floating_point and _is_arange(a) and _is_arange(b):
                     n = self.node("Squeeze", [self.dim(SymDim(a.shape[0], b.shape[0])), self.ints([0])])
                     zero, one = (self.const(np.asarray(v, a.dtype.np)) for v in (0, 1))
@@ -115,7 +124,8 @@ class Graph:
                 raise UnsupportedOperatorError(
                     f"blaze.onnx.export: {rec.key} at {rec.path} uses a tensor of shape {list(a.shape)} created "
                     f"inside forward whose shape follows the input size ({list(b.shape)} in the second run); "
-                    "only blaze.arange of a dynamic size can be exported, build other constants from the inputs")
+                    "only blaze.arange and uniform fills (zeros_like, full) of a dynamic size can be exported; build "
+                    "other constants from the inputs")
 
     # -- sizes ---------------------------------------------------------------------------------
     def dim(self, v):
@@ -153,6 +163,11 @@ class Graph:
         if not any(isinstance(v, SymDim) for v in values):
             return self.ints([int(v) for v in values])
         return self.node("Concat", [self.dim(v) for v in values], axis=0)
+
+
+def _uniform(t):
+    a = _host(t)
+    return a.size > 0 and bool((a == a.reshape(-1)[0]).all())
 
 
 def _same_values(a, b):
@@ -273,6 +288,8 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     for name, p in itertools.chain(model.named_parameters(), model.named_buffers()):
         params.setdefault(id(p), name)
     g = Graph(onnx, opset, params, do_constant_folding)
+    g.aliases = {id(t._data): t for t in itertools.chain(leaves, model.parameters(), model.buffers())}
+    g.aliases.update(t1.by_data)
     inputs = []
     for i, (t, name) in enumerate(zip(leaves, in_names)):
         g.names[id(t)] = name
@@ -282,7 +299,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
             dims[ax] = sym
             g.axes.append((t.shape[ax], leaves2[i].shape[ax], name, ax, sym))
         inputs.append(onnx.helper.make_tensor_value_info(name, _elem(onnx, t), dims))
-    for rec in _needed(records, outs):
+    for rec in _needed(records, outs, g.aliases):
         g.rec = rec
         ops.translate(g, rec)
     g.rec = None
@@ -325,12 +342,19 @@ def _axis_name(g, a, b, given, out_name, ax):
     return f"{out_name}_dim{ax}"
 
 
-def _needed(records, outs):
+def _needed(records, outs, aliases):
     """The records whose outputs reach the model's outputs, in order (dead ops are not translated)."""
-    need = {id(o) for o in outs}
+    need = set()
+
+    def use(ts):
+        for t in ts:
+            need.add(id(t))
+            if id(t._data) in aliases:
+                need.add(id(aliases[id(t._data)]))
+    use(outs)
     keep = []
     for rec in reversed(records):
         if any(id(o) in need for o in rec.outs if o is not None):
             keep.append(rec)
-            need.update(id(t) for t in rec.tensors())
+            use(rec.tensors())
     return keep[::-1]

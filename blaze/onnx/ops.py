@@ -94,6 +94,8 @@ def _binary(op):
         if op.startswith("logical"):
             dt = _dt.bool_
         x, y = _operand(g, a, dt), _operand(g, b, dt)
+        if dt is _dt.bool_ and op.startswith("bitwise"):  # ONNX's Bitwise* take integers only
+            return [g.node({"bitwise_and": "And", "bitwise_or": "Or", "bitwise_xor": "Xor"}[op], [x, y])]
         return [g.node(_BINARY[op], [x, y])]
     return fn
 
@@ -262,6 +264,40 @@ def _reduce(onnx_op):
             return [g.node(onnx_op, [y, g.ints(axes)], keepdims=int(bool(keepdim)))]
         return [g.node(onnx_op, [y], axes=axes, keepdims=int(bool(keepdim)))]
     return fn
+
+
+def _var(g, rec):  # sum((x - mean)^2) / (n - correction), n read from the shape so it follows dynamic axes
+    x, axes, correction, keepdim = rec.args
+    axes = list(range(x.ndim)) if axes is None else [int(a) for a in axes]
+    xv, dt = g.value(x), _np(x.dtype)
+    reduce = (lambda op, v, keep: g.node(op, [v, g.ints(axes)], keepdims=keep) if op == "ReduceSum" or
+              g.opset >= 18 else g.node(op, [v], axes=axes, keepdims=keep))
+    d = g.node("Sub", [xv, reduce("ReduceMean", xv, 1)])
+    ss = reduce("ReduceSum", g.node("Mul", [d, d]), int(bool(keepdim)))
+    n = g.node("ReduceProd", [g.node("Gather", [g.node("Shape", [xv]), g.ints(axes)], axis=0)], keepdims=0)
+    n = g.node("Sub", [g.node("Cast", [n], to=g.h.np_dtype_to_tensor_dtype(dt)), g.scalar(correction, dt)])
+    return [g.node("Div", [ss, n])]
+
+
+def _cumsum(g, rec):
+    x, axis, dtype = rec.args
+    y = g.value(x) if dtype is None else _cast(g, g.value(x), x.dtype, dtype)
+    return [g.node("CumSum", [y, g.ints(int(axis))])]
+
+
+def _arg_reduce(onnx_op):
+    def fn(g, rec):
+        x, dim, keepdim = rec.args
+        if dim is None:  # over the flattened tensor
+            y = g.node(onnx_op, [g.node("Reshape", [g.value(x), g.ints([-1])])], axis=0, keepdims=0)
+            return [g.node("Reshape", [y, g.ints([1] * x.ndim)]) if keepdim else y]
+        return [g.node(onnx_op, [g.value(x)], axis=int(dim), keepdims=int(bool(keepdim)))]
+    return fn
+
+
+def _gather(g, rec):
+    x, dim, index = rec.args
+    return [g.node("GatherElements", [g.value(x), _cast(g, g.value(index), index.dtype, _dt.int64)], axis=int(dim))]
 
 
 # ----------------------------------------------------------------------------- nn functions
@@ -463,6 +499,9 @@ TABLE = {
     "Reshape": _reshape, "Permute": _permute, "Expand": _expand, "Slice": _slice, "IndexGet": _index_get, "Contiguous": _identity,
     "Cast": _to_dtype, "Cat": _cat, "Flip": _flip, "Tri": _tri, "Pad": _pad, "Repeat": _repeat,
     "Sum": _reduce("ReduceSum"), "AMax": _reduce("ReduceMax"), "AMin": _reduce("ReduceMin"),
+    "Prod": _reduce("ReduceProd"), "LogSumExp": _reduce("ReduceLogSumExp"), "Norm2": _reduce("ReduceL2"),
+    "Var": _var, "CumSum": _cumsum, "argmax": _arg_reduce("ArgMax"), "argmin": _arg_reduce("ArgMin"),
+    "Gather": _gather,
     "_Linear": _linear, "MatMul": _matmul, "_Softmax": _softmax, "_LayerNorm": _layer_norm, "_RMSNorm": _rms_norm,
     "_Embedding": _embedding, "_Conv2d": _conv, "_ConvGradInput": _conv_transpose, "_MaxPool2d": _max_pool_fn,
     "_FusedAttention": _attention,

@@ -79,6 +79,7 @@ class Tracer:
         self.paths = {id(m): name for name, m in model.named_modules()}
         self.stack: list = []
         self.suspended = 0
+        self.by_data: dict[int, Tensor] = {}  # id(array) -> the traced tensor holding it (detach() shares it)
 
     # -- the seams -------------------------------------------------------------------------
     def function(self, cls, ctx, args, out):
@@ -107,6 +108,7 @@ class Tracer:
             if isinstance(o, Tensor):
                 self.keep.append(o)
                 self.versions[id(o)] = o._version[0]
+                self.by_data.setdefault(id(o._data), o)
 
     def _check_versions(self, args, what):
         for t in flat_tensors(args):
