@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 
+from ..device import CPU
 from ..tensor import Tensor
 from .tracer import Record, SymDim, Tracer, UnsupportedOperatorError, flat_tensors, merge_traces
 
@@ -210,7 +211,7 @@ def _second_inputs(args, kwargs, dynamic):
         a = rng.permutation(a.reshape(-1)).reshape(a.shape)
         if t.dtype.is_floating_point:
             a = a * 1.25 + 0.5
-        return Tensor._make(np.ascontiguousarray(a, dtype=a.dtype), t.device, t.dtype).to(t.device)
+        return Tensor._make(np.ascontiguousarray(a, dtype=a.dtype), CPU, t.dtype).to(t.device)
 
     new = {id(t): grow(t, dynamic.get(i)) for i, t in enumerate(leaves)}
 

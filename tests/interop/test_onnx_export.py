@@ -245,3 +245,17 @@ class _Untraced(nn.Module):
 def test_values_computed_outside_the_trace_are_refused(tmp_path):
     with pytest.raises(blaze.onnx.UnsupportedOperatorError, match=r"_Embedding at _Untraced.*outside the traced"):
         blaze.onnx.export(_Untraced(), (blaze.randn(5, 4),), str(tmp_path / "x.onnx"))
+
+
+def test_cuda_model_exports(tmp_path):
+    from tests.cuda.models import GPT
+    blaze.manual_seed(0)
+    m = GPT(vocab=11, block=16, d=16, heads=2).to("cuda")
+    idx = _tokens(2, 5, 11).to("cuda")
+    blaze.onnx.export(m, (idx,), str(tmp_path / "c.onnx"), input_names=["idx"], dynamic_axes={"idx": [0, 1]})
+    assert next(m.parameters()).device.type == "cuda"  # the model stays where it was
+    sess = ort.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
+    for x in (idx, _tokens(3, 9, 11).to("cuda")):
+        with blaze.no_grad():
+            ref = m(x).cpu().numpy()
+        np.testing.assert_allclose(sess.run(None, {"idx": x.cpu().numpy()})[0], ref, rtol=RTOL, atol=ATOL)
