@@ -512,6 +512,16 @@ TABLE = {
 }
 
 
+# what users meet most among the ops left out, and what to do instead
+_HINTS = {
+    "_Apply": "functional avg_pool / adaptive_avg_pool / interpolate: use nn.AvgPool2d or nn.AdaptiveAvgPool2d",
+    "_Dropout": "dropout in training mode: export runs the model in eval mode; call F.dropout with "
+                "training=self.training",
+    "_BatchNormTrain": "batch norm with batch statistics (training=True or no running stats)",
+    "_CrossEntropy": "a loss: export the model without its loss", "_BCE": "a loss: export the model without its loss",
+}
+
+
 def translate(g, rec):
     """Emit the ONNX nodes of one record and name its outputs (or fold it into a constant)."""
     if rec.key == "inplace":  # the target now holds the result's value
@@ -521,7 +531,9 @@ def translate(g, rec):
         return
     fn = TABLE.get(rec.key)
     if fn is None:
-        raise UnsupportedOperatorError(f"blaze.onnx.export: the op {rec.key} has no ONNX translation (at {rec.path})")
+        hint = f" ({_HINTS[rec.key]})" if rec.key in _HINTS else ""
+        raise UnsupportedOperatorError(f"blaze.onnx.export: the op {rec.key}{hint} has no ONNX translation (at "
+                                       f"{rec.path})")
     tensors = rec.tensors()
     for t in tensors:  # constants made in forward must not hide a dependence on the inputs
         g.check_constant(t)

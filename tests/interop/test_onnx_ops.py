@@ -82,3 +82,13 @@ def test_vector_ops(name, tmp_path):
 def test_image_ops(name, tmp_path):
     blaze.manual_seed(0)
     _run(IMAGE[name], (2, 4, 6, 6), tmp_path)
+
+
+@pytest.mark.parametrize("fn, match", [
+    (lambda x: F.avg_pool2d(x, 2), r"_Apply \(functional avg_pool.*nn.AvgPool2d"),
+    (lambda x: F.dropout(x, 0.5, training=True), r"_Dropout \(dropout in training mode"),
+    (lambda x: blaze.einsum("bchw->bhwc", x), r"the op Einsum has no ONNX translation \(at Fn \(Fn\)\)"),
+])
+def test_refused_ops_say_what_to_do(fn, match, tmp_path):
+    with pytest.raises(blaze.onnx.UnsupportedOperatorError, match=match):
+        blaze.onnx.export(Fn(fn), (blaze.randn(1, 2, 4, 4),), str(tmp_path / "x.onnx"))
