@@ -205,7 +205,9 @@ def _second_inputs(args, kwargs, dynamic):
         a = t.detach().cpu()._data
         for ax, sym in (spec or {}).items():
             n = a.shape[ax]
-            new = n + step.setdefault(sym, len(step) + 1)
+            # axes named alike grow alike; unnamed ones (a list in dynamic_axes) grow alike when equal in size
+            key = ("size", n) if "_dynamic_axes_" in sym else sym
+            new = n + step.setdefault(key, len(step) + 1)
             a = np.take(a, np.arange(new) % max(n, 1), axis=ax)  # repeats valid values (token ids stay in range)
         # a permutation keeps integer inputs valid (token ids, class indices) and moves every arg-max
         a = rng.permutation(a.reshape(-1)).reshape(a.shape)
@@ -278,7 +280,16 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         records = t1.records
         a2, k2 = _second_inputs(args, kw, {i: spec[n] for i, n in enumerate(in_names) if n in spec})
         t2 = Tracer(model, ops.CAPTURED)
-        out2 = t2.run(a2, k2)
+        try:
+            out2 = t2.run(a2, k2)
+        except UnsupportedOperatorError:
+            raise
+        except Exception as e:
+            shapes = [list(t.shape) for t in flat_tensors((a2, k2))]
+            raise RuntimeError(f"blaze.onnx.export runs the model a second time with the dynamic axes grown and the "
+                               f"input values changed (input shapes {shapes}) to tell sizes and constants that follow "
+                               f"the inputs; that run failed: {e}. Give axes that must stay equal the same name in "
+                               "dynamic_axes") from e
         merge_traces(records, t2.records)
         leaves2 = flat_tensors((a2, k2))
     finally:

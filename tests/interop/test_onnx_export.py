@@ -259,3 +259,40 @@ def test_cuda_model_exports(tmp_path):
         with blaze.no_grad():
             ref = m(x).cpu().numpy()
         np.testing.assert_allclose(sess.run(None, {"idx": x.cpu().numpy()})[0], ref, rtol=RTOL, atol=ATOL)
+
+
+class _MaskedEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2)
+
+    def forward(self, x, pad=None):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])  # (T, T), built in forward
+        return self.enc(x, mask=mask, src_key_padding_mask=pad)
+
+
+def _masked_inputs(b, t):
+    pad = blaze.zeros(b, t, dtype=blaze.bool)
+    pad[:, -1] = True
+    return blaze.randn(b, t, 16), {"pad": pad}
+
+
+def test_encoder_with_causal_mask_padding_and_keyword_input(tmp_path):
+    blaze.manual_seed(0)
+    m = _MaskedEncoder().eval()
+    path = str(tmp_path / "masked.onnx")
+    blaze.onnx.export(m, _masked_inputs(2, 5), path, input_names=["x", "pad"], dynamic_axes={"x": [0, 1],
+                                                                                               "pad": [0, 1]})
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for x, kw in (_masked_inputs(2, 5), _masked_inputs(3, 8)):
+        with blaze.no_grad():
+            ref = m(x, **kw).numpy()
+        got = sess.run(None, {"x": x.numpy(), "pad": kw["pad"].numpy()})[0]
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL)
+
+
+def test_axes_that_must_match_need_one_name(tmp_path):
+    with pytest.raises(RuntimeError, match="same name in dynamic_axes"):
+        blaze.onnx.export(_MaskedEncoder(), _masked_inputs(2, 5), str(tmp_path / "x.onnx"), input_names=["x", "pad"],
+                          dynamic_axes={"x": {0: "batch", 1: "seq"}, "pad": {0: "n", 1: "s"}})
