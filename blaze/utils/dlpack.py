@@ -73,7 +73,9 @@ _FROM_CODE = {v: _dt._by_name(k) for k, v in _CODES.items()}
 
 _NAMES = {False: (b"dltensor", b"used_dltensor"), True: (b"dltensor_versioned", b"used_dltensor_versioned")}
 
-_api = ctypes.pythonapi
+# a private handle on libpython: setting argtypes on ctypes.pythonapi's shared functions would change
+# them for every other user in the process
+_api = ctypes.PyDLL(ctypes.pythonapi._name, handle=ctypes.pythonapi._handle)
 _api.PyCapsule_New.restype = ctypes.py_object
 _api.PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
 _api.PyCapsule_IsValid.restype = ctypes.c_int

@@ -1,6 +1,5 @@
 """DLPack and the CUDA array interface: every dtype on cpu and (emulated or real) cuda, strided
 views without copies, shared writes both ways, lifetime, versioned and legacy capsules."""
-import ctypes
 import gc
 
 import numpy as np
@@ -155,7 +154,7 @@ def test_capsule_names_and_versions():
     assert '"dltensor"' in repr(t.__dlpack__())
     assert '"dltensor"' in repr(t.__dlpack__(max_version=(0, 8)))
     cap = t.__dlpack__(max_version=(1, 2))
-    ptr = ctypes.pythonapi.PyCapsule_GetPointer(ctypes.py_object(cap), b"dltensor_versioned")
+    ptr = D._api.PyCapsule_GetPointer(cap, b"dltensor_versioned")
     m = D.DLManagedTensorVersioned.from_address(ptr)
     assert (m.version.major, m.version.minor) == D.VERSION and m.flags == 0
     blaze.from_dlpack(cap)
@@ -172,7 +171,7 @@ def test_read_only_flag():
     with pytest.raises(BufferError, match="read-only"):
         u.__dlpack__()
     cap = u.__dlpack__(max_version=(1, 0))
-    ptr = ctypes.pythonapi.PyCapsule_GetPointer(ctypes.py_object(cap), b"dltensor_versioned")
+    ptr = D._api.PyCapsule_GetPointer(cap, b"dltensor_versioned")
     assert D.DLManagedTensorVersioned.from_address(ptr).flags & 1
 
 
@@ -221,7 +220,7 @@ def test_emulated_device_refuses_foreign_cuda_pointers():
     if not device().emulated:
         pytest.skip("a real GPU imports foreign kDLCUDA pointers (checked by hand with torch)")
     cap = np.zeros(4).__dlpack__(max_version=(1, 0))  # host memory that blaze did not allocate
-    ptr = ctypes.pythonapi.PyCapsule_GetPointer(ctypes.py_object(cap), b"dltensor_versioned")
+    ptr = D._api.PyCapsule_GetPointer(cap, b"dltensor_versioned")
     D.DLManagedTensorVersioned.from_address(ptr).dl_tensor.device.device_type = D.kDLCUDA
     with pytest.raises(BufferError, match="imports only memory it allocated"):
         blaze.from_dlpack(cap)
