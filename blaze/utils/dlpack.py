@@ -100,6 +100,16 @@ def _release(ptr):
 _delete = _Deleter(_release)
 
 
+def _refs(holder):
+    obj = holder[-1]
+    return sys.getrefcount(obj)
+
+
+# what _refs reads when only the holding list refers to the object: measured, not assumed, since the
+# count getrefcount reports for locals differs between Python versions
+_ONLY_HELD = _refs([object()])
+
+
 def _sweep():
     """Release exports whose capsule was dropped unconsumed (only ``_LIVE`` still refers to it).
 
@@ -108,10 +118,8 @@ def _sweep():
     exception with a SystemError. So an unconsumed export is released here, at the next one.
     """
     for key, item in list(_LIVE.items()):
-        cap = item[4]
-        # three references: item, cap, getrefcount's argument
-        if sys.getrefcount(cap) <= 3 and _api.PyCapsule_IsValid(cap, _NAMES[isinstance(item[0],
-                                                                                      DLManagedTensorVersioned)][0]):
+        if _refs(item) <= _ONLY_HELD and _api.PyCapsule_IsValid(item[4], _NAMES[isinstance(item[0],
+                                                                                       DLManagedTensorVersioned)][0]):
             _LIVE.pop(key, None)
 
 

@@ -264,3 +264,12 @@ def test_array_interface_on_cpu_shares_memory():
     a = np.asarray(t)
     a[0] = 4.0
     assert t[0].item() == 4.0
+
+
+def test_held_capsule_survives_sweeps():
+    cap = (blaze.arange(4.0) * 3).__dlpack__(max_version=(1, 0))
+    gc.collect()
+    for _ in range(3):
+        blaze.ones(2).__dlpack__()
+    D._sweep()
+    assert blaze.from_dlpack(cap).tolist() == [0.0, 3.0, 6.0, 9.0]
