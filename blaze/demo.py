@@ -112,6 +112,9 @@ def main(argv=None) -> int:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
+    p.add_argument("--export", default=None, metavar="MODEL.onnx",
+                   help="also write the trained model as ONNX (input 'image' (batch, 1, 28, 28), output 'logits'; "
+                        "needs pip install 'blaze[onnx]')")
     args = p.parse_args(argv)
 
     if args.device == "cuda" and not blaze.cuda.is_available():
@@ -131,6 +134,10 @@ def main(argv=None) -> int:
     print(f"test accuracy: {acc:.2%} ({len(preds)} images, trained in {time.monotonic() - t0:.0f} s)")
     draw_predictions(FashionMNIST(args.data_root, train=False), preds, args.out)
     print(f"wrote {args.out}")
+    if args.export:
+        blaze.onnx.export(model.cpu(), blaze.zeros(1, 1, 28, 28), args.export, input_names=["image"],
+                          output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        print(f"wrote {args.export} (ONNX, dynamic batch)")
     return 0
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _debug
 from . import dtypes as _dt
-from .autograd.function import AccumulateGrad
+from .autograd.function import _TRACING, AccumulateGrad
 from .autograd.grad_mode import _state
 from .device import CPU
 
@@ -335,6 +335,8 @@ class Tensor:
             else:
                 from .ops.shape import rebase_view
                 rebase_view(self, result)
+        if _TRACING[0] is not None:
+            _TRACING[0].inplace(self, result)
         return self
 
     # ---------------------------------------------------------------- conversion
@@ -413,8 +415,19 @@ class Tensor:
         memo[id(self)] = t
         return t
 
-    def __dlpack__(self, *a, **k):
-        return self.numpy().__dlpack__(*a, **k)
+    # DLPack and the CUDA array interface live in blaze/utils/dlpack.py
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        from .utils.dlpack import to_dlpack
+        return to_dlpack(self, stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self):
+        from .utils.dlpack import dlpack_device
+        return dlpack_device(self)
+
+    @property
+    def __cuda_array_interface__(self):
+        from .utils.dlpack import cuda_array_interface
+        return cuda_array_interface(self)
 
 
 def _rebuild(array, dtype_name, device_str, requires_grad):

@@ -23,6 +23,8 @@ _TENSOR = []
 # While an in-place op computes its new value: (version counter of its "original self", nodes
 # that saved a tensor on that counter). See Tensor._inplace_apply.
 _WATCH = [None]
+# blaze.onnx's tracer while an export runs, else None: Function.apply and Tensor._inplace report to it
+_TRACING = [None]
 _NO_GRADS = tuple((False,) * n for n in range(8))
 
 
@@ -189,6 +191,8 @@ class Function(Node):
             with no_grad():
                 out = cls.forward(ctx, *args, **kwargs)
             out = _detach_outputs(out, args, Tensor)
+        if _TRACING[0] is not None:
+            _TRACING[0].function(cls, ctx, args, out)
         if not record:
             return out
         ctx.next_functions = tuple(edges)

@@ -70,6 +70,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return t if device is None else t.to(device)
     if isinstance(data, np.ndarray) and dtype is None and device in (None, "cpu", CPU):
         return from_numpy(data)
+    if hasattr(data, "__cuda_array_interface__"):  # shares the memory, as torch.as_tensor does
+        from ..utils.dlpack import from_cuda_array_interface
+        return as_tensor(from_cuda_array_interface(data), dtype, device)
     return tensor(data, dtype=dtype, device=device)
 
 

@@ -10,7 +10,7 @@ import builtins
 import math
 
 from .. import dtypes as _dt
-from ..autograd.function import Function
+from ..autograd.function import _TRACING, Function
 from ._util import Tensor, broadcast_error, broadcast_shapes_error, make, unbroadcast
 
 # ---------------------------------------------------------------------------- unary
@@ -98,7 +98,10 @@ def _unary_fn(op):
 
 def _bool_unary_fn(op):
     def fn(input):
-        return make(input._device.backend.unary(op, input._data), input._device, _dt.bool_)
+        r = make(input._device.backend.unary(op, input._data), input._device, _dt.bool_)
+        if _TRACING[0] is not None:  # not a Function: tell blaze.onnx's tracer directly
+            _TRACING[0].op("unary." + op, (input,), r)
+        return r
     fn.__name__ = op
     return fn
 
@@ -257,6 +260,8 @@ def _nondiff_binary_fn(op):
     def fn(input, other, *, out=None):
         x, y, dt, dev, be = _prep(op, input, other)
         r = make(_run_binary(op, x, y, be, input, other), dev, _dt.bool_ if op in _BOOL_RESULT else dt)
+        if _TRACING[0] is not None:  # not a Function: tell blaze.onnx's tracer directly
+            _TRACING[0].op("binary." + op, (input, other), r)
         return r if out is None else out.copy_(r)
     fn.__name__ = op
     return fn

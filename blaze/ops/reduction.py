@@ -7,7 +7,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes as _dt
-from ..autograd.function import Function
+from ..autograd.function import _TRACING, Function
 from ._util import Tensor, dims_of, make
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -138,7 +138,10 @@ def _arg(op, input, dim, keepdim):
         data = be.argreduce(op, input._data, None, keepdim)
     else:
         data = be.argreduce(op, input._data, input._wrap_dim(dim), keepdim)
-    return make(data, input._device, _dt.int64)
+    out = make(data, input._device, _dt.int64)
+    if _TRACING[0] is not None:  # not a Function: tell blaze.onnx's tracer directly
+        _TRACING[0].op(op, (input, dim, keepdim), out)
+    return out
 
 
 def argmax(input, dim=None, keepdim=False):
