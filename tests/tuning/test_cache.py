@@ -69,6 +69,44 @@ def test_corrupt_cache_warns_once_and_falls_back_to_the_heuristic(cache_dir, con
     assert registry.config_for("softmax", problem) == res.best
 
 
+_GOOD = dict(BLOCK_M=4, BLOCK_N=32, num_warps=4, num_stages=1)
+
+
+@pytest.mark.parametrize("config, why", [
+    (dict(_GOOD, BLOCK_M=-16), "BLOCK_M=-16 is out of range"),
+    ({}, "not a non-empty mapping"),
+    ({k: v for k, v in _GOOD.items() if k != "BLOCK_N"}, "missing key(s) BLOCK_N"),
+    (dict(_GOOD, BLOCK_M=0), "BLOCK_M=0 is out of range"),
+    (dict(_GOOD, BLOCK_N=48), "BLOCK_N=48 is not a power of two"),
+    (dict(_GOOD, BLOCK_N="32"), "BLOCK_N='32' is not an integer"),
+    (dict(_GOOD, BLOCK_N=True), "BLOCK_N=True is not an integer"),
+    (dict(_GOOD, BLOCK_K=16), "unknown key(s) BLOCK_K"),
+    (dict(_GOOD, num_warps=64), "num_warps=64 is out of range"),
+    ("BLOCK_M=4", "not a non-empty mapping"),
+])
+def test_invalid_cache_entry_is_ignored_with_one_warning(cache_dir, config, why):
+    import blaze.kernels.softmax as sm
+    from blaze.kernels.softmax import softmax
+    from blaze.kernels.buffer import HostBuffer
+    problem = dict(M=4, N=24, dtype="float32")
+    key, parts = cache.make_key("softmax", problem)
+    good_key, good_parts = cache.make_key("softmax", dict(problem, M=64))
+    cache_dir.mkdir()
+    (cache_dir / "autotune.json").write_text(json.dumps({"format": 1, "entries": {
+        key: dict(parts, config=config), good_key: dict(good_parts, config=_GOOD)}}))
+    x = np.random.default_rng(0).standard_normal((4, 24)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            assert registry.config_for("softmax", problem) == sm.softmax_heuristic(problem)
+            y = softmax(HostBuffer(x)).array
+        assert registry.config_for("softmax", dict(problem, M=64)) == _GOOD   # the valid entry still serves
+    msgs = [str(w.message) for w in caught if "cache entry" in str(w.message)]
+    assert len(msgs) == 1 and str(cache_dir / "autotune.json") in msgs[0] and key in msgs[0] and why in msgs[0]
+    ref = np.exp(x - x.max(1, keepdims=True))
+    np.testing.assert_allclose(y, ref / ref.sum(1, keepdims=True), rtol=1e-5)
+
+
 def test_writes_are_atomic_and_leave_no_temporary_files(cache_dir):
     import blaze.kernels.softmax  # noqa: F401
     for m in (4, 300):
