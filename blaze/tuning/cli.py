@@ -145,18 +145,22 @@ def parse_problem(name: str, tunable, shape: str, dtype: str, sets: list[str]) -
     for key, d in zip(layout, dims):
         for k in _ALIASES.get(key, (key,)):
             problem[k] = d
+    given = {}
     for item in sets:
         k, eq, v = item.partition("=")
         if not eq or not k:
             raise ValueError(f"bad --set {item!r}; expected KEY=VALUE")
-        problem[k] = _checked_set(name, k, _value(v), v)
+        if k == "dtype":
+            raise ValueError("set the dtype with --dtype, not --set")
+        given[k] = v
     if dtype.lower() not in DTYPES:
         raise ValueError(f"unknown --dtype {dtype!r}; use one of bf16, fp16, fp32")
     problem["dtype"] = DTYPES[dtype.lower()]
     known = set(tunable.problem_keys or ())
-    unknown = sorted(set(problem) - known - {"log", "label_smoothing"}) if known else []
+    unknown = sorted((set(problem) | set(given)) - known - {"log", "label_smoothing"}) if known else []
     if unknown:
         raise ValueError(f"{name}: unknown problem key(s) {', '.join(unknown)}; keys: {', '.join(sorted(known))}")
+    problem.update({k: _checked_set(name, k, _value(v), v) for k, v in given.items()})
     return problem
 
 

@@ -26,6 +26,9 @@ def run(argv):
     (["softmax", "--shape", "8x8", "--dtype", "int7"], "unknown --dtype 'int7'"),
     (["softmax", "--shape", "8x8", "--set", "foo"], "bad --set 'foo'"),
     (["softmax", "--shape", "8x8", "--set", "bogus=1"], "unknown problem key(s) bogus"),
+    (["softmax", "--shape", "8x8", "--set", "bogus=x"], "unknown problem key(s) bogus"),
+    (["softmax", "--shape", "8x8", "--set", "dtype=fp16"], "with --dtype, not --set"),
+    (["softmax", "--shape", "8x8", "--set", "M=0"], "--set M=0: expected an integer >= 1"),
     (["matmul", "--shape", "8x8x8", "--set", "Z=0"], "--set Z=0: expected an integer >= 1"),
     (["attention", "--shape", "1x2x16x16", "--set", "causal=maybe"], "--set causal=maybe: expected true or false"),
     (["conv2d", "--shape", "1x2x8x8x4x3x3", "--set", "PH=-1"], "--set PH=-1: expected an integer >= 0"),
@@ -187,3 +190,16 @@ def test_import_into_a_corrupt_cache_keeps_a_corrupt_copy(cache_dir, tmp_path):
         assert run(["import", str(dump)])[0] == 0
     assert (cache_dir / "autotune.json.corrupt").read_text() == "{broken"
     assert len(json.loads((cache_dir / "autotune.json").read_text())["entries"]) == 1
+
+
+def test_valid_set_values_are_typed():
+    from blaze.tuning.tuner import get_tunable
+    p = cli.parse_problem("attention", get_tunable("attention"), "1x2x16x16", "fp16", ["causal=TRUE"])
+    assert p["causal"] is True and p["dtype"] == "float16"
+    p = cli.parse_problem("conv2d", get_tunable("conv2d"), "1x2x8x8x4x3x3", "fp32", ["which=input", "PH=0", "SH=2"])
+    assert (p["which"], p["PH"], p["SH"]) == ("input", 0, 2)
+    p = cli.parse_problem("cross_entropy", get_tunable("cross_entropy"), "8x8", "fp32", ["label_smoothing=0"])
+    assert p["label_smoothing"] == 0.0 and type(p["label_smoothing"]) is float
+    p = cli.parse_problem("reduce", get_tunable("reduce"), "8x8", "fp32", ["op=cumsum", "layout=col"])
+    assert (p["op"], p["layout"]) == ("cumsum", "col")
+    assert cli.parse_problem("matmul", get_tunable("matmul"), "8x8x8", "bf16", ["Z=3"])["Z"] == 3
