@@ -158,3 +158,30 @@ def test_cuda_event_timer_path_on_the_emulated_device(cache_dir):
     res = tune("softmax", dict(M=4, N=24, dtype="float32"), max_configs=1, timer=timer)
     assert res.best is not None and res.best_ms > 0 and res.timer == "cuda-events"
     assert timer._flush is not None
+
+
+_SAMPLE_PROBLEMS = {
+    "matmul": dict(M=3000, N=77, K=1000, Z=1, dtype="float32"), "softmax": dict(M=3, N=50000, dtype="float32"),
+    "layer_norm": dict(M=1, N=3, dtype="float32"), "cross_entropy": dict(M=7, V=50257, dtype="bfloat16"),
+    "reduce": dict(op="sum", M=5, R=1000, dtype="float32", layout="col"),
+    "index_move": dict(numel=17, dtype="float32"), "embedding": dict(V=100, D=13, n_ids=7, dtype="float32"),
+    "random": dict(numel=1, dtype="float32"), "optim": dict(numel=10 ** 6, dtype="float32"),
+    "pooling": dict(numel=5, dtype="float32"),
+    "attention": dict(B=1, H=2, S_q=20, S_k=20, D=64, dtype="float16", causal=True),
+    "attention_backward": dict(B=1, H=2, S_q=20, S_k=20, D=64, dtype="float16", causal=True),
+    "conv2d": dict(which="weight", batch=2, C=3, H=9, W=9, O=5, KH=3, KW=3, SH=1, SW=1, PH=0, PW=0, DH=1, DW=1,
+                   groups=1, dtype="float32"),
+}
+
+
+@pytest.mark.parametrize("interpret", ["1", "0"])
+def test_every_config_the_tuner_can_cache_passes_the_entry_check(monkeypatch, interpret):
+    # tune() caches the heuristic's config when it wins, so heuristics must pass too
+    from blaze.tuning.tuner import load_kernels
+    assert load_kernels() == {}
+    monkeypatch.setenv("TRITON_INTERPRET", interpret)
+    for name, t in registry.tunables().items():
+        assert [c for c in t.configs if registry.config_error(t, c)] == [], name
+        if name in _SAMPLE_PROBLEMS:
+            cfg = t.heuristic(_SAMPLE_PROBLEMS[name])
+            assert registry.config_error(t, cfg) is None, (name, cfg)
