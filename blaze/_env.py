@@ -24,3 +24,18 @@ def autotune_on_first_use() -> bool:
 def debug_checks() -> bool:
     """BLAZE_DEBUG_CHECKS=1: every Tensor an op makes is checked against its storage (blaze._debug)."""
     return os.environ.get("BLAZE_DEBUG_CHECKS", "0") not in ("", "0")
+
+
+def dataloader_watchdog() -> float:
+    """BLAZE_DATALOADER_WATCHDOG: seconds a DataLoader worker may hold a batch without delivering
+    anything before a warning names it (default 300; 0 turns the watchdog off)."""
+    text = os.environ.get("BLAZE_DATALOADER_WATCHDOG", "").strip()
+    if not text:
+        return 300.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise ValueError(f"BLAZE_DATALOADER_WATCHDOG={text!r}: expected a number of seconds >= 0")
+    return value

@@ -26,9 +26,13 @@ partial views) is not kept: such tensors are stored separately and load as indep
 """
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
-import tempfile
+import re
+import secrets
+import stat
 
 import numpy as np
 
@@ -66,7 +70,10 @@ def save(obj, f) -> None:
     Args:
         obj: e.g. ``{"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3}``.
         f: a path (written atomically: a temporary file in the same directory, then
-            ``os.replace``) or a writable binary file object such as ``io.BytesIO``.
+            ``os.replace``; like ``open()`` it writes through a symlink and keeps the mode of
+            the file it replaces, and it removes temporaries of earlier saves into that
+            directory whose process is gone) or a writable binary file object such as
+            ``io.BytesIO``.
 
     Example::
 
@@ -79,13 +86,23 @@ def save(obj, f) -> None:
     from safetensors.numpy import save as st_save
     data = st_save(arrays, metadata=metadata)
     if hasattr(f, "write"):
+        if isinstance(f, io.TextIOBase):
+            raise TypeError("blaze.save: f is a text-mode file; open it in binary mode ('wb')")
         f.write(data)
         return
-    path = os.fspath(f)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".blaze-", suffix=".tmp", dir=directory)
+    # through a symlink, as open() would: replacing the link itself would cut it off its target
+    path = os.path.realpath(os.fspath(f))
+    directory = os.path.dirname(path)
+    _remove_orphaned_temporaries(directory)
+    tmp = os.path.join(directory, f".blaze-{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    # mode 0o666 less the umask, as open() creates files; an existing file's mode is kept below
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
+            try:
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            except FileNotFoundError:
+                pass
             _write_all(fh, data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -96,6 +113,36 @@ def save(obj, f) -> None:
         except OSError:
             pass
         raise
+
+
+_TMP_NAME = re.compile(r"\.blaze-(\d+)-[0-9a-f]{12}\.tmp")
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: an existence check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # another user's process, or a pid this OS cannot check: leave its file alone
+    return True
+
+
+def _remove_orphaned_temporaries(directory: str) -> None:
+    """Delete temporaries of saves into ``directory`` that were killed (their writer pid is gone)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = _TMP_NAME.fullmatch(name)
+        if m and not _writer_alive(int(m.group(1))):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
 
 
 def _write_all(fh, data: bytes) -> None:
@@ -177,12 +224,16 @@ def load(f, map_location=None, weights_only: bool = True, **kwargs):
 
     Raises:
         CheckpointError (a RuntimeError) naming the file when it is truncated, corrupt or not a
-        blaze checkpoint.
+        blaze checkpoint. TypeError / ValueError for a bad ``map_location`` (checked before
+        the file is read) or a text-mode file object.
     """
+    map_location = _check_map_location(map_location)
     name = getattr(f, "name", None) if hasattr(f, "read") else os.fspath(f)
     label = repr(name) if name is not None else f"<{type(f).__name__}>"
     if hasattr(f, "read"):
         data = f.read()
+        if isinstance(data, str):
+            raise TypeError(f"blaze.load: {label} is a text-mode file; open it in binary mode ('rb')")
     else:
         with open(name, "rb") as fh:
             data = fh.read()
@@ -192,12 +243,12 @@ def load(f, map_location=None, weights_only: bool = True, **kwargs):
                               "read plain safetensors files with safetensors.numpy.load_file")
     try:
         tree = json.loads(metadata["blaze"])
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{label}: corrupt blaze checkpoint metadata ({e})") from None
+    except (TypeError, ValueError, RecursionError) as e:  # JSON nested ~1000 deep exhausts the stack
+        raise CheckpointError(f"{label}: corrupt blaze checkpoint metadata ({type(e).__name__}: {e})") from None
     built: dict[str, Tensor] = {}
     try:
         return _decode(tree, arrays, built, map_location)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
         raise CheckpointError(f"{label}: corrupt blaze checkpoint structure ({type(e).__name__}: {e})") from None
 
 
@@ -215,20 +266,25 @@ def _parse(data: bytes, label: str):
         header = json.loads(data[8:8 + n].decode("utf-8"))
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise CheckpointError(f"{label} is not a blaze checkpoint (unreadable safetensors header: {e})") from None
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{label}: corrupt safetensors header (__metadata__ is a JSON "
+                              f"{type(metadata).__name__}, not an object)")
     body = memoryview(data)[8 + n:]
     arrays = {}
     for key, info in header.items():
         try:
             dtype = _np_dtype(_ST_DTYPES[info["dtype"]])
-            shape = tuple(int(s) for s in info["shape"])
-            start, end = (int(o) for o in info["data_offsets"])
+            shape, (start, end) = tuple(info["shape"]), info["data_offsets"]
+            if not all(type(v) is int and v >= 0 for v in (*shape, start, end)):
+                raise ValueError(f"shape {info['shape']} and data_offsets {info['data_offsets']} must be "
+                                 "integers >= 0")
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{label}: corrupt safetensors entry {key!r} ({e!r})") from None
-        count = int(np.prod(shape, dtype=np.int64))
-        if not 0 <= start <= end or end - start != count * dtype.itemsize:
+        count = math.prod(shape)  # exact: an int64 product of huge dims would wrap to a small size
+        if not start <= end or end - start != count * dtype.itemsize:
             raise CheckpointError(f"{label}: corrupt safetensors entry {key!r} (offsets {start}..{end} do not "
                                   f"hold shape {list(shape)} of {dtype})")
         if end > len(body):
@@ -239,14 +295,34 @@ def _parse(data: bytes, label: str):
     return metadata, arrays
 
 
-def _target_device(saved: str, map_location):
+def _device_str(value, what: str) -> str:
+    """``value`` as a canonical device string, or ValueError naming ``what`` held it."""
+    try:
+        return str(_device(value))
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"{what} {value!r} is not a device ({e})") from None
+
+
+def _check_map_location(map_location):
+    """None, a device string, or a {saved device: device} dict of strings, checked before reading."""
+    if map_location is None:
+        return None
+    if isinstance(map_location, dict):
+        return {_device_str(k, "blaze.load: map_location key"): _device_str(v, "blaze.load: map_location value")
+                for k, v in map_location.items()}
+    if not isinstance(map_location, (str, _device)):
+        raise TypeError(f"blaze.load: map_location must be None, a device, a string or a dict, "
+                        f"got {type(map_location).__name__}")
+    return _device_str(map_location, "blaze.load: map_location")
+
+
+def _target_device(saved, map_location):
+    saved = _device_str(saved, "saved device")  # a file's "tpu" or "cpu:-1" is corruption, not a device
     if map_location is None:
         return saved
     if isinstance(map_location, dict):
         return map_location.get(saved, saved)
-    if callable(map_location):
-        raise TypeError("blaze.load: map_location must be None, a device, a string or a dict")
-    return str(_device(map_location)) if not isinstance(map_location, str) else map_location
+    return map_location
 
 
 def _decode(node, arrays, built, map_location):
@@ -266,6 +342,8 @@ def _decode(node, arrays, built, map_location):
             if dev != "cpu":
                 t = t.to(dev)
             if node.get("requires_grad"):
+                if not t.dtype.is_floating_point:
+                    raise ValueError(f"tensor {key} of dtype {t.dtype.name} is marked requires_grad")
                 t.requires_grad_(True)
             built[key] = t
         return built[key]
@@ -284,7 +362,7 @@ def _decode(node, arrays, built, map_location):
     if tag == "dtype":
         return _dt._by_name(value)
     if tag == "device":
-        return _device(value)
+        return _device(_device_str(value, "device"))
     raise ValueError(f"unknown node {tag!r}")
 
 

@@ -13,8 +13,10 @@ import multiprocessing.connection as mp_connection
 import pickle
 import signal
 import time
+import warnings
 
 import blaze
+from blaze import _env
 
 from . import _worker
 from .collate import default_collate, default_convert
@@ -44,7 +46,9 @@ class DataLoader:
             copies host -> device from ordinary NumPy memory).
         drop_last: drop the last incomplete batch.
         timeout: seconds to wait for a worker's batch before raising (0 = wait forever, while
-            the workers are alive).
+            the workers are alive; a worker that holds a batch for ``BLAZE_DATALOADER_WATCHDOG``
+            seconds, default 300, without delivering anything is reported with a warning once
+            per stall, naming its id and pid).
         worker_init_fn: called as ``fn(worker_id)`` in each worker after seeding.
         multiprocessing_context: a start-method name or context; default fork where available.
         generator: the ``blaze.Generator`` for the shuffle order and the per-epoch base seed.
@@ -285,6 +289,9 @@ class _MultiProcessIter:
         if not loader._is_iterable:
             self._sampler_iter = iter(loader._index_sampler)
         self._finished = False
+        self._watchdog = _env.dataloader_watchdog()
+        self._progress = [time.monotonic()] * n  # when each worker last delivered, or got work while idle
+        self._stalled = set()  # workers already reported for their current stall
         for _ in range(loader.prefetch_factor * n):
             self._try_put_task()
 
@@ -314,6 +321,8 @@ class _MultiProcessIter:
         # iterable datasets get the epoch's base seed (reseeded per worker); map-style the batch's
         seed = self._base_seed if self._loader._is_iterable else self._base_seed + self._send_idx
         self._pool.index_queues[wid].put((self._epoch, self._send_idx, seed, indices))
+        if self._outstanding[wid] == 0:
+            self._progress[wid] = time.monotonic()
         self._task_worker[self._send_idx] = wid
         self._outstanding[wid] += 1
         self._send_idx += 1
@@ -334,11 +343,31 @@ class _MultiProcessIter:
                 if deadline is not None and time.monotonic() >= deadline:
                     self._shutdown(force=True)
                     raise RuntimeError(f"DataLoader timed out after {timeout} seconds")
+                self._check_stalls()
                 continue
             epoch, idx, data = msg
             if epoch != self._epoch:
                 continue  # a leftover of an earlier, abandoned epoch of persistent workers
+            wid = self._task_worker[idx]
+            self._progress[wid] = time.monotonic()
+            self._stalled.discard(wid)
             return idx, data
+
+    def _check_stalls(self):
+        """Warn once per stall about a worker that holds work but has delivered nothing for
+        ``self._watchdog`` seconds: with timeout=0 a dataset blocked forever (a dead network
+        mount, a lock taken before fork) would otherwise hang the loader without a word."""
+        if not self._watchdog:
+            return
+        now = time.monotonic()
+        for wid, since in enumerate(self._progress):
+            if self._outstanding[wid] and wid not in self._stalled and now - since >= self._watchdog:
+                self._stalled.add(wid)
+                pid = self._pool.workers[wid].pid
+                warnings.warn(f"DataLoader worker {wid} (pid {pid}) has delivered nothing for {now - since:.1f} s "
+                              f"while holding {self._outstanding[wid]} batch(es); it may be hung in the dataset "
+                              f"or collate_fn (BLAZE_DATALOADER_WATCHDOG={self._watchdog:g} s; pass timeout= "
+                              "to raise instead)", RuntimeWarning, stacklevel=4)
 
     def __next__(self):
         while True:

@@ -14,6 +14,7 @@ images); ``bundled_fashion_mnist(train)`` is the same.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
 import zlib
@@ -45,44 +46,61 @@ class CorruptDatasetError(ValueError):
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (EOFError, OSError, zlib.error) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise CorruptDatasetError(f"{path}: cannot read the file ({type(e).__name__}: {e}); "
-                                  "it is truncated or not gzip data") from e
+# The largest IDX payload read (decompressed): EMNIST's biggest file is ~0.7 GB, so 4 GiB
+# leaves room while refusing a header that asks for terabytes.
+MAX_IDX_BYTES = 1 << 32
+_CHUNK = 1 << 20
+
+
+def _read_exact(f, n: int, path: Path, what: str) -> bytes:
+    """``n`` bytes from ``f`` in 1 MiB chunks, so a gzip bomb stops at ``n`` instead of filling memory."""
+    chunks, got = [], 0
+    while got < n:
+        chunk = f.read(min(_CHUNK, n - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    if got < n:
+        raise CorruptDatasetError(f"{path}: {what} needs {n} bytes but the file ends after {got}; "
+                                  "it is truncated or corrupt")
+    return b"".join(chunks)
 
 
 def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
     """Read an IDX file (gzipped when its name ends in .gz) into an array of its stored shape.
 
     The header is big-endian: two zero bytes, a type byte, the number of dimensions, then one
-    uint32 per dimension; the data follows row-major. Raises CorruptDatasetError naming the file.
+    uint32 per dimension; the data follows row-major. The size the header promises is checked
+    while reading (a .gz is never decompressed past it). Raises CorruptDatasetError naming the file.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise CorruptDatasetError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    magic = int.from_bytes(raw[:4], "big")
-    if expected_magic is not None and magic != expected_magic:
-        raise CorruptDatasetError(f"{path}: magic number {magic} where {expected_magic} was expected "
-                                  "(images are 2051, labels 2049)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise CorruptDatasetError(f"{path}: truncated header")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    need = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != need:
-        raise CorruptDatasetError(f"{path}: holds {len(raw) - header} data bytes but its header {shape} "
-                                  f"needs {need}; the file is truncated or corrupt")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read(4)
+            if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+                raise CorruptDatasetError(f"{path}: not an IDX file (bad magic number {raw.hex() or 'empty'})")
+            magic = int.from_bytes(raw, "big")
+            if expected_magic is not None and magic != expected_magic:
+                raise CorruptDatasetError(f"{path}: magic number {magic} where {expected_magic} was expected "
+                                          "(images are 2051, labels 2049)")
+            ndim = raw[3]
+            shape = tuple(int(d) for d in np.frombuffer(_read_exact(f, 4 * ndim, path, "the header"), dtype=">u4"))
+            dtype = np.dtype(_IDX_DTYPES[raw[2]])
+            need = math.prod(shape) * dtype.itemsize
+            if need > MAX_IDX_BYTES:
+                raise CorruptDatasetError(f"{path}: header shape {shape} needs {need} bytes, over the "
+                                          f"{MAX_IDX_BYTES}-byte limit of an IDX file")
+            data = _read_exact(f, need, path, f"shape {shape}")
+            if f.read(1):
+                raise CorruptDatasetError(f"{path}: holds more data than its header {shape} needs ({need} bytes); "
+                                          "the file is corrupt")
+    except (EOFError, OSError, zlib.error) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise CorruptDatasetError(f"{path}: cannot read the file ({type(e).__name__}: {e}); "
+                                  "it is truncated or not gzip data") from e
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 class MNIST(Dataset):
@@ -244,6 +262,7 @@ class CIFAR10(Dataset):
     train_list = [f"data_batch_{i}" for i in range(1, 6)]
     test_list = ["test_batch"]
     meta_file, label_key, names_key = "batches.meta", "labels", "label_names"
+    num_classes = 10
 
     def __init__(self, root, train: bool = True, transform=None, target_transform=None, download: bool = False):
         if download:
@@ -261,23 +280,41 @@ class CIFAR10(Dataset):
                 f"'python version' archive from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it in root")
         images, labels = [], []
         for name in files:
-            batch = load_pickle_batch(folder / name)
-            try:
-                data = np.asarray(batch["data"], dtype=np.uint8)
-                images.append(data.reshape(-1, 3, 32, 32))  # (N, 3072) -> (N, C, H, W): R, G, B planes
-                labels.extend(int(x) for x in batch[self.label_key])
-            except (KeyError, ValueError) as e:
-                raise CorruptDatasetError(f"{folder / name}: unexpected CIFAR batch contents ({e})") from e
+            data, lab = self._checked_batch(folder / name)
+            images.append(data.reshape(-1, 3, 32, 32))  # (N, 3072) -> (N, C, H, W): R, G, B planes
+            labels.extend(lab.tolist())
         self.data = np.ascontiguousarray(np.concatenate(images).transpose(0, 2, 3, 1))  # -> (N, H, W, C)
         self.targets = labels
-        if len(self.data) != len(self.targets):
-            raise CorruptDatasetError(f"{folder}: {len(self.data)} images but {len(self.targets)} labels")
         meta = folder / self.meta_file
         if meta.is_file():
-            self.classes = [c.decode() if isinstance(c, bytes) else c for c in load_pickle_batch(meta)[self.names_key]]
+            names = load_pickle_batch(meta).get(self.names_key)
+            if not isinstance(names, list) or len(names) != self.num_classes or \
+                    not all(isinstance(c, (bytes, str)) for c in names):
+                raise CorruptDatasetError(f"{meta}: {self.names_key!r} is not a list of {self.num_classes} names")
+            self.classes = [c.decode() if isinstance(c, bytes) else c for c in names]
         else:
-            self.classes = [str(i) for i in range(max(self.targets) + 1)]
+            self.classes = [str(i) for i in range(self.num_classes)]
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    def _checked_batch(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 data (N, 3072), int64 labels (N,)) of one batch; values out of range are refused
+        (a label of 10**30 once sized the class-name list, a pixel of 300 wrapped to 44)."""
+        batch = load_pickle_batch(path)
+        try:
+            data, lab = np.asarray(batch["data"]), np.asarray(batch[self.label_key])
+        except (KeyError, ValueError, TypeError) as e:
+            raise CorruptDatasetError(f"{path}: unexpected CIFAR batch contents ({type(e).__name__}: {e})") from e
+        if data.ndim != 2 or data.shape[1] != 3072 or data.dtype.kind not in "iu":
+            raise CorruptDatasetError(f"{path}: 'data' is {data.dtype} of shape {data.shape}; expected integers "
+                                      "of shape (N, 3072)")
+        if data.size and (data.min() < 0 or data.max() > 255):
+            raise CorruptDatasetError(f"{path}: pixel values span [{data.min()}, {data.max()}], outside [0, 255]")
+        if lab.shape != (len(data),) or (lab.size and lab.dtype.kind not in "iu"):
+            raise CorruptDatasetError(f"{path}: {self.label_key!r} is not {len(data)} integer labels")
+        if lab.size and (lab.min() < 0 or lab.max() >= self.num_classes):
+            raise CorruptDatasetError(f"{path}: labels span [{lab.min()}, {lab.max()}], outside "
+                                      f"[0, {self.num_classes - 1}]")
+        return data.astype(np.uint8), lab.astype(np.int64)
 
     def __len__(self):
         return len(self.data)
@@ -298,6 +335,7 @@ class CIFAR100(CIFAR10):
     train_list = ["train"]
     test_list = ["test"]
     meta_file, label_key, names_key = "meta", "fine_labels", "fine_label_names"
+    num_classes = 100
 
 
 # ---- ImageFolder ------------------------------------------------------------------------
@@ -306,9 +344,32 @@ IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 
 
 def default_loader(path):
-    """Open an image file as RGB (the file is closed before returning)."""
+    """Open an image file as RGB (the file is closed before returning).
+
+    Raises CorruptDatasetError naming ``path`` when PIL cannot decode it (PIL's own errors name
+    a file object or nothing: "image file is truncated").
+    """
     with open(path, "rb") as f:
-        return Image.open(f).convert("RGB")
+        try:
+            return Image.open(f).convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise CorruptDatasetError(f"{path}: cannot read the image ({type(e).__name__}: {e})") from e
+
+
+def _walk_once(top: str):
+    """os.walk(top, followlinks=True) in sorted order, not entering a directory that is its own
+    ancestor (a symlink cycle would otherwise be walked until the path is too long)."""
+    ancestors = {}
+    out = []
+    for dirpath, dirnames, names in os.walk(top, followlinks=True):
+        st = os.stat(dirpath)
+        chain = ancestors.get(os.path.dirname(dirpath), frozenset())
+        if (st.st_dev, st.st_ino) in chain:
+            dirnames[:] = []
+            continue
+        ancestors[dirpath] = chain | {(st.st_dev, st.st_ino)}
+        out.append((dirpath, names))
+    return sorted(out)
 
 
 class DatasetFolder(Dataset):
@@ -332,7 +393,7 @@ class DatasetFolder(Dataset):
         self.samples, empty = [], []
         for c in self.classes:
             n0 = len(self.samples)
-            for dirpath, _, names in sorted(os.walk(os.path.join(self.root, c), followlinks=True)):
+            for dirpath, names in _walk_once(os.path.join(self.root, c)):
                 for name in sorted(names):
                     path = os.path.join(dirpath, name)
                     if is_valid_file(path):

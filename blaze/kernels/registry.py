@@ -95,6 +95,39 @@ def config_for(name: str, problem: dict) -> dict:
 _HEURISTIC_MEMO: dict = {}
 
 
+# Triton needs power-of-two tile sides (tl.arange) and at most 32 warps (1024 threads) a
+# program. The largest tile any heuristic picks is 1 << 16 (the interpreter's); 1 << 20 is
+# far above it and still refuses values that would allocate absurd tiles.
+MAX_WARPS = 32
+MAX_META = 1 << 20
+
+
+def config_error(t: Tunable, config) -> str | None:
+    """Why ``config`` cannot launch kernel ``t`` (None when it can).
+
+    A config must carry exactly the meta-parameters of ``t``'s config space (``num_warps``
+    and ``num_stages`` may be left out), each a positive int; ``BLOCK*`` sides and
+    ``num_warps`` must be powers of two. Used on configs read from untrusted caches.
+    """
+    if not isinstance(config, dict) or not config:
+        return "the config is not a non-empty mapping"
+    space = set().union(*t.configs) if t.configs else set(config)
+    missing = sorted(space - set(config) - {"num_warps", "num_stages"})
+    if missing:
+        return f"missing key(s) {', '.join(missing)}"
+    extra = sorted(set(config) - space)
+    if extra:
+        return f"unknown key(s) {', '.join(map(str, extra))}; {t.name} takes {', '.join(sorted(space))}"
+    for k, v in config.items():
+        if type(v) is not int:
+            return f"{k}={v!r} is not an integer"
+        if not 1 <= v <= (MAX_WARPS if k == "num_warps" else MAX_META):
+            return f"{k}={v} is out of range [1, {MAX_WARPS if k == 'num_warps' else MAX_META}]"
+        if (k.startswith("BLOCK") or k == "num_warps") and v & (v - 1):
+            return f"{k}={v} is not a power of two"
+    return None
+
+
 def launch_options(config: dict) -> tuple[dict, dict]:
     """Split a config into (constexpr meta-parameters, launch options num_warps/num_stages)."""
     meta = {k: v for k, v in config.items() if k not in ("num_warps", "num_stages")}

@@ -19,7 +19,9 @@ An entry's key joins six parts, so a config is never reused where it was not mea
 
 Writes are atomic (temporary file in the same directory + ``os.replace``). A cache that
 cannot be read or parsed is reported once with a warning and treated as empty; it never
-stops a program.
+stops a program, and the next write keeps it as ``autotune.json.corrupt``. Each entry's
+config is checked against its kernel's space (``registry.config_error``) before use and on
+import; an invalid entry is ignored with one warning naming the file and key.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ import time
 import warnings
 
 from blaze import _env
+from blaze.kernels import registry
 
 FORMAT = 1
 FILENAME = "autotune.json"
@@ -150,9 +153,8 @@ def read_entries(path: str | None = None, strict: bool = False) -> dict:
     bad = None
     if data.get("format") != FORMAT:
         bad = f"unknown format {data.get('format')!r}"
-    elif not isinstance(entries, dict) or not all(isinstance(e, dict) and isinstance(e.get("config"), dict)
-                                                   for e in entries.values()):
-        bad = "'entries' is not a mapping of entries with a 'config'"
+    elif not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
+        bad = "'entries' is not a mapping of entries"  # each entry's config is checked on use (_entry_ok)
     if bad:
         if strict:
             raise ValueError(f"{path}: not a blaze autotune cache ({bad})")
@@ -180,6 +182,41 @@ def write_entries(entries: dict, path: str | None = None) -> None:
         raise
 
 
+def _read_for_update(path: str) -> dict:
+    """The entries of ``path`` before a write; a corrupt file is kept as ``<path>.corrupt``."""
+    try:
+        return read_entries(path, strict=True)
+    except ValueError as e:
+        if not os.path.exists(path):
+            return {}
+        os.replace(path, path + ".corrupt")  # keep the unreadable file for a post-mortem
+        _warn_once(path, f"{e}; kept as {path}.corrupt")
+        return {}
+
+
+def _entry_ok(path: str, key: str, entry: dict, imported: bool = False) -> bool:
+    """Whether ``entry`` names a known kernel and a config in its space; warns once per key if not.
+
+    Cache files are untrusted: a config of BLOCK_M=-16 launches zero programs and leaves the
+    output unwritten, a missing or string meta-parameter breaks every launch of that shape.
+    """
+    from blaze.tuning.tuner import get_tunable
+    name = entry.get("kernel")
+    try:
+        if not isinstance(name, str) or key.split("|")[0] != name:
+            raise ValueError(f"its kernel {name!r} does not match the key")
+        why = registry.config_error(get_tunable(name), entry.get("config"))
+    except ValueError as e:
+        why = str(e)
+    if why is None:
+        return True
+    tag = f"entry:{path}:{key}"
+    if imported or tag not in _state["warned"]:
+        _state["warned"].add(tag)
+        warnings.warn(f"blaze: ignoring autotune cache entry {key!r} in {path}: {why}", RuntimeWarning, stacklevel=3)
+    return False
+
+
 def _entries() -> dict:
     if _state["store"] is None:
         _state["store"] = read_entries()
@@ -204,9 +241,7 @@ def put(name: str, problem: dict, config: dict, **info) -> str:
     key, parts = make_key(name, problem)
     with _lock:
         path = cache_path()
-        entries = read_entries(path)
-        if os.path.exists(path) and not entries and path in _state["warned"]:
-            os.replace(path, path + ".corrupt")  # keep the unreadable file for a post-mortem
+        entries = _read_for_update(path)
         entries[key] = dict(parts, problem=problem, config=dict(config), tuned_at=time.strftime("%Y-%m-%d %H:%M:%S"),
                             **info)
         write_entries(entries, path)
@@ -235,10 +270,14 @@ def export(dest: str) -> int:
 
 
 def import_(src: str) -> int:
-    """Merge the entries of ``src`` into the cache (``src`` wins on equal keys); returns how many."""
-    new = read_entries(src, strict=True)
+    """Merge the valid entries of ``src`` into the cache (``src`` wins on equal keys); returns how many.
+
+    Each entry is checked against its kernel's config space; invalid ones are skipped with a
+    warning naming ``src`` and the key.
+    """
+    new = {k: e for k, e in read_entries(src, strict=True).items() if _entry_ok(src, k, e, imported=True)}
     with _lock:
-        entries = read_entries()
+        entries = _read_for_update(cache_path())
         entries.update(new)
         write_entries(entries)
         _state["store"] = entries
@@ -261,7 +300,7 @@ def lookup(name: str, problem: dict) -> dict | None:
     try:
         key, _ = make_key(name, problem)
         entry = _entries().get(key)
-        cfg = dict(entry["config"]) if entry else None
+        cfg = dict(entry["config"]) if entry and _entry_ok(cache_path(), key, entry) else None
     except Exception as e:  # never let the cache break a launch: fall back to the heuristic
         _warn_once(f"lookup:{name}", f"{type(e).__name__}: {e}")
         cfg = None

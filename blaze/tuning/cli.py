@@ -57,6 +57,21 @@ SHAPES = {
 _ALIASES = {"S": ("S_q", "S_k")}
 
 
+def _reduce_ops() -> tuple:
+    from blaze.kernels.reduce import REDUCE_OPS, SCAN_OPS
+    return (*REDUCE_OPS, *SCAN_OPS)
+
+
+# What --set accepts per key (any other key is a dim: an integer >= 1): a type, a minimum for
+# ints, choices for strings. A zero batch (Z=0) or a string where a flag belongs
+# (causal=maybe) would otherwise reach the kernel as is.
+_SET_RULES = {
+    "PH": (int, 0), "PW": (int, 0), "causal": (bool, None), "log": (bool, None),
+    "label_smoothing": (float, (0.0, 1.0)), "which": (str, ("forward", "input", "weight")),
+    "layout": (str, ("row", "col")), "op": (str, _reduce_ops),
+}
+
+
 def _gemm_fwd_bwd(M, N, K):
     """(M, N, K) of Y = X W and of its backward GEMMs dX = dY W^T and dW = X^T dY."""
     return [(M, N, K), (M, K, N), (K, N, M)]
@@ -95,6 +110,25 @@ def _value(text: str):
     return text
 
 
+def _checked_set(name: str, key: str, value, text: str):
+    """``value`` if it suits ``key`` (see _SET_RULES; other keys are dims >= 1), else ValueError."""
+    kind, limit = _SET_RULES.get(key, (int, 1))
+    if kind is float and type(value) is int:
+        value = float(value)
+    if kind is str:
+        choices = limit() if callable(limit) else limit
+        ok, want = value in choices, "one of " + "|".join(choices)
+    elif kind is bool:
+        ok, want = type(value) is bool, "true or false"
+    elif kind is int:
+        ok, want = type(value) is int and value >= limit, f"an integer >= {limit}"
+    else:
+        ok, want = type(value) is float and limit[0] <= value <= limit[1], f"a number in [{limit[0]}, {limit[1]}]"
+    if not ok:
+        raise ValueError(f"{name}: --set {key}={text}: expected {want}")
+    return value
+
+
 def parse_problem(name: str, tunable, shape: str, dtype: str, sets: list[str]) -> dict:
     """Problem dict for ``--shape``/``--dtype``/``--set`` (ValueError with the syntax on mistakes)."""
     spec = shape_spec(name, tunable)
@@ -111,18 +145,22 @@ def parse_problem(name: str, tunable, shape: str, dtype: str, sets: list[str]) -
     for key, d in zip(layout, dims):
         for k in _ALIASES.get(key, (key,)):
             problem[k] = d
+    given = {}
     for item in sets:
         k, eq, v = item.partition("=")
         if not eq or not k:
             raise ValueError(f"bad --set {item!r}; expected KEY=VALUE")
-        problem[k] = _value(v)
+        if k == "dtype":
+            raise ValueError("set the dtype with --dtype, not --set")
+        given[k] = v
     if dtype.lower() not in DTYPES:
         raise ValueError(f"unknown --dtype {dtype!r}; use one of bf16, fp16, fp32")
     problem["dtype"] = DTYPES[dtype.lower()]
     known = set(tunable.problem_keys or ())
-    unknown = sorted(set(problem) - known - {"log", "label_smoothing"}) if known else []
+    unknown = sorted((set(problem) | set(given)) - known - {"log", "label_smoothing"}) if known else []
     if unknown:
         raise ValueError(f"{name}: unknown problem key(s) {', '.join(unknown)}; keys: {', '.join(sorted(known))}")
+    problem.update({k: _checked_set(name, k, _value(v), v) for k, v in given.items()})
     return problem
 
 
@@ -134,7 +172,9 @@ def _fmt_problem(problem: dict) -> str:
 
 
 def _fmt_cfg(cfg) -> str:
-    return "-" if not cfg else " ".join(f"{k}={v}" for k, v in cfg.items())
+    if not isinstance(cfg, dict):
+        return repr(cfg) if cfg else "-"
+    return " ".join(f"{k}={v}" for k, v in cfg.items()) or "-"
 
 
 def table(headers: list[str], rows: list[list]) -> str:
@@ -230,7 +270,7 @@ def _cmd_show(args, out) -> int:
     rows = []
     for e in sorted(entries.values(), key=lambda e: (e.get("kernel", ""), str(e.get("bucket")))):
         h, t = e.get("heuristic_ms"), e.get("time_ms")
-        rows.append([e.get("kernel"), _fmt_problem(e.get("bucket", {})), e.get("dtype"), _fmt_cfg(e["config"]),
+        rows.append([e.get("kernel"), _fmt_problem(e.get("bucket", {})), e.get("dtype"), _fmt_cfg(e.get("config")),
                      _ms(t), f"{h / t:.2f}x" if h and t else "-", e.get("device"), e.get("triton"),
                      e.get("source_hash")])
     print(table(["kernel", "shape bucket", "dtype", "config", "time", "speed-up", "device", "triton", "source"],

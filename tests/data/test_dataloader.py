@@ -270,3 +270,80 @@ class Killed(Dataset):
 def test_killed_worker_is_reported():
     with pytest.raises(RuntimeError, match=r"worker 0 \(pid \d+\) exited unexpectedly with exit code -9 \(killed by SIGKILL\)"):
         list(DataLoader(Killed(), batch_size=2, num_workers=1))
+
+
+class Stalls(Dataset):
+    """Item 1 blocks for ``hold`` seconds (a dead network mount, a lock taken before fork)."""
+
+    def __init__(self, hold):
+        self.hold = hold
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        if i == 1:
+            time.sleep(self.hold)
+        return np.float32(i)
+
+
+def _stall_warnings(caught):
+    return [str(w.message) for w in caught if "has delivered nothing" in str(w.message)]
+
+
+def test_watchdog_warns_once_per_stall_naming_worker_and_pid(monkeypatch):
+    import warnings
+    monkeypatch.setenv("BLAZE_DATALOADER_WATCHDOG", "0.3")
+    it = iter(DataLoader(Stalls(hold=1.5), batch_size=1, num_workers=2))
+    pids = [w.pid for w in it._pool.workers]
+    t0 = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [b.item() for b in it]                     # timeout=0 still waits for the slow batch
+    assert got == [0.0, 1.0, 2.0] and time.monotonic() - t0 < 10
+    (msg,) = _stall_warnings(caught)
+    assert f"worker 1 (pid {pids[1]}) has delivered nothing for" in msg and "BLAZE_DATALOADER_WATCHDOG=0.3" in msg
+
+
+def test_watchdog_off_and_bad_values(monkeypatch):
+    import warnings
+    monkeypatch.setenv("BLAZE_DATALOADER_WATCHDOG", "0")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(list(DataLoader(Stalls(hold=0.5), batch_size=1, num_workers=1))) == 3
+    assert _stall_warnings(caught) == []
+    monkeypatch.setenv("BLAZE_DATALOADER_WATCHDOG", "soon")
+    with pytest.raises(ValueError, match="BLAZE_DATALOADER_WATCHDOG='soon': expected a number of seconds >= 0"):
+        iter(DataLoader(Stalls(hold=0), batch_size=1, num_workers=1))
+
+
+def test_hung_worker_is_reported_then_its_death_raises(monkeypatch):
+    import signal
+    import threading
+    import warnings
+    monkeypatch.setenv("BLAZE_DATALOADER_WATCHDOG", "0.2")
+    it = iter(DataLoader(Stalls(hold=120), batch_size=3, num_workers=1))
+    pid = it._pool.workers[0].pid
+    seen = threading.Event()
+    shown = warnings.showwarning
+
+    def kill_after_the_warning(message, *args, **kwargs):
+        if "has delivered nothing" in str(message):
+            seen.set()
+            os.kill(pid, signal.SIGKILL)                  # what an operator does with the pid it names
+        return shown(message, *args, **kwargs)
+    def kill_anyway():                                    # bounds the test if no warning ever comes
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    backstop = threading.Timer(8.0, kill_anyway)
+    backstop.start()
+    t0 = time.monotonic()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        warnings.showwarning = kill_after_the_warning
+        with pytest.raises(RuntimeError, match=rf"worker 0 \(pid {pid}\) exited unexpectedly .*SIGKILL"):
+            next(it)
+    backstop.cancel()
+    assert seen.is_set() and time.monotonic() - t0 < 10

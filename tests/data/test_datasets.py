@@ -103,6 +103,29 @@ def test_corrupt_idx_files(tmp_path):
         MNIST(gz)
 
 
+def test_gzip_bomb_stops_at_the_size_the_header_promises(tmp_path, monkeypatch):
+    import blaze.data.datasets as ds
+    _write_mnist(tmp_path, n=2)
+    images = _idx_bytes(np.zeros((2, 28, 28), np.uint8), 2051)
+    read = []
+    real_read = gzip.GzipFile.read
+
+    def counting_read(self, size=-1):
+        out = real_read(self, size)
+        read.append(len(out))
+        return out
+    monkeypatch.setattr(gzip.GzipFile, "read", counting_read)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:  # 64 MiB of zeros past the data
+        f.write(images + bytes(64 << 20))
+    with pytest.raises(CorruptDatasetError, match="train-images-idx3-ubyte.gz: holds more data than its header"):
+        MNIST(tmp_path)
+    assert sum(read) <= len(images) + 1                               # never decompressed past the header's size
+    big = (2051).to_bytes(4, "big") + b"".join((1 << 16).to_bytes(4, "big") for _ in range(3))
+    (tmp_path / "big").write_bytes(big)
+    with pytest.raises(CorruptDatasetError, match=f"needs {1 << 48} bytes, over the {ds.MAX_IDX_BYTES}-byte"):
+        read_idx(tmp_path / "big")
+
+
 def _write_cifar_batch(path, n, seed, label_key=b"labels"):
     rng = np.random.default_rng(seed)
     batch = {b"batch_label": b"training batch", label_key: rng.integers(0, 10, n).tolist(),
@@ -161,6 +184,58 @@ def test_cifar_refuses_code_in_pickles(tmp_path, monkeypatch):
     (folder / "test_batch").write_bytes(b"\x80\x02}q\x00(")  # truncated pickle
     with pytest.raises(CorruptDatasetError, match="test_batch"):
         CIFAR10(tmp_path, train=False)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    (b"labels", [0, 10 ** 30, 1], "'labels' is not 3 integer labels"),       # once: range(10**30) class names
+    (b"labels", [0, 10, 1], r"labels span \[0, 10\], outside \[0, 9\]"),
+    (b"labels", [0, -1, 1], r"labels span \[-1, 1\]"),
+    (b"labels", [0, 1.5, 1], "'labels' is not 3 integer labels"),
+    (b"labels", [0, 1], "'labels' is not 3 integer labels"),
+    (b"data", np.full((3, 3072), 300, np.int64), r"pixel values span \[300, 300\], outside \[0, 255\]"),  # not 44
+    (b"data", np.full((3, 3072), -1, np.int64), "outside"),
+    (b"data", np.zeros((3, 3072), np.float32), "expected integers"),
+    (b"data", np.zeros((2, 3 * 3072), np.uint8), "expected integers of shape"),
+    (b"data", [[1, 2], [3]], "unexpected CIFAR batch contents"),
+])
+def test_cifar_values_out_of_range_are_refused(tmp_path, field, value, message):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    batch = {b"labels": [0, 1, 2], b"data": np.zeros((3, 3072), np.uint8), field: value}
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+    with pytest.raises(CorruptDatasetError, match="test_batch: .*" + message):
+        CIFAR10(tmp_path, train=False)
+
+
+def test_cifar_meta_must_name_every_class(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    _write_cifar_batch(folder / "test_batch", 3, 0)
+    assert CIFAR10(tmp_path, train=False).classes == [str(i) for i in range(10)]   # no meta: 10 names
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"a", b"b"]}, f, protocol=2)
+    with pytest.raises(CorruptDatasetError, match="batches.meta: 'label_names' is not a list of 10 names"):
+        CIFAR10(tmp_path, train=False)
+
+
+def test_image_folder_survives_symlink_cycles_and_names_corrupt_images(tmp_path):
+    (tmp_path / "cat" / "sub").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "cat" / "a.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "cat" / "sub" / "b.png")
+    os.symlink(tmp_path / "cat", tmp_path / "cat" / "sub" / "loop")       # cat/sub/loop -> cat
+    os.symlink(tmp_path / "cat" / "sub", tmp_path / "cat" / "again")      # a second way in, not a cycle
+    ds = ImageFolder(tmp_path)
+    rel = [os.path.relpath(p, tmp_path) for p, _ in ds.samples]
+    assert rel == [os.path.join("cat", "a.png"), os.path.join("cat", "again", "b.png"),
+                   os.path.join("cat", "sub", "b.png")]
+    png = (tmp_path / "cat" / "a.png").read_bytes()
+    (tmp_path / "cat" / "a.png").write_bytes(png[: len(png) // 2])       # truncated
+    with pytest.raises(CorruptDatasetError, match=r"cat/a\.png: cannot read the image"):
+        ds[0]
+    (tmp_path / "cat" / "a.png").write_bytes(b"not an image at all")
+    with pytest.raises(CorruptDatasetError, match=r"cat/a\.png: cannot read the image \(UnidentifiedImageError"):
+        ds[0]
 
 
 def test_image_folder(tmp_path):

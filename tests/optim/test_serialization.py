@@ -254,3 +254,124 @@ def test_cuda_tensors_save_via_cpu_and_map_location(tmp_path):
     assert on_cpu.device.type == "cpu" and on_cpu.tolist() == [[0, 1, 2], [3, 4, 5]]
     to_cuda = blaze.load(tmp_path / "c.ckpt", map_location="cuda")
     assert to_cuda["opt_step"].device.type == "cuda"
+
+
+# ------------------------------------------------------------------ untrusted files
+def _raw_safetensors(header: dict, body: bytes = b"") -> bytes:
+    h = json.dumps(header).encode()
+    return len(h).to_bytes(8, "little") + h + body
+
+
+_META = {"format": "blaze-checkpoint", "version": "1", "blaze": '{"tensor": "t0", "dtype": "float32", '
+                                                               '"device": "cpu", "requires_grad": false}'}
+
+
+@pytest.mark.parametrize("entry, why", [
+    (dict(dtype="F32", shape=[2 ** 32, 2 ** 32], data_offsets=[0, 0]), "offsets 0..0 do not hold"),  # int64 wraps to 0
+    (dict(dtype="F32", shape=[-1], data_offsets=[0, 8]), "integers >= 0"),
+    (dict(dtype="F32", shape=[-2, -1], data_offsets=[0, 8]), "integers >= 0"),
+    (dict(dtype="F32", shape=["2"], data_offsets=[0, 8]), "integers >= 0"),
+    (dict(dtype="F32", shape=[2], data_offsets=[0, 8.0]), "integers >= 0"),
+    (dict(dtype="F32", shape=2, data_offsets=[0, 8]), "TypeError"),
+    (dict(dtype="F32", shape=[2], data_offsets=[0]), "ValueError"),
+    (dict(dtype=["F32"], shape=[2], data_offsets=[0, 8]), "TypeError"),
+])
+def test_crafted_tensor_headers_name_the_file(tmp_path, entry, why):
+    path = tmp_path / "crafted.ckpt"
+    path.write_bytes(_raw_safetensors({"__metadata__": _META, "t0": entry}, b"\0" * 8))
+    with pytest.raises(CheckpointError, match=f"crafted.ckpt.*{why}"):
+        blaze.load(path)
+
+
+def test_header_nested_2000_deep_names_the_file(tmp_path):
+    h = b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    (tmp_path / "deep.ckpt").write_bytes(len(h).to_bytes(8, "little") + h)
+    with pytest.raises(CheckpointError, match="deep.ckpt.*unreadable safetensors header"):
+        blaze.load(tmp_path / "deep.ckpt")
+
+
+@pytest.mark.parametrize("metadata", [[1, 2], "blaze", 7])
+def test_non_dict_metadata_names_the_file(tmp_path, metadata):
+    path = tmp_path / "meta.ckpt"
+    path.write_bytes(_raw_safetensors({"__metadata__": metadata}))
+    with pytest.raises(CheckpointError, match="meta.ckpt.*__metadata__ is a JSON"):
+        blaze.load(path)
+
+
+_T0 = '{"tensor": "t0", "dtype": "float32", "device": %s, "requires_grad": false}'
+
+
+@pytest.mark.parametrize("tree", [
+    '{"dict": [1]}', '{"tuple": 5}', '{"items": [[1]]}', '{"items": [[[1], 2]]}', '{"dtype": ["x"]}',
+    '{"tensor": ["t0"]}', _T0 % '"tpu"', _T0 % '"cpu:-1"', _T0 % "5", '{"device": "tpu"}', '{"device": null}',
+    '{"tensor": "t1", "dtype": "int64", "device": "cpu", "requires_grad": true}',
+    "[" * 2000 + "]" * 2000, '{"dict": {"a": ' * 2000 + "1" + "}}" * 2000,
+])
+def test_corrupt_structure_of_any_kind_names_the_file(tmp_path, tree):
+    from safetensors.numpy import save_file
+    save_file({"t0": np.ones(2, np.float32), "t1": np.ones(2, np.int64)}, str(tmp_path / "tree.ckpt"),
+              metadata={"format": "blaze-checkpoint", "version": "1", "blaze": tree})
+    with pytest.raises(CheckpointError, match="tree.ckpt.*corrupt"):
+        blaze.load(tmp_path / "tree.ckpt")
+
+
+@pytest.mark.parametrize("map_location, exc, match", [
+    ("tpu", ValueError, "map_location 'tpu' is not a device"),
+    ("cpu:-1", ValueError, "map_location 'cpu:-1' is not a device"),
+    ({"cuda:0": "tpu"}, ValueError, "map_location value 'tpu'"),
+    ({5: "cpu"}, ValueError, "map_location key 5"),
+    (5, TypeError, "map_location must be None, a device, a string or a dict, got int"),
+    (lambda s, loc: s, TypeError, "got function"),
+])
+def test_bad_map_location_is_an_argument_error(tmp_path, map_location, exc, match):
+    blaze.save({"x": blaze.ones(2)}, tmp_path / "m.ckpt")
+    for f in (tmp_path / "m.ckpt", tmp_path / "missing.ckpt"):  # checked before the file is opened
+        with pytest.raises(exc, match=match):
+            blaze.load(f, map_location=map_location)
+
+
+def test_text_mode_file_objects_get_a_clear_message(tmp_path):
+    blaze.save({"x": blaze.ones(2)}, tmp_path / "m.ckpt")
+    with open(tmp_path / "m.ckpt", encoding="latin-1") as fh, pytest.raises(TypeError, match="text-mode.*'rb'"):
+        blaze.load(fh)
+    with pytest.raises(TypeError, match="text-mode.*'wb'"):
+        blaze.save({"x": 1}, io.StringIO())
+
+
+def test_save_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    import os
+    import stat
+    path = tmp_path / "ckpt"
+    blaze.save({"v": 1}, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask       # as open(path, "wb") creates it
+    path.chmod(0o640)
+    blaze.save({"v": 2}, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and blaze.load(path)["v"] == 2
+
+
+def test_save_writes_through_a_symlink(tmp_path):
+    (tmp_path / "real").mkdir()
+    target, link = tmp_path / "real" / "ckpt", tmp_path / "latest"
+    blaze.save({"v": 1}, target)
+    link.symlink_to(target)
+    blaze.save({"v": 2}, link)
+    assert link.is_symlink() and blaze.load(target)["v"] == 2
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["ckpt"]
+
+
+def test_next_save_removes_temporaries_of_killed_saves_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    names = {f".blaze-{dead.pid}-0123456789ab.tmp": False,      # writer gone: removed
+             f".blaze-{os.getpid()}-0123456789ab.tmp": True,    # a save of this process in flight: kept
+             f".blaze-{os.getppid()}-0123456789ab.tmp": True,   # a live writer: kept
+             f".blaze-{dead.pid}-notours.tmp": True}            # not a name blaze.save makes: kept
+    for n in names:
+        (tmp_path / n).write_bytes(b"partial")
+    blaze.save({"v": 1}, tmp_path / "ckpt")
+    assert {n: (tmp_path / n).exists() for n in names} == names

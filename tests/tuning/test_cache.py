@@ -69,6 +69,44 @@ def test_corrupt_cache_warns_once_and_falls_back_to_the_heuristic(cache_dir, con
     assert registry.config_for("softmax", problem) == res.best
 
 
+_GOOD = dict(BLOCK_M=4, BLOCK_N=32, num_warps=4, num_stages=1)
+
+
+@pytest.mark.parametrize("config, why", [
+    (dict(_GOOD, BLOCK_M=-16), "BLOCK_M=-16 is out of range"),
+    ({}, "not a non-empty mapping"),
+    ({k: v for k, v in _GOOD.items() if k != "BLOCK_N"}, "missing key(s) BLOCK_N"),
+    (dict(_GOOD, BLOCK_M=0), "BLOCK_M=0 is out of range"),
+    (dict(_GOOD, BLOCK_N=48), "BLOCK_N=48 is not a power of two"),
+    (dict(_GOOD, BLOCK_N="32"), "BLOCK_N='32' is not an integer"),
+    (dict(_GOOD, BLOCK_N=True), "BLOCK_N=True is not an integer"),
+    (dict(_GOOD, BLOCK_K=16), "unknown key(s) BLOCK_K"),
+    (dict(_GOOD, num_warps=64), "num_warps=64 is out of range"),
+    ("BLOCK_M=4", "not a non-empty mapping"),
+])
+def test_invalid_cache_entry_is_ignored_with_one_warning(cache_dir, config, why):
+    import blaze.kernels.softmax as sm
+    from blaze.kernels.softmax import softmax
+    from blaze.kernels.buffer import HostBuffer
+    problem = dict(M=4, N=24, dtype="float32")
+    key, parts = cache.make_key("softmax", problem)
+    good_key, good_parts = cache.make_key("softmax", dict(problem, M=64))
+    cache_dir.mkdir()
+    (cache_dir / "autotune.json").write_text(json.dumps({"format": 1, "entries": {
+        key: dict(parts, config=config), good_key: dict(good_parts, config=_GOOD)}}))
+    x = np.random.default_rng(0).standard_normal((4, 24)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            assert registry.config_for("softmax", problem) == sm.softmax_heuristic(problem)
+            y = softmax(HostBuffer(x)).array
+        assert registry.config_for("softmax", dict(problem, M=64)) == _GOOD   # the valid entry still serves
+    msgs = [str(w.message) for w in caught if "cache entry" in str(w.message)]
+    assert len(msgs) == 1 and str(cache_dir / "autotune.json") in msgs[0] and key in msgs[0] and why in msgs[0]
+    ref = np.exp(x - x.max(1, keepdims=True))
+    np.testing.assert_allclose(y, ref / ref.sum(1, keepdims=True), rtol=1e-5)
+
+
 def test_writes_are_atomic_and_leave_no_temporary_files(cache_dir):
     import blaze.kernels.softmax  # noqa: F401
     for m in (4, 300):
@@ -120,3 +158,30 @@ def test_cuda_event_timer_path_on_the_emulated_device(cache_dir):
     res = tune("softmax", dict(M=4, N=24, dtype="float32"), max_configs=1, timer=timer)
     assert res.best is not None and res.best_ms > 0 and res.timer == "cuda-events"
     assert timer._flush is not None
+
+
+_SAMPLE_PROBLEMS = {
+    "matmul": dict(M=3000, N=77, K=1000, Z=1, dtype="float32"), "softmax": dict(M=3, N=50000, dtype="float32"),
+    "layer_norm": dict(M=1, N=3, dtype="float32"), "cross_entropy": dict(M=7, V=50257, dtype="bfloat16"),
+    "reduce": dict(op="sum", M=5, R=1000, dtype="float32", layout="col"),
+    "index_move": dict(numel=17, dtype="float32"), "embedding": dict(V=100, D=13, n_ids=7, dtype="float32"),
+    "random": dict(numel=1, dtype="float32"), "optim": dict(numel=10 ** 6, dtype="float32"),
+    "pooling": dict(numel=5, dtype="float32"),
+    "attention": dict(B=1, H=2, S_q=20, S_k=20, D=64, dtype="float16", causal=True),
+    "attention_backward": dict(B=1, H=2, S_q=20, S_k=20, D=64, dtype="float16", causal=True),
+    "conv2d": dict(which="weight", batch=2, C=3, H=9, W=9, O=5, KH=3, KW=3, SH=1, SW=1, PH=0, PW=0, DH=1, DW=1,
+                   groups=1, dtype="float32"),
+}
+
+
+@pytest.mark.parametrize("interpret", ["1", "0"])
+def test_every_config_the_tuner_can_cache_passes_the_entry_check(monkeypatch, interpret):
+    # tune() caches the heuristic's config when it wins, so heuristics must pass too
+    from blaze.tuning.tuner import load_kernels
+    assert load_kernels() == {}
+    monkeypatch.setenv("TRITON_INTERPRET", interpret)
+    for name, t in registry.tunables().items():
+        assert [c for c in t.configs if registry.config_error(t, c)] == [], name
+        if name in _SAMPLE_PROBLEMS:
+            cfg = t.heuristic(_SAMPLE_PROBLEMS[name])
+            assert registry.config_error(t, cfg) is None, (name, cfg)
