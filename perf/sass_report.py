@@ -130,6 +130,7 @@ def cases() -> list:
     out = [
         ("issue conv2d fp16 32x64x56x56 k3 o64", _conv(32, 64, 64, 56, 1, 3, f16, ("forward",))),
         ("issue conv2d bf16 32x256x14x14 k3 o256", _conv(32, 256, 256, 14, 1, 3, bf, ("forward",))),
+        ("extra conv2d fp32 32x64x56x56 k3 o64 fwd+bwd", _conv(32, 64, 64, 56, 1, 3, "float32")),
         ("issue matmul fp32 1024^3", lambda: MM.matmul(_z((1024, 1024)), _z((1024, 1024)))),
         ("issue matmul fp32 1024^3 tf32", lambda: MM.matmul(_z((1024, 1024)), _z((1024, 1024)), allow_tf32=True)),
         ("issue attention bf16 B8 H12 T1024 D64 causal", _attention(8, 12, 1024, 64, bf, True)),
@@ -164,17 +165,19 @@ def cases() -> list:
         ("gpt2 cross_entropy bf16", _rows_op("cross_entropy", M, V, bf)),
     ]
     for C, O, hw, s, k in RESNET_CONVS:
-        out.append((f"resnet conv bf16 {C}->{O} k{k} s{s} @{hw}", _conv(RESNET_BATCH, C, O, hw, s, k, bf)))
+        for pss in ("forward", "input", "weight")[:: 2 if C == 3 else 1]:  # the stem needs no input grad
+            out.append((f"resnet conv bf16 {C}->{O} k{k} s{s} @{hw} {pss}",
+                        _conv(RESNET_BATCH, C, O, hw, s, k, bf, (pss,))))
     out.append(("resnet fc linear bf16", _linear(RESNET_BATCH, 512, 10, bf)))
     return out
 
 
 # The CI subset (tests/kernels/test_sass.py): one shape per distinct heuristic tile of each core
 # kernel and dtype, about a minute of cold compiles on 2 cores.
-CI_CASES = ("issue conv2d fp16", "issue conv2d bf16", "issue matmul fp32 1024^3", "issue attention",
+CI_CASES = ("issue conv2d fp16", "issue conv2d bf16", "extra conv2d fp32", "issue matmul fp32 1024^3", "issue attention",
             "perf matmul bf16 4096", "perf linear_gelu bf16 8192", "perf attention bf16 B4 H16 S1024 D128 causal=False",
             "perf softmax fp32 4096x8192", "perf layernorm fp32 8192x768", "perf cross_entropy",
-            "resnet conv bf16 64->128 k3 s2", "gpt2 fc linear")
+            "resnet conv bf16 64->128 k3 s2 @16 input", "resnet conv bf16 64->64 k3 s1 @16 weight", "gpt2 fc linear")
 
 
 def ci_cases() -> list:
@@ -190,7 +193,8 @@ def row(rec: dict) -> dict:
     """One report row from a compile record (see compile_util.compile_only with stats)."""
     r = dict(case=rec["case"], kernel=rec["kernel"].replace("blaze.kernels.", ""), dtype=dtype_of(rec),
              ok=rec["ok"], config={k: v for k, v in rec["constexprs"].items() if k.startswith(("BLOCK", "GROUP"))},
-             **rec["options"])
+             num_warps=rec.get("num_warps", rec["options"].get("num_warps", 4)),
+             num_stages=rec["options"].get("num_stages", 3))  # Triton's defaults
     if rec["ok"]:
         r.update({k: rec[k] for k in ("regs", "spill_stores", "spill_loads", "stack", "smem", "mma", "mma_type")})
         r.update(occupancy(rec["regs"], rec["smem"], rec["num_warps"]))
