@@ -445,7 +445,8 @@ def attention_backward(do, q, k, v, out, lse, causal=False, scale=None, attn_mas
         q, k, v, out, lse: the forward's inputs and outputs.
         causal, scale, attn_mask, key_padding_mask: exactly as given to the forward.
         dq, dk, dv: optional preallocated outputs (shape and dtype of q, k, v).
-        config: dict with BLOCK_M, BLOCK_N (num_warps, num_stages) for both backward kernels.
+        config: dict with BLOCK_M, BLOCK_N (num_warps, num_stages): the dK/dV kernel's query
+            and key tiles; the dQ kernel uses them swapped (BLOCK_N query rows).
 
     Returns:
         (dq, dk, dv). Three launches: delta = rowsum(dO * O); dK/dV per key block; dQ per
@@ -487,9 +488,12 @@ def attention_backward(do, q, k, v, out, lse, causal=False, scale=None, attn_mas
             q, k, v, do, lse, delta, mask, kpm, dk, dv, *shared, *dk.strides, *dv.strides,
             scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, **meta, **opts)
     if B * H * S_q > 0:
-        _attn_bwd_dq_kernel[(triton.cdiv(S_q, BM), H, B)](
+        # dQ swaps the tiles: its BLOCK_N-row query tile is the dK/dV pass's key tile (64), so
+        # q @ k^T has the 64 rows Hopper's warpgroup MMA needs (a 32-row tile fell back to
+        # mma.sync), and it streams keys BLOCK_M at a time.
+        _attn_bwd_dq_kernel[(triton.cdiv(S_q, BN), H, B)](
             q, k, v, do, lse, delta, mask, kpm, dq, *shared, *dq.strides,
-            scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, **meta, **opts)
+            scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, BLOCK_M=BN, BLOCK_N=BM, **opts)
     return dq, dk, dv
 
 
@@ -531,7 +535,8 @@ def attention_heuristic(p: dict) -> dict:
 def attention_backward_heuristic(p: dict) -> dict:
     """Backward default: the dK/dV program holds k, v, dk, dv (4 x BLOCK_N x D) in registers,
     so the key tile is 64 and the streamed query tile 32 (the tutorial's 32/128 split, halved
-    to fit one config for both kernels); 16x32 once the head passes 64 fp32 / 128 fp16."""
+    to fit one config for both kernels; dQ runs them swapped, 64 query rows x 32 keys); 16x32
+    once the head passes 64 fp32 / 128 fp16."""
     if interpret():
         return dict(BLOCK_M=_fit_seq(64, p["S_q"]), BLOCK_N=_fit_seq(64, p["S_k"]), num_warps=4, num_stages=1)
     d = _padded_dim(p["D"])

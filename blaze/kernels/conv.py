@@ -42,7 +42,9 @@ def _conv_kernel(
     (kh, kw) and, inside a tap, over BLOCK_K channels: the input row of a tap is one
     (BLOCK_M,) vector, so a channel step costs one add per gathered element. (Decoding the
     flat index (c, kh, kw) per element instead made 2-D ih/iw/mask tiles and spilled 2 KiB a
-    thread at 128x64x64 on sm_90.) Forward: ih = p*SH - PH + kh*DH.
+    thread at 128x64x64 on sm_90.) The price: a channel step is at least 16 wide (tl.dot's
+    minimum), so convs with fewer than 16 channels per group (an RGB stem, depthwise) pad each
+    tap's step, where the flat (c, kh, kw) index padded only once. Forward: ih = p*SH - PH + kh*DH.
     TRANSPOSED (grad input / conv_transpose): x is the conv's output, and p reads the ih
     with ih*SH - PH + kh*DH == p, i.e. only when SH divides p + PH - kh*DH; the other
     (SH*SW - 1)/(SH*SW) of the gathered taps are masked (a stride-2 dgrad does 4x the MACs
