@@ -25,6 +25,7 @@ import time
 # 64 K 32-bit registers allocated per warp in units of 256, 64 warps, 32 blocks, 228 KiB of
 # shared memory of which a block may use 227 KiB, plus 1 KiB the runtime reserves per block.
 HOPPER = dict(regs=65536, reg_unit=256, warps=64, blocks=32, smem=228 * 1024, smem_reserved=1024)
+SMEM_PER_BLOCK = 227 * 1024
 
 # Kernels that must run on Hopper's warpgroup MMA with 16-bit operands.
 MMA_KERNELS = ("matmul:_matmul_kernel", "conv:_conv_kernel", "conv:_conv_wgrad_kernel",
@@ -44,9 +45,8 @@ def occupancy(regs: int, smem: int, num_warps: int) -> dict:
     """Theoretical warps per SM on Hopper and what limits it ("regs", "smem", "warps", "blocks")."""
     h = HOPPER
     per_warp = -(-max(regs, 1) * 32 // h["reg_unit"]) * h["reg_unit"]
-    limits = dict(regs=(h["regs"] // per_warp) // num_warps,
-                  smem=h["smem"] // (smem + h["smem_reserved"]),
-                  warps=h["warps"] // num_warps, blocks=h["blocks"])
+    limits = dict(warps=h["warps"] // num_warps, blocks=h["blocks"],  # ties name the hardware cap
+                  regs=(h["regs"] // per_warp) // num_warps, smem=h["smem"] // (smem + h["smem_reserved"]))
     limiter = min(limits, key=limits.get)
     return dict(warps_per_sm=limits[limiter] * num_warps, limiter=limiter)
 
@@ -184,6 +184,41 @@ def ci_cases() -> list:
     return [(name, fn) for name, fn in cases() if name.startswith(CI_CASES)]
 
 
+def filtered_cases() -> list:
+    """cases() whose name contains $SASS_REPORT_FILTER (set by --filter for the compile children)."""
+    return [(name, fn) for name, fn in cases() if os.environ.get("SASS_REPORT_FILTER", "") in name]
+
+
+# Config-space audit (--configs): every config of the tuning spaces on one GPU-sized problem per
+# pass and dtype; those that spill are listed in the kernel's Tunable.spills (shown "[pruned]")
+# and the audit fails on any other.
+AUDIT_PROBLEMS = {
+    "matmul": [dict(M=4096, N=4096, K=4096, Z=1, dtype=dt) for dt in ("bfloat16", "float32")],
+    "conv2d": [dict(which=w, batch=32, C=64, H=56, W=56, O=64, KH=3, KW=3, SH=1, SW=1, PH=1, PW=1, DH=1, DW=1,
+                    groups=1, dtype=dt) for w in ("forward", "input", "weight") for dt in ("bfloat16", "float32")],
+    "attention": [dict(B=4, H=16, S_q=1024, S_k=1024, D=d, dtype="bfloat16", causal=True) for d in (64, 128)],
+    "attention_backward": [dict(B=4, H=16, S_q=1024, S_k=1024, D=d, dtype="bfloat16", causal=True)
+                           for d in (64, 128)],
+}
+
+
+def config_cases() -> list:
+    """[(name, thunk)]: each tunable's every config on its AUDIT_PROBLEMS, via its make_problem."""
+    from blaze.kernels.registry import tunables
+    from blaze.tuning.tuner import load_kernels
+    load_kernels()
+    out = []
+    for name, problems in AUDIT_PROBLEMS.items():
+        t = tunables()[name]
+        for problem in problems:
+            label = " ".join(str(problem[k]) for k in ("which", "dtype", "D") if k in problem)
+            kept = t.space(problem)
+            for cfg in t.configs:
+                out.append((f"{name} {label} {cfg}{'' if cfg in kept else ' [pruned]'}",
+                            lambda t=t, problem=problem, cfg=cfg: t.make_problem(problem, _z)(cfg)))
+    return [(n, fn) for n, fn in out if os.environ.get("SASS_REPORT_FILTER", "") in n]
+
+
 def dtype_of(rec: dict) -> str:
     """The element type of the kernel's first pointer argument ("fp16", "bf16", "fp32")."""
     return next((t[1:] for t in rec["signature"].values() if t.startswith("*")), "")
@@ -223,7 +258,8 @@ HEADER = ("| case | kernel | dtype | tile, warps, stages | regs | spill st / ld 
 
 
 def problems(rows: list) -> list:
-    """The CI rule: every row compiles, none spills, 16-bit GEMM-like kernels use wgmma.
+    """The CI rule: every row compiles, none spills or overflows shared memory, 16-bit GEMM-like
+    kernels use wgmma.
 
     Returns one message per violation, each holding the report row.
     """
@@ -233,6 +269,8 @@ def problems(rows: list) -> list:
             out.append(f"compile error: {format_row(r)}\n{r['error']}")
         elif r["spill_stores"] or r["spill_loads"]:
             out.append(f"spills: {format_row(r)}")
+        elif r["smem"] > SMEM_PER_BLOCK:
+            out.append(f"shared memory over Hopper's {SMEM_PER_BLOCK // 1024} KiB a block: {format_row(r)}")
         elif r["kernel"] in MMA_KERNELS and r["dtype"] in ("fp16", "bf16") and r["mma"] != "wgmma":
             out.append(f"no wgmma: {format_row(r)}")
     return out
@@ -251,6 +289,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join("perf", "results", "sass_sm90"), help="path prefix (.md, .json)")
     ap.add_argument("--ci", action="store_true", help="only the CI subset")
+    ap.add_argument("--filter", default="", help="only cases whose name contains this")
+    ap.add_argument("--configs", action="store_true", help="audit every config of the tuning spaces instead")
     ap.add_argument("--shards", type=int, default=None, help="parallel compile processes (default: CPUs, <= 8)")
     args = ap.parse_args(argv)
     from tests.kernels.compile_util import cuda_compile_unavailable
@@ -259,10 +299,12 @@ def main(argv=None) -> int:
         print(f"cannot compile for sm_90 here: {reason}", file=sys.stderr)
         return 2
     t0 = time.time()
-    rows = collect("perf.sass_report:ci_cases" if args.ci else "perf.sass_report:cases", args.shards)
-    order = {name: i for i, (name, _) in enumerate(cases())}
+    os.environ["SASS_REPORT_FILTER"] = args.filter
+    which = "config_cases" if args.configs else "ci_cases" if args.ci else "filtered_cases"
+    rows = collect(f"perf.sass_report:{which}", args.shards)
+    order = {name: i for i, (name, _) in enumerate(config_cases() if args.configs else cases())}
     rows.sort(key=lambda r: (order.get(r["case"], len(order)), r["kernel"]))
-    bad = problems([r for r in rows if r["kernel"] != "<launcher>"])
+    bad = problems([r for r in rows if not r["case"].endswith("[pruned]")])  # the tuner's space only
     table = "\n".join([HEADER] + [format_row(r) for r in rows])
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out + ".md", "w") as f:

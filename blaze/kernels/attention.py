@@ -509,6 +509,31 @@ ATTENTION_BWD_CONFIGS = [
 ]
 
 
+# perf/sass_report.py --configs (sm_90a, Triton 3.9, B4 H16 S1024 causal, bf16): configs that
+# spill registers or need more than 227 KiB of shared memory, by 16-bit head dim. Keyed by
+# (padded D): fp32 and D > 128 were not audited and keep the whole space.
+def _attn(bm, bn, w, s):
+    return dict(BLOCK_M=bm, BLOCK_N=bn, num_warps=w, num_stages=s)
+
+
+_FWD_SPILLS = {
+    64: [_attn(128, 128, 4, s) for s in (2, 3, 4)],
+    128: [_attn(128, 128, 4, s) for s in (2, 3, 4)] + [_attn(128, 64, 4, s) for s in (2, 3, 4)]
+    + [_attn(128, 128, 8, 4), _attn(64, 128, 4, 4), _attn(64, 128, 8, 4)],  # 227 KiB of smem
+}
+_BWD_SPILLS = {  # the dK/dV program holds k, v, dk, dv: 128 keys on 4 warps spill at any head dim
+    64: [_attn(64, 128, 4, s) for s in (1, 2, 3)],
+    128: [_attn(bm, 128, 4, s) for bm in (16, 32, 64) for s in (1, 2, 3)]
+    + [_attn(64, 32, 4, s) for s in (1, 2, 3)] + [_attn(16, 32, 4, 3)],
+}
+
+
+def _spills(table):
+    def spills(p: dict) -> list:
+        return [] if p["dtype"] == "float32" else table.get(_padded_dim(p["D"]), [])
+    return spills
+
+
 def _fit_seq(block: int, seq: int) -> int:
     return max(16, min(block, triton.next_power_of_2(max(seq, 1))))  # no 128-row tile for 20 rows
 
@@ -579,8 +604,8 @@ def make_attention_backward_problem(problem: dict, new_buffer):
 
 _KEYS = ("B", "H", "S_q", "S_k", "D", "dtype", "causal")
 register(Tunable(name="attention", configs=ATTENTION_CONFIGS, heuristic=attention_heuristic,
-                 make_problem=make_attention_problem, problem_keys=_KEYS,
+                 make_problem=make_attention_problem, problem_keys=_KEYS, spills=_spills(_FWD_SPILLS),
                  doc="fused attention forward (flash, causal, masks)"))
 register(Tunable(name="attention_backward", configs=ATTENTION_BWD_CONFIGS,
                  heuristic=attention_backward_heuristic, make_problem=make_attention_backward_problem,
-                 problem_keys=_KEYS, doc="fused attention backward (dK/dV + dQ kernels)"))
+                 problem_keys=_KEYS, spills=_spills(_BWD_SPILLS), doc="fused attention backward (dK/dV + dQ kernels)"))

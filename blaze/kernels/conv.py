@@ -464,11 +464,22 @@ def _cfg(bm, bn, bk, gm, warps, stages):
 
 
 CONV_CONFIGS = [
-    _cfg(128, 128, 64, 8, 8, 3), _cfg(128, 128, 32, 8, 4, 3), _cfg(128, 64, 64, 8, 4, 3),
-    _cfg(128, 64, 32, 8, 4, 4), _cfg(64, 128, 32, 8, 4, 4), _cfg(64, 64, 64, 8, 4, 3),
-    _cfg(64, 64, 32, 8, 4, 4), _cfg(128, 32, 32, 8, 4, 4), _cfg(64, 32, 32, 8, 2, 4),
-    _cfg(32, 64, 32, 8, 2, 4), _cfg(128, 16, 64, 8, 4, 3), _cfg(32, 32, 64, 8, 2, 4),
+    _cfg(128, 64, 32, 8, 8, 3), _cfg(128, 128, 32, 8, 8, 3), _cfg(128, 64, 16, 8, 8, 3),
+    _cfg(128, 128, 16, 8, 8, 3), _cfg(64, 128, 32, 8, 8, 3), _cfg(128, 32, 32, 8, 8, 3),
+    _cfg(64, 64, 32, 8, 4, 3), _cfg(64, 64, 16, 8, 4, 3), _cfg(64, 128, 16, 8, 4, 3),
+    _cfg(64, 32, 32, 8, 4, 3), _cfg(32, 64, 32, 8, 4, 3), _cfg(64, 16, 32, 8, 4, 3),
 ]
+
+
+# perf/sass_report.py --configs (sm_90a, Triton 3.9, 32x64x56x56 3x3, all three passes): every
+# config spills nothing with 16-bit operands; fp32 FMA tiles of 128 columns or 64x32 on 4 warps do.
+_FP32_SPILLS = [_cfg(128, 128, 32, 8, 8, 3), _cfg(128, 128, 16, 8, 8, 3), _cfg(64, 128, 16, 8, 4, 3),
+                _cfg(64, 32, 32, 8, 4, 3)]
+
+
+def conv_spills(problem: dict) -> list:
+    """The configs of CONV_CONFIGS that spill on sm_90 for ``problem``'s dtype."""
+    return _FP32_SPILLS if problem["dtype"] == "float32" else []
 
 
 def _pow2(n: int, lo: int, hi: int) -> int:
@@ -533,4 +544,5 @@ CONV2D = register(Tunable(
     doc="implicit-GEMM conv2d: forward, grad-input (= conv_transpose2d) and grad-weight passes",
     problem_keys=("which", "batch", "C", "H", "W", "O", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW",
                   "groups", "dtype"),
+    spills=conv_spills,
 ))

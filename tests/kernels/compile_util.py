@@ -303,7 +303,7 @@ def compile_only(target=SM90, stats=False):
     old_active = getattr(driver, slot)  # restored as-is: reset_active() would probe for a real GPU
     driver.set_active(_CompileOnlyDriver(target))
     JITFunction.__getitem__ = getitem
-    old_dump = knobs.nvidia.dump_ptxas_log
+    old_dump = getattr(knobs.nvidia, "dump_ptxas_log", False)  # absent: ptxas reruns on the PTX
     knobs.nvidia.dump_ptxas_log = stats
     try:
         yield records
