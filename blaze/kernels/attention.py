@@ -445,7 +445,8 @@ def attention_backward(do, q, k, v, out, lse, causal=False, scale=None, attn_mas
         q, k, v, out, lse: the forward's inputs and outputs.
         causal, scale, attn_mask, key_padding_mask: exactly as given to the forward.
         dq, dk, dv: optional preallocated outputs (shape and dtype of q, k, v).
-        config: dict with BLOCK_M, BLOCK_N (num_warps, num_stages) for both backward kernels.
+        config: dict with BLOCK_M, BLOCK_N (num_warps, num_stages): the dK/dV kernel's query
+            and key tiles; the dQ kernel uses them swapped (BLOCK_N query rows).
 
     Returns:
         (dq, dk, dv). Three launches: delta = rowsum(dO * O); dK/dV per key block; dQ per
@@ -487,9 +488,12 @@ def attention_backward(do, q, k, v, out, lse, causal=False, scale=None, attn_mas
             q, k, v, do, lse, delta, mask, kpm, dk, dv, *shared, *dk.strides, *dv.strides,
             scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, **meta, **opts)
     if B * H * S_q > 0:
-        _attn_bwd_dq_kernel[(triton.cdiv(S_q, BM), H, B)](
+        # dQ swaps the tiles: its BLOCK_N-row query tile is the dK/dV pass's key tile (64), so
+        # q @ k^T has the 64 rows Hopper's warpgroup MMA needs (a 32-row tile fell back to
+        # mma.sync), and it streams keys BLOCK_M at a time.
+        _attn_bwd_dq_kernel[(triton.cdiv(S_q, BN), H, B)](
             q, k, v, do, lse, delta, mask, kpm, dq, *shared, *dq.strides,
-            scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, **meta, **opts)
+            scale, scale * LOG2E, **flags, BLOCK_D=BD, BLOCK_DV=BDV, BLOCK_M=BN, BLOCK_N=BM, **opts)
     return dq, dk, dv
 
 
@@ -503,6 +507,31 @@ ATTENTION_BWD_CONFIGS = [
     dict(BLOCK_M=bm, BLOCK_N=bn, num_warps=w, num_stages=s)
     for bm in (16, 32, 64) for bn in (32, 64, 128) for w in (4, 8) for s in (1, 2, 3)
 ]
+
+
+# perf/sass_report.py --configs (sm_90a, Triton 3.9, B4 H16 S1024 causal, bf16): configs that
+# spill registers or need more than 227 KiB of shared memory, by 16-bit head dim. Keyed by
+# (padded D): fp32 and D > 128 were not audited and keep the whole space.
+def _attn(bm, bn, w, s):
+    return dict(BLOCK_M=bm, BLOCK_N=bn, num_warps=w, num_stages=s)
+
+
+_FWD_SPILLS = {
+    64: [_attn(128, 128, 4, s) for s in (2, 3, 4)],
+    128: [_attn(128, 128, 4, s) for s in (2, 3, 4)] + [_attn(128, 64, 4, s) for s in (2, 3, 4)]
+    + [_attn(128, 128, 8, 4), _attn(64, 128, 4, 4), _attn(64, 128, 8, 4)],  # 227 KiB of smem
+}
+_BWD_SPILLS = {  # the dK/dV program holds k, v, dk, dv: 128 keys on 4 warps spill at any head dim
+    64: [_attn(64, 128, 4, s) for s in (1, 2, 3)],
+    128: [_attn(bm, 128, 4, s) for bm in (16, 32, 64) for s in (1, 2, 3)]
+    + [_attn(64, 32, 4, s) for s in (1, 2, 3)] + [_attn(16, 32, 4, 3)],
+}
+
+
+def _spills(table):
+    def spills(p: dict) -> list:
+        return [] if p["dtype"] == "float32" else table.get(_padded_dim(p["D"]), [])
+    return spills
 
 
 def _fit_seq(block: int, seq: int) -> int:
@@ -531,7 +560,8 @@ def attention_heuristic(p: dict) -> dict:
 def attention_backward_heuristic(p: dict) -> dict:
     """Backward default: the dK/dV program holds k, v, dk, dv (4 x BLOCK_N x D) in registers,
     so the key tile is 64 and the streamed query tile 32 (the tutorial's 32/128 split, halved
-    to fit one config for both kernels); 16x32 once the head passes 64 fp32 / 128 fp16."""
+    to fit one config for both kernels; dQ runs them swapped, 64 query rows x 32 keys); 16x32
+    once the head passes 64 fp32 / 128 fp16."""
     if interpret():
         return dict(BLOCK_M=_fit_seq(64, p["S_q"]), BLOCK_N=_fit_seq(64, p["S_k"]), num_warps=4, num_stages=1)
     d = _padded_dim(p["D"])
@@ -574,8 +604,8 @@ def make_attention_backward_problem(problem: dict, new_buffer):
 
 _KEYS = ("B", "H", "S_q", "S_k", "D", "dtype", "causal")
 register(Tunable(name="attention", configs=ATTENTION_CONFIGS, heuristic=attention_heuristic,
-                 make_problem=make_attention_problem, problem_keys=_KEYS,
+                 make_problem=make_attention_problem, problem_keys=_KEYS, spills=_spills(_FWD_SPILLS),
                  doc="fused attention forward (flash, causal, masks)"))
 register(Tunable(name="attention_backward", configs=ATTENTION_BWD_CONFIGS,
                  heuristic=attention_backward_heuristic, make_problem=make_attention_backward_problem,
-                 problem_keys=_KEYS, doc="fused attention backward (dK/dV + dQ kernels)"))
+                 problem_keys=_KEYS, spills=_spills(_BWD_SPILLS), doc="fused attention backward (dK/dV + dQ kernels)"))

@@ -36,9 +36,15 @@ def _conv_kernel(
     TRANSPOSED: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
 ):
-    """y[n, g*O + o, p, q] = sum_{c, kh, kw} x[n, g*C + c, ih, iw] * w(g, c, kh, kw, o) + bias.
+    """y[n, g*O + o, p, q] = sum_{kh, kw, c} x[n, g*C + c, ih, iw] * w(g, c, kh, kw, o) + bias.
 
-    Grid (tiles of M = N*P*Q rows x O columns, groups). Forward: ih = p*SH - PH + kh*DH.
+    Grid (tiles of M = N*P*Q rows x O columns, groups). The contraction runs tap by tap
+    (kh, kw) and, inside a tap, over BLOCK_K channels: the input row of a tap is one
+    (BLOCK_M,) vector, so a channel step costs one add per gathered element. (Decoding the
+    flat index (c, kh, kw) per element instead made 2-D ih/iw/mask tiles and spilled 2 KiB a
+    thread at 128x64x64 on sm_90.) The price: a channel step is at least 16 wide (tl.dot's
+    minimum), so convs with fewer than 16 channels per group (an RGB stem, depthwise) pad each
+    tap's step, where the flat (c, kh, kw) index padded only once. Forward: ih = p*SH - PH + kh*DH.
     TRANSPOSED (grad input / conv_transpose): x is the conv's output, and p reads the ih
     with ih*SH - PH + kh*DH == p, i.e. only when SH divides p + PH - kh*DH; the other
     (SH*SW - 1)/(SH*SW) of the gathered taps are masked (a stride-2 dgrad does 4x the MACs
@@ -58,6 +64,7 @@ def _conv_kernel(
 
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_o = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_c = tl.arange(0, BLOCK_K)
     m_ok = offs_m < M
     o_ok = offs_o < O
     # row m -> (n, p, q); n in int64: n * stride_xn passes 2^31 for inputs over 8 GiB of fp32
@@ -66,30 +73,36 @@ def _conv_kernel(
     q = offs_m % Q
     x_rows = x_ptr + n * stride_xn + g.to(tl.int64) * C * stride_xc
     w_cols = w_ptr + g.to(tl.int64) * stride_wg + offs_o * stride_wo
-    K = C * KH * KW
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        k_ok = offs_k < K
-        c = offs_k // (KH * KW)  # column k -> (c, kh, kw)
-        kh = (offs_k // KW) % KH
-        kw = offs_k % KW
+    for kh in range(0, KH):
         if TRANSPOSED:
-            th = p[:, None] + PH - kh[None, :] * DH
-            tw = q[:, None] + PW - kw[None, :] * DW
+            th = p + PH - kh * DH
             ih = th // SH
-            iw = tw // SW
             # th >= 0 first: negative th makes // and % differ between the GPU and NumPy
-            ok = (th >= 0) & (tw >= 0) & (th % SH == 0) & (tw % SW == 0) & (ih < H) & (iw < W)
+            h_ok = (th >= 0) & (th % SH == 0) & (ih < H)
         else:
-            ih = p[:, None] * SH - PH + kh[None, :] * DH
-            iw = q[:, None] * SW - PW + kw[None, :] * DW
-            ok = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        ok = ok & m_ok[:, None] & k_ok[None, :]
-        a = tl.load(x_rows[:, None] + c[None, :] * stride_xc + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
-        w_ptrs = w_cols[None, :] + (c * stride_wc + kh * stride_wh + kw * stride_ww)[:, None]
-        b = tl.load(w_ptrs, mask=k_ok[:, None] & o_ok[None, :], other=0.0)
-        acc = dot_acc(a, b, acc, PRECISION, UPCAST)
+            ih = p * SH - PH + kh * DH
+            h_ok = (ih >= 0) & (ih < H)
+        for kw in range(0, KW):
+            if TRANSPOSED:
+                tw = q + PW - kw * DW
+                iw = tw // SW
+                row_ok = h_ok & (tw >= 0) & (tw % SW == 0) & (iw < W) & m_ok
+            else:
+                iw = q * SW - PW + kw * DW
+                row_ok = h_ok & (iw >= 0) & (iw < W) & m_ok
+            a_rows = x_rows + ih * stride_xh + iw * stride_xw
+            b_cols = w_cols + kh * stride_wh + kw * stride_ww
+            for c0 in range(0, C, BLOCK_K):
+                c_ok = offs_c < C - c0
+                aT = tl.load(a_rows[None, :] + offs_c[:, None] * stride_xc, mask=c_ok[:, None] & row_ok[None, :],
+                             other=0.0)
+                b = tl.load(b_cols[None, :] + offs_c[:, None] * stride_wc, mask=c_ok[:, None] & o_ok[None, :],
+                            other=0.0)
+                acc = dot_acc(tl.trans(aT), b, acc, PRECISION, UPCAST)
+                # 64-bit pointer steps: c0 * stride_xc could pass 2^31 as an int32 product
+                a_rows += BLOCK_K * stride_xc
+                b_cols += BLOCK_K * stride_wc
 
     if HAS_BIAS:
         acc += tl.load(bias_ptr + (g * O + offs_o) * stride_bias, mask=o_ok, other=0.0).to(tl.float32)[None, :]
@@ -111,16 +124,20 @@ def _conv_wgrad_kernel(
 ):
     """dw[g*O + o, c, kh, kw] = sum_{n, p, q} dy[n, g*O + o, p, q] * x[n, g*C + c, ih, iw].
 
-    Grid (tiles of O rows x C*KH*KW columns, groups); contracts over N*P*Q, gathering x
-    with the forward's ih = p*SH - PH + kh*DH. Reads N*P*Q*(BLOCK_M + BLOCK_N) per program,
-    writes BLOCK_M*BLOCK_N. Few programs when O*C*KH*KW is small: a split over N*P*Q
-    would add parallelism at the cost of an fp32 partial buffer.
+    Grid (tap-major tiles of O rows x C columns, groups): one program per tap, so the gathered
+    input column of a contraction step is one (BLOCK_K,) vector of (n, p, q) offsets plus a
+    channel offset (flattening (c, kh, kw) into the columns made 2-D index tiles that spilled
+    on sm_90), and KH*KW times the programs for the small O x C of deep layers. Contracts
+    over N*P*Q with the forward's ih = p*SH - PH + kh*DH; reads N*P*Q*(BLOCK_M + BLOCK_N)
+    per program, writes BLOCK_M*BLOCK_N.
     """
-    pid = tl.program_id(0)
     g = tl.program_id(1).to(tl.int64)
-    J = C * KH * KW
     num_pid_m = tl.cdiv(O, BLOCK_M)
-    num_pid_n = tl.cdiv(J, BLOCK_N)
+    num_pid_n = tl.cdiv(C, BLOCK_N)
+    tap = tl.program_id(0) // (num_pid_m * num_pid_n)
+    pid = tl.program_id(0) % (num_pid_m * num_pid_n)
+    kh = tap // KW
+    kw = tap % KW
     num_pid_in_group = GROUP_M * num_pid_n
     first_pid_m = (pid // num_pid_in_group) * GROUP_M
     group_size_m = min(num_pid_m - first_pid_m, GROUP_M)
@@ -128,33 +145,32 @@ def _conv_wgrad_kernel(
     pid_n = (pid % num_pid_in_group) // group_size_m
 
     offs_o = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_j = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_c = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     o_ok = offs_o < O
-    j_ok = offs_j < J
-    c = offs_j // (KH * KW)  # column j -> (c, kh, kw)
-    kh = (offs_j // KW) % KH
-    kw = offs_j % KW
+    c_ok = offs_c < C
     dy_rows = dy_ptr + (g * O + offs_o) * stride_dyc
-    x_cols = x_ptr + (g * C + c) * stride_xc
+    x_cols = x_ptr + (g * C + offs_c) * stride_xc
     L = NB * P * Q
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_K):
         offs_l = l0 + tl.arange(0, BLOCK_K)
-        l_ok = offs_l < L
         n = (offs_l // (P * Q)).to(tl.int64)  # contraction index l -> (n, p, q)
         p = (offs_l // Q) % P
         q = offs_l % Q
+        ih = p * SH - PH + kh * DH
+        iw = q * SW - PW + kw * DW
+        l_ok = offs_l < L
+        x_ok = l_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         a = tl.load(dy_rows[:, None] + (n * stride_dyn + p * stride_dyh + q * stride_dyw)[None, :],
                     mask=o_ok[:, None] & l_ok[None, :], other=0.0)
-        ih = p[:, None] * SH - PH + kh[None, :] * DH
-        iw = q[:, None] * SW - PW + kw[None, :] * DW
-        ok = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W) & l_ok[:, None] & j_ok[None, :]
-        b = tl.load(x_cols[None, :] + n[:, None] * stride_xn + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
-        acc = dot_acc(a, b, acc, PRECISION, UPCAST)
+        # gathered (channels, positions): threads run along the positions, contiguous in NCHW
+        bT = tl.load(x_cols[:, None] + (n * stride_xn + ih * stride_xh + iw * stride_xw)[None, :],
+                     mask=c_ok[:, None] & x_ok[None, :], other=0.0)
+        acc = dot_acc(a, tl.trans(bT), acc, PRECISION, UPCAST)
 
     dw_ptrs = (dw_ptr + ((g * O + offs_o) * stride_wo)[:, None]
-               + (c * stride_wc + kh * stride_wh + kw * stride_ww)[None, :])
-    tl.store(dw_ptrs, acc.to(dw_ptr.dtype.element_ty), mask=o_ok[:, None] & j_ok[None, :])
+               + (offs_c * stride_wc + kh * stride_wh + kw * stride_ww)[None, :])
+    tl.store(dw_ptrs, acc.to(dw_ptr.dtype.element_ty), mask=o_ok[:, None] & c_ok[None, :])
 
 
 @triton.jit
@@ -352,12 +368,11 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride=(1, 1), padding=(0,
         raise ValueError(f"conv2d_backward_weight: grad_out {tuple(grad_out.shape)} should be {(NB, O, P, Q)}")
     dw = _output("out", out, x, weight_shape, x.dtype)
     Og = O // groups
-    J = Cg * KH * KW
-    if Og * J == 0:
+    if Og * Cg * KH * KW == 0:
         return dw
     problem = _problem("weight", x.shape, weight_shape, geo, x.dtype)
     meta, opts = launch_options(config_for("conv2d", problem) if config is None else config)
-    grid = (triton.cdiv(Og, meta["BLOCK_M"]) * triton.cdiv(J, meta["BLOCK_N"]), groups)
+    grid = (triton.cdiv(Og, meta["BLOCK_M"]) * triton.cdiv(Cg, meta["BLOCK_N"]) * KH * KW, groups)
     _conv_wgrad_kernel[grid](
         grad_out, x, dw, NB, Cg, H, W, Og, P, Q, KH, KW,
         *grad_out.strides, *x.strides, *dw.strides,
@@ -449,11 +464,22 @@ def _cfg(bm, bn, bk, gm, warps, stages):
 
 
 CONV_CONFIGS = [
-    _cfg(128, 128, 64, 8, 8, 3), _cfg(128, 128, 32, 8, 4, 3), _cfg(128, 64, 64, 8, 4, 3),
-    _cfg(128, 64, 32, 8, 4, 4), _cfg(64, 128, 32, 8, 4, 4), _cfg(64, 64, 64, 8, 4, 3),
-    _cfg(64, 64, 32, 8, 4, 4), _cfg(128, 32, 32, 8, 4, 4), _cfg(64, 32, 32, 8, 2, 4),
-    _cfg(32, 64, 32, 8, 2, 4), _cfg(128, 16, 64, 8, 4, 3), _cfg(32, 32, 64, 8, 2, 4),
+    _cfg(128, 64, 32, 8, 8, 3), _cfg(128, 128, 32, 8, 8, 3), _cfg(128, 64, 16, 8, 8, 3),
+    _cfg(128, 128, 16, 8, 8, 3), _cfg(64, 128, 32, 8, 8, 3), _cfg(128, 32, 32, 8, 8, 3),
+    _cfg(64, 64, 32, 8, 4, 3), _cfg(64, 64, 16, 8, 4, 3), _cfg(64, 128, 16, 8, 4, 3),
+    _cfg(64, 32, 32, 8, 4, 3), _cfg(32, 64, 32, 8, 4, 3), _cfg(64, 16, 32, 8, 4, 3),
 ]
+
+
+# perf/sass_report.py --configs (sm_90a, Triton 3.9, 32x64x56x56 3x3, all three passes): every
+# config spills nothing with 16-bit operands; fp32 FMA tiles of 128 columns or 64x32 on 4 warps do.
+_FP32_SPILLS = [_cfg(128, 128, 32, 8, 8, 3), _cfg(128, 128, 16, 8, 8, 3), _cfg(64, 128, 16, 8, 4, 3),
+                _cfg(64, 32, 32, 8, 4, 3)]
+
+
+def conv_spills(problem: dict) -> list:
+    """The configs of CONV_CONFIGS that spill on sm_90 for ``problem``'s dtype."""
+    return _FP32_SPILLS if problem["dtype"] == "float32" else []
 
 
 def _pow2(n: int, lo: int, hi: int) -> int:
@@ -461,7 +487,11 @@ def _pow2(n: int, lo: int, hi: int) -> int:
 
 
 def conv_gemm_dims(problem: dict) -> tuple[int, int, int]:
-    """(M, N, K) of the implicit GEMM behind ``problem['which']`` in forward / input / weight."""
+    """(M, N, K) of the implicit GEMM behind ``problem['which']`` in forward / input / weight.
+
+    The forward and input passes contract K = channels x taps, BLOCK_K channels of one tap at
+    a time; the weight pass runs one (O, C) GEMM per tap.
+    """
     g = problem["groups"]
     geo = {k: problem[k] for k in ("SH", "SW", "PH", "PW", "DH", "DW")}
     P, Q = _out_hw(problem["H"], problem["W"], problem["KH"], problem["KW"], geo)
@@ -471,7 +501,7 @@ def conv_gemm_dims(problem: dict) -> tuple[int, int, int]:
     return {
         "forward": (NB * P * Q, Og, Cg * taps),
         "input": (NB * problem["H"] * problem["W"], Cg, Og * taps),
-        "weight": (Og, Cg * taps, NB * P * Q),
+        "weight": (Og, Cg, NB * P * Q),  # one GEMM per tap (kh, kw)
     }[problem["which"]]
 
 
@@ -480,11 +510,12 @@ def conv_heuristic(problem: dict) -> dict:
     M, N, K = conv_gemm_dims(problem)
     if interpret():  # per-program NumPy overhead dominates: fewest, largest tiles
         return _cfg(_pow2(M, 16, 128), _pow2(N, 16, 128), _pow2(K, 16, 128), 8, 4, 1)
-    wide = problem["dtype"] != "float32"
-    # 16-bit: BLOCK_K 64 (3 stages x 2 x 16 KiB of smem); fp32 operands are 2x the bytes.
-    bm, bn = _pow2(M, 16, 128), _pow2(N, 16, 128)
-    bk = min(64 if wide else 32, _pow2(K, 16, 64))
-    warps = 8 if bm * bn >= 128 * 128 and wide else 4
+    # sm_90 (perf/sass_report.py): the gathered tile's per-element addresses live in registers,
+    # so 128x64 with BLOCK_K 32 over 8 warps (16-bit 189 regs, fp32 176, no spills); 128x64x64
+    # on 4 warps spilled 2 KiB a thread, 128x128x32 sits at 249-255 registers.
+    channels = K // (1 if problem["which"] == "weight" else problem["KH"] * problem["KW"])
+    bm, bn, bk = _pow2(M, 16, 128), _pow2(N, 16, 64), _pow2(channels, 16, 32)
+    warps = 8 if bm * bn >= 128 * 64 else 4
     return _cfg(bm, bn, bk, 8, warps, 3)
 
 
@@ -513,4 +544,5 @@ CONV2D = register(Tunable(
     doc="implicit-GEMM conv2d: forward, grad-input (= conv_transpose2d) and grad-weight passes",
     problem_keys=("which", "batch", "C", "H", "W", "O", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW",
                   "groups", "dtype"),
+    spills=conv_spills,
 ))

@@ -480,6 +480,21 @@ MATMUL_CONFIGS = [
 ]
 
 
+# perf/sass_report.py --configs (sm_90a, Triton 3.9, 4096^3): the configs of MATMUL_CONFIGS
+# that spill registers. fp32 keeps a 128x256 / 256x128 accumulator (128 a thread on 8 warps)
+# that cannot fit beside its operands; 16-bit operands spill only the 16x64x128 sliver.
+_SPILLS = {
+    "float32": [_cfg(128, 256, 64, 8, 8, 3), _cfg(256, 128, 64, 8, 8, 3), _cfg(128, 128, 32, 8, 4, 4),
+                _cfg(128, 64, 64, 8, 4, 4), _cfg(64, 64, 32, 8, 4, 5)],
+    "16-bit": [_cfg(16, 64, 128, 8, 4, 4)],
+}
+
+
+def matmul_spills(problem: dict) -> list:
+    """The configs of MATMUL_CONFIGS that spill on sm_90 for ``problem``'s dtype."""
+    return _SPILLS["float32" if problem["dtype"] == "float32" else "16-bit"]
+
+
 def matmul_heuristic(problem: dict) -> dict:
     """Default tile for ``problem`` = dict(M, N, K, Z, dtype); cheap, no benchmarking."""
     M, N, K, Z = problem["M"], problem["N"], problem["K"], problem.get("Z", 1)
@@ -498,7 +513,9 @@ def matmul_heuristic(problem: dict) -> dict:
             bm //= 2
         else:
             bn //= 2
-    warps = 8 if bm * bn >= 128 * 128 and wide else 4
+    # 128x128 tiles take 8 warps in every dtype: fp32 on 4 warps needed 255 registers and
+    # spilled 148 B a thread on sm_90; on 8 it is 190 (FMA) / 198 (tf32 wgmma), no spills.
+    warps = 8 if bm * bn >= 128 * 128 else 4
     return _cfg(bm, bn, bk, 8, warps, 3 if bm * bn >= 128 * 128 else 4)
 
 
@@ -521,4 +538,5 @@ MATMUL = register(Tunable(
     make_problem=_make_matmul_problem,
     doc="tiled GEMM with fused bias/activation/residual epilogue (also backs the matmul backward)",
     problem_keys=("M", "N", "K", "Z", "dtype"),
+    spills=matmul_spills,
 ))

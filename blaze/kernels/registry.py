@@ -40,6 +40,9 @@ class Tunable:
             kernel once on fresh inputs of that problem (used by the tuner).
             ``new_buffer(shape, dtype_name)`` allocates a random-filled buffer on the device.
         doc: one line shown by ``blaze tune list``.
+        spills: ``problem -> configs`` of ``configs`` known to spill registers (or overflow
+            shared memory) on sm_90 for that problem's kind (perf/sass_report.py --configs);
+            the tuner never times them.
     """
 
     name: str
@@ -48,6 +51,12 @@ class Tunable:
     make_problem: Callable | None = None
     doc: str = ""
     problem_keys: tuple = field(default_factory=tuple)
+    spills: Callable[[dict], list] | None = None
+
+    def space(self, problem: dict) -> list[dict]:
+        """The configs worth timing on ``problem``: ``configs`` less those that spill for it."""
+        bad = [] if self.spills is None else self.spills(problem)
+        return [c for c in self.configs if c not in bad]
 
 
 def register(t: Tunable) -> Tunable:

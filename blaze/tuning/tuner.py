@@ -78,7 +78,7 @@ def _short(e: BaseException) -> str:
 def candidate_configs(name: str, problem: dict, configs=None, max_configs: int | None = None) -> list[dict]:
     """The configs :func:`tune` times: the heuristic's first, then the space (or ``configs``)."""
     t = get_tunable(name)
-    space = list(t.configs if configs is None else configs)
+    space = list(t.space(problem) if configs is None else configs)
     if max_configs is not None:
         space = space[:max_configs]
     heur = t.heuristic(problem)

@@ -16,15 +16,20 @@ Two entry points:
   must not depend on kernel results between launches.
 
 In the child, :func:`compile_only` is the context manager doing the patching; it records one
-entry per distinct specialization.
+entry per distinct specialization. With ``stats=True`` each record also carries what ptxas
+reported for the cubin (registers, spill bytes) and what the PTX holds (shared memory, MMA
+family), see :func:`kernel_stats`.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import importlib.util
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -127,6 +132,92 @@ def _compile_spec(spec: dict, target) -> dict:
         return dict(kernel=spec["kernel"], ok=False, error=f"{type(e).__name__}: {e}"[-6000:])
 
 
+
+# ptxas -v lines, e.g. "2064 bytes stack frame, 2052 bytes spill stores, 2508 bytes spill loads"
+# and "Used 255 registers, used 1 barriers, ..." (Triton runs ptxas with -v and drops the log).
+_SPILL_RE = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+_REGS_RE = re.compile(r"Used (\d+) registers")
+# The first tensor-core instruction of the PTX and its operand type: "wgmma.mma_async.sync.aligned.
+# m64n128k16.f32.bf16.bf16" (Hopper warpgroup MMA) or "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16".
+_MMA_RE = re.compile(r"\b(wgmma\.mma_async|mma\.sync)\.[\w.]*?\.f32\.(\w+)\.")
+_STATS_VERSION = 1
+
+
+def _stats_cache_dir() -> str:
+    # ptxas on a cached cubin's PTX costs ~1-2 s a kernel; its parsed numbers are cached by PTX hash.
+    return os.environ.get("BLAZE_SASS_CACHE") or os.path.join(tempfile.gettempdir(), "blaze-sass-stats")
+
+
+def _ptxas_path() -> str:
+    from triton.backends.nvidia import compiler
+    if hasattr(compiler, "get_ptxas"):  # Triton 3.5+: sm_90 uses the newer ptxas-blackwell
+        return compiler.get_ptxas(90).path
+    from triton import knobs
+    return knobs.nvidia.ptxas.path
+
+
+def parse_ptxas_log(log: str) -> dict | None:
+    """registers, spill store/load bytes and stack frame from a ``ptxas -v`` log; None if absent."""
+    regs, spill = _REGS_RE.search(log), _SPILL_RE.search(log)
+    if regs is None or spill is None:
+        return None
+    stack, stores, loads = (int(v) for v in spill.groups())
+    return dict(regs=int(regs.group(1)), spill_stores=stores, spill_loads=loads, stack=stack)
+
+
+def _run_ptxas(ptx: str, arch: str) -> str:
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "k.ptx")
+        with open(src, "w") as f:
+            f.write(ptx)
+        # the flags Triton's make_cubin passes (3.9), so the numbers are the cubin's
+        res = subprocess.run([_ptxas_path(), "-lineinfo", "-v", "--regAllocOptLevel=2", f"--gpu-name={arch}",
+                              src, "-o", os.path.join(d, "k.cubin")], capture_output=True, text=True, timeout=600)
+    if res.returncode:
+        raise CompileError(f"ptxas failed ({res.returncode}):\n{res.stderr[-3000:]}")
+    return res.stderr + res.stdout
+
+
+def _cached_ptxas(ptx: str, arch: str, log: str) -> dict:
+    """ptxas numbers for ``ptx``: from ``log`` (this compile's), the on-disk cache, or a ptxas run."""
+    key = hashlib.sha256(f"{_STATS_VERSION}|{arch}|{ptx}".encode()).hexdigest()
+    path = os.path.join(_stats_cache_dir(), key + ".json")
+    got = parse_ptxas_log(log)
+    if got is None:
+        try:
+            with open(path) as f:
+                cached = json.load(f)  # untrusted file: only four ints are taken from it
+            got = {k: int(cached[k]) for k in ("regs", "spill_stores", "spill_loads", "stack")}
+        except (OSError, ValueError, KeyError, TypeError):
+            got = parse_ptxas_log(_run_ptxas(ptx, arch))
+            if got is None:
+                raise CompileError("ptxas -v printed no register / spill line")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(got, f)
+    os.replace(tmp, path)
+    return got
+
+
+def kernel_stats(kernel, log: str = "") -> dict:
+    """Static resource use of a compiled kernel (Triton ``CompiledKernel``) on its target.
+
+    Returns dict(regs, spill_stores, spill_loads, stack, smem, num_warps, mma, mma_type):
+    bytes of spill per thread from ptxas, dynamic shared memory from Triton's metadata, and the
+    tensor-core instruction family in the PTX: "wgmma" (Hopper warpgroup MMA), "mma.sync"
+    (Ampere-style warp MMA) or "none" (FMA only), with its operand type (bf16, f16, tf32).
+    """
+    ptx = kernel.asm["ptx"]
+    arch = re.search(r"^\.target\s+(\w+)", ptx, re.M).group(1)
+    out = _cached_ptxas(ptx, arch, log)
+    mma = _MMA_RE.search(ptx)
+    family = "none" if mma is None else ("wgmma" if mma.group(1).startswith("wgmma") else "mma.sync")
+    out.update(smem=int(kernel.metadata.shared), num_warps=int(kernel.metadata.num_warps), mma=family,
+               mma_type="" if mma is None else mma.group(2), arch=arch)
+    return out
+
+
 class _CompileOnlyDriver:
     """Stands in for the CUDA driver: reports the target, owns no device."""
 
@@ -151,13 +242,16 @@ class _CompileOnlyDriver:
 
 
 @contextlib.contextmanager
-def compile_only(target=SM90):
+def compile_only(target=SM90, stats=False):
     """Child side: turn every ``kernel[grid](...)`` into a compile for ``target``; yield the records.
 
     Each record is ``dict(kernel, signature, constexprs, options, ok, error, case)``; a failed
     compile is recorded and the launcher carries on (its outputs are simply never written).
-    ``records.case`` names the launcher call in progress for the report.
+    ``records.case`` names the launcher call in progress for the report. ``stats``: add
+    :func:`kernel_stats` to each record, and record a specialization again (``cached=True``)
+    under every case that launches it.
     """
+    from triton import knobs
     from triton.runtime.jit import JITFunction
 
     driver = importlib.import_module("triton.runtime.driver").driver  # the module, not its `driver` object
@@ -178,6 +272,8 @@ def compile_only(target=SM90):
         consts = {k: repr(bound[k]) for k, v in sig.items() if v == "constexpr"}
         key = (self.fn.__qualname__, repr(specialization), repr(sorted(options.items())))
         if key in seen:
+            if stats and seen[key]["case"] != records.case:
+                records.append(dict(seen[key], case=records.case, cached=True))
             return None
         rec = dict(kernel=f"{self.fn.__module__}:{self.fn.__name__}", case=records.case,
                    signature={k: v for k, v in sig.items() if v != "constexpr"}, constexprs=consts,
@@ -186,8 +282,12 @@ def compile_only(target=SM90):
         seen[key] = rec
         records.append(rec)
         t0 = time.perf_counter()
+        log = io.StringIO()
         try:
-            self.run(*args, grid=grid, warmup=True, **kwargs)
+            with contextlib.redirect_stdout(log):  # where dump_ptxas_log prints ptxas -v
+                compiled = self.run(*args, grid=grid, warmup=True, **kwargs)
+            if stats:
+                rec.update(kernel_stats(compiled, log.getvalue()))
         except Exception as e:  # noqa: BLE001 - recorded, reported by the caller
             rec.update(ok=False, error=f"{type(e).__name__}: {e}"[-6000:])
         rec["seconds"] = round(time.perf_counter() - t0, 3)
@@ -203,9 +303,12 @@ def compile_only(target=SM90):
     old_active = getattr(driver, slot)  # restored as-is: reset_active() would probe for a real GPU
     driver.set_active(_CompileOnlyDriver(target))
     JITFunction.__getitem__ = getitem
+    old_dump = getattr(knobs.nvidia, "dump_ptxas_log", False)  # absent: ptxas reruns on the PTX
+    knobs.nvidia.dump_ptxas_log = stats
     try:
         yield records
     finally:
+        knobs.nvidia.dump_ptxas_log = old_dump
         JITFunction.__getitem__ = old_getitem
         setattr(driver, slot, old_active)
 
@@ -235,13 +338,13 @@ def failures_report(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _run_shard(ref: str, shard: int, shards: int) -> list[dict]:
+def _run_shard(ref: str, shard: int, shards: int, stats: bool = False) -> list[dict]:
     """Child side of :func:`run_cases`: call every ``shards``-th case starting at ``shard``."""
     import traceback
 
     mod, name = ref.split(":")
     cases = getattr(importlib.import_module(mod), name)()
-    with compile_only() as records:
+    with compile_only(stats=stats) as records:
         for i, (case, fn) in enumerate(cases):
             if i % shards != shard:
                 continue
@@ -254,18 +357,19 @@ def _run_shard(ref: str, shard: int, shards: int) -> list[dict]:
     return records
 
 
-def run_cases(ref: str, shards: int = 1, timeout: float = 600) -> list[dict]:
+def run_cases(ref: str, shards: int = 1, timeout: float = 600, stats: bool = False) -> list[dict]:
     """Compile for sm_90 every launch made by the cases ``ref`` (``"module:function"``) returns.
 
     The function returns ``[(name, zero-arg callable)]`` and is imported in ``shards`` child
     processes that run in parallel, each calling its share of the cases under
-    :func:`compile_only`. Returns all records (see :func:`compile_only`), failures included.
+    :func:`compile_only`. Returns all records (see :func:`compile_only`), failures included;
+    ``stats`` adds :func:`kernel_stats` to each.
     """
     procs = []
     for shard in range(shards):
         code = ("import json\n"
                 "from tests.kernels.compile_util import _run_shard, _MARK\n"
-                f"print(_MARK + json.dumps(_run_shard({ref!r}, {shard}, {shards})))\n")
+                f"print(_MARK + json.dumps(_run_shard({ref!r}, {shard}, {shards}, {stats!r})))\n")
         procs.append(subprocess.Popen([sys.executable, "-c", code], env=_child_env(), cwd=ROOT, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     records = []

@@ -268,7 +268,7 @@ def test_conv_registry_and_heuristic(dev, monkeypatch):
     base = dict(batch=8, C=64, H=56, W=56, O=128, KH=3, KW=3, SH=1, SW=1, PH=1, PW=1, DH=1, DW=1, groups=1)
     assert cv.conv_gemm_dims(dict(base, which="forward")) == (8 * 56 * 56, 128, 64 * 9)
     assert cv.conv_gemm_dims(dict(base, which="input")) == (8 * 56 * 56, 64, 128 * 9)
-    assert cv.conv_gemm_dims(dict(base, which="weight")) == (128, 64 * 9, 8 * 56 * 56)
+    assert cv.conv_gemm_dims(dict(base, which="weight")) == (128, 64, 8 * 56 * 56)
     monkeypatch.setattr(cv, "interpret", lambda: False)  # the GPU branch of the heuristic
     for which in ("forward", "input", "weight"):
         for dt in ("float32", "bfloat16"):
