@@ -23,18 +23,19 @@ def _serialize_interpreter_launches() -> None:
     @triton.jit?" within 3 training steps of two threads). Compiled launches on a GPU are
     independent and are left alone.
     """
-    from triton.runtime.interpreter import InterpretedFunction
-    run = InterpretedFunction.run
-    if getattr(run, "_blaze_serialized", False):
+    # GridExecutor.__call__ is the launch in every Triton since 3.4 (3.4 has no
+    # InterpretedFunction.run method: it binds a closure per kernel).
+    from triton.runtime.interpreter import GridExecutor
+    call = GridExecutor.__call__
+    if getattr(call, "_blaze_serialized", False):
         return
     lock = _threading.RLock()
 
-    def serialized_run(self, *args, **kwargs):
+    def serialized_call(self, *args, **kwargs):
         with lock:
-            return run(self, *args, **kwargs)
-    serialized_run._blaze_serialized = True
-    InterpretedFunction.run = serialized_run
-
+            return call(self, *args, **kwargs)
+    serialized_call._blaze_serialized = True
+    GridExecutor.__call__ = serialized_call
 
 if _env.interpret():
     _serialize_interpreter_launches()
