@@ -270,8 +270,10 @@ def _host_array(ptr, shape, strides, dtype, readonly, owner):
     np_dt = dtype.np
     owner.__array_interface__ = {"version": 3, "shape": tuple(shape), "data": (ptr, bool(readonly)),
                                  "strides": tuple(s * np_dt.itemsize for s in strides),
-                                 "typestr": f"|V{np_dt.itemsize}" if dtype is _dt.bfloat16 else np_dt.str}
-    a = np.asarray(owner)  # a.base is owner: the memory stays valid while the array lives
+                                 "typestr": "<u2" if dtype is _dt.bfloat16 else np_dt.str}
+    # a.base is owner: the memory stays valid while the array lives. bfloat16 comes in as uint16
+    # and is viewed: the interface has no typestr for it, and a void ("|V2") view crashed NumPy 2.1.
+    a = np.asarray(owner)
     return a.view(np_dt) if dtype is _dt.bfloat16 else a
 
 

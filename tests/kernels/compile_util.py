@@ -150,9 +150,11 @@ def _stats_cache_dir() -> str:
 
 def _ptxas_path() -> str:
     from triton.backends.nvidia import compiler
-    if hasattr(compiler, "get_ptxas"):  # Triton 3.5+: sm_90 uses the newer ptxas-blackwell
-        return compiler.get_ptxas(90).path
-    from triton import knobs
+    import inspect
+    get = getattr(compiler, "get_ptxas", None)
+    if get is not None and inspect.signature(get).parameters:  # Triton 3.5+: sm_90 uses ptxas-blackwell
+        return get(90).path
+    from triton import knobs  # Triton 3.4: one ptxas (get_ptxas() takes no architecture)
     return knobs.nvidia.ptxas.path
 
 
