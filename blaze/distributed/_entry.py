@@ -38,13 +38,24 @@ def rank_env(environ) -> dict:
 
 def main(argv) -> None:
     os.environ.update(rank_env(os.environ))
-    if argv and argv[0] == "-m":
-        sys.argv = argv[1:]
-        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
-        return
-    sys.argv = list(argv)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
-    runpy.run_path(argv[0], run_name="__main__")
+    status_dir = os.environ.pop("BLAZE_RUN_STATUS_DIR", None)
+    code = 1
+    try:
+        if argv and argv[0] == "-m":
+            sys.argv = argv[1:]
+            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = list(argv)
+            sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
+            runpy.run_path(argv[0], run_name="__main__")
+        code = 0
+    except SystemExit as e:
+        code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+        raise
+    finally:
+        if status_dir:  # how this rank ended, for blaze run's exit status (a killed rank writes nothing)
+            with open(os.path.join(status_dir, os.environ["RANK"]), "w") as f:
+                f.write(str(code))
 
 
 if __name__ == "__main__":

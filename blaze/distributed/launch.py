@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _ENV_TO_REMOTES = ("MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS", "PYTHONPATH", "BLAZE_CACHE_DIR",
@@ -157,7 +158,33 @@ def main(argv=None) -> int:
     except (RuntimeError, ValueError) as e:
         print(e, file=sys.stderr)
         return 2
-    return run(cmd, env)
+    return run_checked(cmd, env, a.n, local=not (a.hosts or a.hostfile))
+
+
+def run_checked(cmd, env, n: int, local: bool = True) -> int:
+    """:func:`run`, failing when any rank did not end cleanly.
+
+    Under ULFM, mpiexec exits 0 even when ranks were killed (Open MPI 5.0.11, measured), so
+    on one machine each rank records its exit code in a scratch folder and a missing or
+    non-zero record makes the launch fail. Across hosts mpiexec's own status is all there is.
+    """
+    if not local:
+        return run(cmd, env)
+    with tempfile.TemporaryDirectory(prefix="blaze-run-") as status:
+        rc = run(cmd, dict(env, BLAZE_RUN_STATUS_DIR=status))
+        codes = {}
+        for r in range(n):
+            path = os.path.join(status, str(r))
+            codes[r] = int(open(path).read() or 1) if os.path.exists(path) else None
+    bad = {r: c for r, c in codes.items() if c != 0}
+    if rc == 0 and bad:
+        died = sorted(r for r, c in bad.items() if c is None)
+        failed = sorted(r for r, c in bad.items() if c is not None)
+        print(f"blaze run: {len(bad)} of {n} ranks did not finish cleanly"
+              f"{f'; died: {died}' if died else ''}{f'; exited non-zero: {failed}' if failed else ''}",
+              file=sys.stderr)
+        return 1
+    return rc
 
 
 if __name__ == "__main__":

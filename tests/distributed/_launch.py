@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def launch(n: int, worker: str, *args, timeout: float = 120, env=None, fault_tolerance: bool = True):
-    """Run ``workers/<worker>`` on ``n`` ranks; returns (returncode, stdout, stderr)."""
-    from blaze.distributed.launch import build_command
-    cmd, full_env = build_command(n, str(WORKERS / worker), [str(a) for a in args], fault_tolerance=fault_tolerance)
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
+    """Run ``blaze run -n n workers/<worker> args``; returns (returncode, stdout, stderr)."""
+    cmd = [sys.executable, "-m", "blaze.cli", "run", "-n", str(n)] + ([] if fault_tolerance else
+                                                                       ["--no-fault-tolerance"])
+    cmd += [str(WORKERS / worker), *map(str, args)]
+    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     full_env.update(env or {})
     proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, cwd=str(ROOT))
@@ -34,7 +35,3 @@ def launch(n: int, worker: str, *args, timeout: float = 120, env=None, fault_tol
 
 def ok_lines(out: str) -> list:
     return sorted(line for line in out.splitlines() if line.startswith("OK "))
-
-
-def python() -> str:
-    return sys.executable

@@ -106,6 +106,8 @@ class DistributedDataParallel(Module):
                                                                    or 0) != 0):
             raise ValueError(f"device_ids={device_ids}: each rank sees its own GPU as device 0 under blaze run; "
                              f"pass None or [0]")
+        # as PyTorch: a small first bucket (it starts sooner) only when the cap is the default one
+        first_cap = _FIRST_BUCKET_BYTES if bucket_cap_mb is None else None
         if bucket_cap_mb is None:
             bucket_cap_mb = 25
         if bucket_cap_mb <= 0:
@@ -119,12 +121,12 @@ class DistributedDataParallel(Module):
         self.bucket_bytes_cap = int(bucket_cap_mb * 1024 * 1024)
         self._params = [p for _, p in params]
         self._names = {id(p): n for n, p in params}
-        self._buckets = self._make_buckets(self._params)
+        self._buckets = self._make_buckets(self._params, first_cap or self.bucket_bytes_cap)
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         self._next = 0  # the next bucket to start
         self._armed = False  # a forward ran with grad sync on: its backward reduces
         self._ready = set()  # ids of the parameters whose gradient arrived in this backward
-        self._unused = []
+        self._unused = None  # find_unused_parameters: the parameters this forward did not reach
         self._used_flags = None
         _coalesced_broadcast([p for _, p in params] + list(module.buffers()), self.process_group, self._src())
         self._handles = [p.register_post_accumulate_grad_hook(self._hook) for p in self._params]
@@ -133,8 +135,8 @@ class DistributedDataParallel(Module):
     def _src(self) -> int:
         return self.process_group.ranks[0]
 
-    def _make_buckets(self, params):
-        buckets, cur, size, cap = [], [], 0, _FIRST_BUCKET_BYTES
+    def _make_buckets(self, params, first_cap):
+        buckets, cur, size, cap = [], [], 0, first_cap
         for p in reversed(params):
             nbytes = p.numel() * p.element_size()
             if cur and (size + nbytes > cap or p.dtype is not cur[0].dtype):
@@ -193,9 +195,9 @@ class DistributedDataParallel(Module):
     def _hook(self, p):
         if not self._armed:
             return
-        if self._unused:
-            unused, self._unused = self._unused, []
-            self._start_used_flags(unused)
+        if self._unused is not None:  # the first hook of a find_unused_parameters backward
+            unused, self._unused = self._unused, None
+            self._start_used_flags(unused)  # on every rank, even with nothing unused here: a collective
             for q in unused:
                 self._mark_ready(q)
         self._mark_ready(p)
