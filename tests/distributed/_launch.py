@@ -19,7 +19,7 @@ def launch(n: int, worker: str, *args, timeout: float = 120, env=None, fault_tol
     """Run ``blaze run -n n workers/<worker> args``; returns (returncode, stdout, stderr)."""
     cmd = [sys.executable, "-m", "blaze.cli", "run", "-n", str(n)] + ([] if fault_tolerance else
                                                                        ["--no-fault-tolerance"])
-    cmd += [str(WORKERS / worker), *map(str, args)]
+    cmd += [str(WORKERS / worker), *map(str, args)]  # an absolute path stays as it is
     full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     full_env.update(env or {})
     proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
