@@ -19,3 +19,8 @@ def cache_dir() -> str:
 def autotune_on_first_use() -> bool:
     """BLAZE_AUTOTUNE=1: tune a kernel the first time it meets an uncached shape."""
     return os.environ.get("BLAZE_AUTOTUNE", "0") not in ("", "0")
+
+
+def distributed_check() -> bool:
+    """BLAZE_DISTRIBUTED_CHECK=0: collectives skip the cross-rank call check (one small all-reduce each)."""
+    return os.environ.get("BLAZE_DISTRIBUTED_CHECK", "1") not in ("", "0")

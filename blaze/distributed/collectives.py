@@ -7,10 +7,11 @@ way; reductions use MPI's typed ops, with float16/bfloat16 widened to float32 fi
 cuda tensors go to NCCL where it is available (``_nccl.py``), else through host memory.
 
 Before each collective the ranks compare a fingerprint of the call (op, shape, dtype,
-reduce op, root) with one 24-byte all-reduce: a mismatch is a clear error on every rank
+reduce op, root) with one 16-byte all-reduce: a mismatch is a clear error on every rank
 instead of a hang or a wrong answer (PyTorch checks this only under
-``TORCH_DISTRIBUTED_DEBUG=DETAIL``; here it costs about 1 µs per call, measured in
-``perf/bench_allreduce.py``).
+``TORCH_DISTRIBUTED_DEBUG=DETAIL``). It is a second synchronization per call, which costs
+little on an idle machine but several microseconds when ranks are descheduled
+(``perf/bench_allreduce.py``); ``BLAZE_DISTRIBUTED_CHECK=0`` turns it off.
 
 ``async_op=True`` starts the non-blocking form (``Iallreduce``, ...) and returns a
 :class:`Work`; otherwise the blocking form runs (Open MPI's tuned blocking algorithms
@@ -116,7 +117,7 @@ def _check_list(lst, n, name, arg):
 
 def _agree(g, desc) -> None:
     """Every rank of ``g`` runs the same call, or every rank raises (see the module docstring)."""
-    if g.n == 1:
+    if g.n == 1 or not g.check:
         return
     MPI = _mpi()
     name, shape, dtype, extra = desc
@@ -262,14 +263,17 @@ def _gatherv(g, desc, inp, outs, async_op, result):
     recv = np.empty(sum(sizes), np.uint8)
     displs = np.concatenate(([0], np.cumsum(sizes)[:-1])).tolist()
     src = host_view(inp, read=True)
-
-    def finish():
-        for o, off, n in zip(outs, displs, sizes):
-            h = host_view(o, read=False)
-            h.a.reshape(-1).view(np.uint8)[...] = recv[off:off + n]
-            h.commit()
     args = (_bytes(src.a), [recv, sizes, displs, _mpi().BYTE])
-    return _launch(g, desc, "Allgatherv", args, finish, async_op, result)
+    return _launch(g, desc, "Allgatherv", args, lambda: _unpack(recv, outs, displs), async_op, result)
+
+
+def _unpack(recv, outs, offsets):
+    """Copy the byte ranges of ``recv`` starting at ``offsets`` into the tensors ``outs``."""
+    for o, off in zip(outs, offsets):
+        h = host_view(o, read=False)
+        flat = h.a.reshape(-1).view(np.uint8)
+        flat[...] = recv[off:off + flat.size]
+        h.commit()
 
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
@@ -305,45 +309,40 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     return _launch(g, desc, "Allgather", (_bytes(src.a), _bytes(out.a)), out.commit, async_op, [output_tensor])
 
 
+def _rooted(g, tensor, lst, peer, name, arg, role):
+    """The root's group rank and mine; the list must be there, matching ``tensor``, on the root only."""
+    root, me = g.group_rank(peer, role), g.rank()
+    if me == root:
+        _check_list(lst, g.n, name, arg)
+        if any(tuple(t.shape) != tuple(tensor.shape) or t.dtype is not tensor.dtype for t in lst):
+            raise ValueError(f"{name}: every tensor of {arg} must have the shape and dtype of tensor")
+    elif lst:
+        where = "destination" if role == "dst" else "source"
+        raise ValueError(f"{name}: Argument ``{arg}`` must NOT be specified on non-{where} ranks.")
+    return root, me
+
+
 def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
     """Gather ``tensor`` from every rank into ``gather_list`` on rank ``dst`` (None elsewhere)."""
     g = resolve(group)
     _check(tensor, "gather")
-    root = g.group_rank(dst, "dst")
-    me = g.rank()
-    if me == root:
-        _check_list(gather_list, g.size(), "gather", "gather_list")
-        if any(tuple(t.shape) != tuple(tensor.shape) or t.dtype is not tensor.dtype for t in gather_list):
-            raise ValueError("gather: every tensor of gather_list must have the input's shape and dtype")
-    elif gather_list:
-        raise ValueError("gather: Argument ``gather_list`` must NOT be specified on non-destination ranks.")
+    root, me = _rooted(g, tensor, gather_list, dst, "gather", "gather_list", "dst")
     desc = ("gather", tensor.shape, tensor.dtype.name, f"dst={dst}")
     _agree(g, desc)
     src = host_view(tensor)
     nbytes = tensor.numel() * tensor.element_size()
     recv = np.empty(nbytes * g.size() if me == root else 0, np.uint8)
 
-    def finish():
-        for i, o in enumerate(gather_list):
-            h = host_view(o, read=False)
-            h.a.reshape(-1).view(np.uint8)[...] = recv[i * nbytes:(i + 1) * nbytes]
-            h.commit()
     args = (_bytes(src.a), [recv, _mpi().BYTE] if me == root else None, root)
-    return _launch(g, desc, "Gather", args, finish if me == root else None, async_op, gather_list or [])
+    finish = (lambda: _unpack(recv, gather_list, range(0, recv.size, nbytes))) if me == root else None
+    return _launch(g, desc, "Gather", args, finish, async_op, gather_list or [])
 
 
 def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
     """Send ``scatter_list[i]`` of rank ``src`` into ``tensor`` on rank i."""
     g = resolve(group)
     _check(tensor, "scatter")
-    root = g.group_rank(src, "src")
-    me = g.rank()
-    if me == root:
-        _check_list(scatter_list, g.size(), "scatter", "scatter_list")
-        if any(tuple(t.shape) != tuple(tensor.shape) or t.dtype is not tensor.dtype for t in scatter_list):
-            raise ValueError("scatter: every tensor of scatter_list must have the output's shape and dtype")
-    elif scatter_list:
-        raise ValueError("scatter: Argument ``scatter_list`` must NOT be specified on non-source ranks.")
+    root, me = _rooted(g, tensor, scatter_list, src, "scatter", "scatter_list", "src")
     desc = ("scatter", tensor.shape, tensor.dtype.name, f"src={src}")
     _agree(g, desc)
     out = host_view(tensor, read=False)

@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from .. import _env
+
 # PyTorch's default_pg_timeout
 default_pg_timeout = datetime.timedelta(minutes=30)
 
@@ -80,6 +82,7 @@ class ProcessGroup:
         self.n = len(self.ranks)
         self.sig = np.zeros(2, np.int64)  # the call fingerprint's buffer (collectives._agree)
         self.timeout_s = timeout.total_seconds()
+        self.check = _env.distributed_check()  # collectives._agree; read once, not per call
         self._global_to_group = {g: i for i, g in enumerate(self.ranks)}
         self.backend = backend
         self.timeout = timeout

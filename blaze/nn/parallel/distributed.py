@@ -149,7 +149,7 @@ class DistributedDataParallel(Module):
 
     # ---------------------------------------------------------------- forward
     def forward(self, *inputs, **kwargs):
-        if self._armed and self._next < len(self._buckets):
+        if self._armed and self._ready and self._next < len(self._buckets):  # a backward began, unfinished
             missing = [self._names[id(p)] for p in self._params if id(p) not in self._ready]
             raise RuntimeError(_UNFINISHED.format(rank=dist.get_rank(), names=missing))
         if self.broadcast_buffers and self.process_group.size() > 1:
