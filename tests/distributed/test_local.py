@@ -14,7 +14,8 @@ from blaze.distributed import _entry, launch
 
 
 def test_import_is_lazy():
-    code = "import sys, blaze, blaze.distributed, blaze.nn.parallel; print('mpi4py' in sys.modules, 'nccl' in sys.modules)"
+    code = ("import sys, blaze, blaze.distributed, blaze.nn.parallel; "
+            "print('mpi4py' in sys.modules, 'nccl' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
