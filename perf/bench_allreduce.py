@@ -16,6 +16,7 @@ launches itself with ``blaze run`` three times:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -86,14 +87,15 @@ def bench_ddp(quick: bool, device: str = "cpu"):
         model = DDP(build_model().to(device), bucket_cap_mb=cap)
         opt = blaze.optim.Adam(model.parameters(), lr=1e-3)
 
-        def step():
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            sync()
-            t0 = time.perf_counter()
-            loss.backward()
-            sync()
-            t_bwd = time.perf_counter() - t0
+        def step(grad_sync=True):  # without grad sync, forward and backward both run under no_sync()
+            with contextlib.nullcontext() if grad_sync else model.no_sync():
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                sync()
+                t0 = time.perf_counter()
+                loss.backward()
+                sync()
+                t_bwd = time.perf_counter() - t0
             opt.step()
             return t_bwd
         for _ in range(3):
@@ -106,17 +108,7 @@ def bench_ddp(quick: bool, device: str = "cpu"):
         row = {"buckets": len(model._buckets), "step_ms": total * 1e3, "backward_ms": statistics.median(bwd) * 1e3,
                "samples_per_s": 64 * n / total}
         if n > 1:
-            model.train()
-            nosync = []
-            for _ in range(steps):  # the forward must also skip grad sync so its backward does not reduce
-                with model.no_sync():
-                    opt.zero_grad()
-                    loss = F.cross_entropy(model(x), y)
-                    sync()
-                    t0 = time.perf_counter()
-                    loss.backward()
-                    sync()
-                    nosync.append(time.perf_counter() - t0)
+            nosync = [step(grad_sync=False) for _ in range(steps)]
             for b in model._buckets:  # the same traffic as DDP's: one all-reduce per bucket
                 b.flat = blaze.zeros(sum(p.numel() for p in b.params), device=device)
             comm = [_median_time(lambda: ([dist.all_reduce(b.flat, op=dist.ReduceOp.AVG) for b in model._buckets],
