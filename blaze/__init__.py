@@ -73,7 +73,8 @@ def can_cast(from_, to):
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
     import importlib
-    if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "tuning", "onnx"):
+    if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "tuning", "onnx",
+                "distributed"):
         return importlib.import_module(f"blaze.{name}")
     if name == "from_dlpack":
         from .utils.dlpack import from_dlpack

@@ -39,3 +39,8 @@ def dataloader_watchdog() -> float:
     if not value >= 0:  # also refuses nan
         raise ValueError(f"BLAZE_DATALOADER_WATCHDOG={text!r}: expected a number of seconds >= 0")
     return value
+
+
+def distributed_check() -> bool:
+    """BLAZE_DISTRIBUTED_CHECK=0: collectives skip the cross-rank call check (one small all-reduce each)."""
+    return os.environ.get("BLAZE_DISTRIBUTED_CHECK", "1") not in ("", "0")

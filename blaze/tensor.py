@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _debug
 from . import dtypes as _dt
-from .autograd.function import _TRACING, AccumulateGrad
+from .autograd.function import _TRACING, AccumulateGrad, _RemovableHandle
 from .autograd.grad_mode import _state
 from .device import CPU
 
@@ -257,6 +257,18 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         node, idx = self._edge()
         return node.register_hook(hook, idx)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` after backward has accumulated into this leaf's ``.grad`` (DDP's bucket trigger)."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        node = self._edge()[0]
+        if node._post_hooks is None:
+            node._post_hooks = []
+        node._post_hooks.append(hook)
+        return _RemovableHandle(node._post_hooks, hook)
 
     # ---------------------------------------------------------------- in-place machinery
     def _check_inplace(self) -> None:

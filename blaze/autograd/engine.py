@@ -95,6 +95,9 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
                 var = node.variable
                 if accumulate and var is not None:
                     _accumulate(var, grads[0], create_graph, stored)
+                    if node._post_hooks:
+                        for hook in tuple(node._post_hooks):
+                            hook(var)
                 continue
             if node._freed:
                 raise RuntimeError(_FREED_MSG)

@@ -71,6 +71,8 @@ class AccumulateGrad(Node):
     left for the garbage collector (measured: GC pauses tripled median step time).
     """
 
+    _post_hooks: list | None = None  # Tensor.register_post_accumulate_grad_hook: hook(leaf) after .grad is set
+
     def __init__(self, variable):
         self._ref = weakref.ref(variable)
 

@@ -60,13 +60,18 @@ class _NormBase(Module):
 
 
 class _BatchNorm(_NormBase):
-    def forward(self, input):
-        self._check_input_dim(input)
+    def _momentum_factor(self) -> float:
+        """The running stats' update factor for this batch (counting it in num_batches_tracked)."""
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             # momentum=None: cumulative moving average, factor 1/k at the k-th batch
             factor = 1.0 / float(self.num_batches_tracked.item()) if self.momentum is None else self.momentum
+        return factor
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        factor = self._momentum_factor()
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         track = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
