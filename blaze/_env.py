@@ -41,6 +41,14 @@ def dataloader_watchdog() -> float:
     return value
 
 
-def distributed_check() -> bool:
-    """BLAZE_DISTRIBUTED_CHECK=0: collectives skip the cross-rank call check (one small all-reduce each)."""
-    return os.environ.get("BLAZE_DISTRIBUTED_CHECK", "1") not in ("", "0")
+def distributed_check() -> str:
+    """BLAZE_DISTRIBUTED_CHECK: which collectives check that every rank runs the same call.
+
+    ``sampled`` (default): the first 64 calls on a group, then every 64th; ``all`` (or ``1``): every
+    call; ``0``: none. See blaze/distributed/collectives.py.
+    """
+    text = os.environ.get("BLAZE_DISTRIBUTED_CHECK", "sampled").strip().lower() or "sampled"
+    mode = {"1": "all", "all": "all", "sampled": "sampled", "0": "off", "off": "off"}.get(text)
+    if mode is None:
+        raise ValueError(f"BLAZE_DISTRIBUTED_CHECK={text!r}: expected sampled, all or 0")
+    return mode

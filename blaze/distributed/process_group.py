@@ -83,6 +83,7 @@ class ProcessGroup:
         self.sig = np.zeros(2, np.int64)  # the call fingerprint's buffer (collectives._agree)
         self.timeout_s = timeout.total_seconds()
         self.check = _env.distributed_check()  # collectives._agree; read once, not per call
+        self.calls = 0  # collectives run on this group: the same count on every rank that runs the same calls
         self._global_to_group = {g: i for i, g in enumerate(self.ranks)}
         self.backend = backend
         self.timeout = timeout

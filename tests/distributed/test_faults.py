@@ -1,6 +1,7 @@
 """A rank that dies, raises or hangs gives the others a clear error within the timeout, never a hang;
 Ctrl-C on ``blaze run`` stops every rank (workers/faults.py)."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,7 +29,8 @@ def test_hang_is_ended_by_the_watchdog():
     start = time.monotonic()
     rc, out, err = launch(2, "faults.py", "hang", timeout=90)
     assert rc != 0 and "NOT STOPPED" not in out
-    assert "watchdog caught collective operation timeout: all_reduce(shape=[2]" in err, err
+    # both ranks' watchdogs run out at 2 s; whichever reports first takes the job down
+    assert re.search(r"watchdog caught collective operation timeout: (all_reduce|recv)\(shape=\[2\]", err), err
     assert "Timeout(ms)=2000" in err
     assert time.monotonic() - start < 60
 

@@ -12,6 +12,7 @@ import numpy as np
 import blaze
 import blaze.distributed as dist
 from blaze.distributed import ReduceOp
+from blaze.distributed.process_group import resolve
 
 dist.init_process_group("mpi" if "--cuda" not in sys.argv else None)
 rank, n = dist.get_rank(), dist.get_world_size()
@@ -209,8 +210,13 @@ while not w.is_completed():
     pass
 
 # ---------------------------------------------------------------- errors, the same on every rank
+# The default check is sampled: past a group's first 64 calls, only every 64th call is compared.
+pg = resolve(None)
+assert pg.check == "sampled" and pg.calls > 64, (pg.check, pg.calls)
+pg.calls = 127  # the next call is the 128th, which the sampled check compares
 expect_error(RuntimeError, "Detected mismatch between collectives on ranks",
              lambda: dist.all_reduce(blaze.ones(3 + (rank == 0))))
+pg.check = "all"  # each error below needs the check on its own call
 expect_error(RuntimeError, "dtype=float64",
              lambda: dist.all_reduce(blaze.ones(3, dtype=blaze.float64 if rank == 1 else blaze.float32)))
 expect_error(RuntimeError, "op=MAX", lambda: dist.all_reduce(blaze.ones(3), op=ReduceOp.MAX if rank else ReduceOp.SUM))
