@@ -221,7 +221,7 @@ def _read(t: Tensor) -> np.ndarray:
 def _count_host_trip(t: Tensor) -> None:
     """Count a download of optimizer memory from the cuda device (README: host round trips)."""
     if t._device.type == "cuda":
-        from ..backends.triton_backend import FALLBACKS
+        from ..devices.cuda.backend import FALLBACKS
         FALLBACKS["optimizer_host_update"] += 1
 
 

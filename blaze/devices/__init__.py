@@ -13,7 +13,7 @@ def get_backend(dev):
     be = _BACKENDS.get(dev.type)
     if be is None:
         if dev.type == "cpu":
-            from .numpy_backend import NumpyBackend
+            from .cpu.backend import NumpyBackend
             be = _BACKENDS["cpu"] = NumpyBackend()
         else:
             be = _BACKENDS[dev.type] = _load_cuda()
@@ -22,7 +22,7 @@ def get_backend(dev):
 
 def _load_cuda():
     try:
-        from .triton_backend import TritonBackend
+        from .cuda.backend import TritonBackend
     except ImportError as e:
         raise RuntimeError(f"the cuda device needs Triton (pip install triton) and an NVIDIA GPU, or "
                            f"TRITON_INTERPRET=1 for the emulated device; importing it failed: {e}") from None

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import attention as _attn
-from ..kernels import conv as _conv
-from ..kernels import embedding as _emb
-from ..kernels import layernorm as _ln
-from ..kernels import loss as _loss
-from ..kernels import matmul as _mm
-from ..kernels import optim as _opt
-from ..kernels import pooling as _pool
-from ..kernels import random as _rnd
-from ..kernels import rnn as _rnn
-from ..kernels import softmax as _sm
-from .cuda_memory import DeviceArray
+from ...kernels import attention as _attn
+from ...kernels import conv as _conv
+from ...kernels import embedding as _emb
+from ...kernels import layernorm as _ln
+from ...kernels import loss as _loss
+from ...kernels import matmul as _mm
+from ...kernels import optim as _opt
+from ...kernels import pooling as _pool
+from ...kernels import random as _rnd
+from ...kernels import rnn as _rnn
+from ...kernels import softmax as _sm
+from .memory import DeviceArray
 
 _SQRT1_2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
@@ -32,7 +32,7 @@ def _rows(x):
 
 
 def _copy(x):
-    from ..kernels import elementwise as _ew
+    from ...kernels import elementwise as _ew
     out = x.new(x.shape, x.dtype)
     _ew.copy(x, out)
     return out
@@ -46,7 +46,7 @@ class TritonNNPrimitives:
     # -- linear algebra ------------------------------------------------------------------------
     def matmul(self, a, b, bias=None, residual=None, activation=None):
         """numpy.matmul semantics (1-D operands promoted and squeezed), optional fused epilogue."""
-        from . import triton_backend as tb
+        from . import backend as tb
         a1, b1 = a.ndim == 1, b.ndim == 1
         if a1:
             a = a.view_as((1, a.shape[0]), (0, a.strides[0]))
@@ -180,7 +180,7 @@ class TritonNNPrimitives:
 
     # -- convolution ---------------------------------------------------------------------------
     def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-        from . import triton_backend as tb
+        from . import backend as tb
         return _conv.conv2d(x, w, bias, _pair(stride), _pair(padding), _pair(dilation), groups,
                             allow_tf32=tb.ALLOW_TF32)
 
@@ -224,7 +224,7 @@ class TritonNNPrimitives:
 
     # -- resampling: separable matrices (shape-only constants, uploaded) and two GEMMs ---------
     def _resample(self, in_hw, out_hw, mode, align_corners, scales, dtype):
-        from .numpy_conv import NumpyConvPrimitives
+        from ..cpu.conv import NumpyConvPrimitives
         ct = np.float32
         mh, mw = NumpyConvPrimitives._resample_mats(self, in_hw, out_hw, mode, align_corners, scales, ct)
         return self.from_numpy(np.ascontiguousarray(mh)), self.from_numpy(np.ascontiguousarray(mw))
@@ -265,7 +265,7 @@ class TritonNNPrimitives:
 
     def _unflat(self, flat, orig):
         if orig is not None:
-            from ..kernels import elementwise as _ew
+            from ...kernels import elementwise as _ew
             _ew.copy(flat.view_as(orig.shape, _strides(orig.shape)), orig)
 
     def sgd_step(self, param, grad, momentum_buffer=None, **kw):
@@ -309,7 +309,7 @@ class TritonNNPrimitives:
     # one GEMM carrying dh to step t-1; W_hh's gradient is one (G, (T-1)*B) x ((T-1)*B, H) GEMM
     # over all steps after the loop, plus the step-0 term (G, B) x (B, H) as its residual.
     def _gemm(self, a, b, bias=None, residual=None, out=None):
-        from . import triton_backend as tb
+        from . import backend as tb
         return _mm.matmul(a, b, bias=bias, residual=residual, out=out, allow_tf32=tb.ALLOW_TF32)
 
     def _as(self, x, dt):

@@ -13,13 +13,13 @@ from collections import Counter
 
 import numpy as np
 
-from ..kernels import elementwise as _ew
-from ..kernels import index as _ix
-from ..kernels import random as _rnd
-from ..kernels import reduce as _red
-from . import triton_index as _ti
-from .cuda_memory import DeviceArray, _contig_strides
-from .triton_nn import TritonNNPrimitives
+from ...kernels import elementwise as _ew
+from ...kernels import index as _ix
+from ...kernels import random as _rnd
+from ...kernels import reduce as _red
+from . import index as _ti
+from .memory import DeviceArray, _contig_strides
+from .nn import TritonNNPrimitives
 
 FALLBACKS: Counter = Counter()
 """Host round trips made by cuda primitives that have no kernel, by primitive name."""
@@ -100,14 +100,14 @@ class TritonBackend(TritonNNPrimitives):
     name = "cuda"
 
     def __init__(self):
-        from . import cuda_memory
+        from . import memory as cuda_memory
         cuda_memory.device()  # fail here, with the reason, when neither a GPU nor the interpreter is there
         self._masks = {}
 
     # -- host round trips (counted) ------------------------------------------------------------
     def _fallback(self, name, fn, *args):
         """Run the NumPy backend's ``name`` on downloaded copies of the DeviceArray arguments."""
-        from .numpy_backend import NumpyBackend
+        from ..cpu.backend import NumpyBackend
         FALLBACKS[name] += 1
         host = [self.to_numpy(a) if _is_arr(a) else
                 [self.to_numpy(e) if _is_arr(e) else e for e in a] if isinstance(a, list) else a for a in args]
@@ -130,7 +130,7 @@ class TritonBackend(TritonNNPrimitives):
     # arange / linspace are built from their arguments alone and uploaded: no device data
     # travels back, and the upload from pageable memory does not wait on the stream.
     def arange(self, start, end, step, dtype):
-        from .numpy_backend import NumpyBackend
+        from ..cpu.backend import NumpyBackend
         return self.from_numpy(NumpyBackend().arange(start, end, step, dtype))
 
     def linspace(self, start, end, steps, dtype):
@@ -206,7 +206,7 @@ class TritonBackend(TritonNNPrimitives):
         return self.cast(self.binary("lt", u, p), dtype)
 
     def multinomial(self, probs, num_samples, replacement, gen):
-        from .numpy_backend import NumpyBackend
+        from ..cpu.backend import NumpyBackend
         return self._fallback("multinomial", lambda nb, p: NumpyBackend.multinomial(nb, p, num_samples, replacement,
                                                                                       gen), probs)
 
@@ -558,7 +558,7 @@ class TritonBackend(TritonNNPrimitives):
         return self._fallback("unique", lambda nb, a: nb.unique(a, sorted_, return_inverse, return_counts), x)
 
     def einsum(self, eq, *xs):
-        from .triton_einsum import einsum
+        from .einsum import einsum
         r = einsum(self, eq, xs)
         if r is not None:
             return r

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numpy_conv import NumpyConvPrimitives
-from .numpy_nn import NumpyNNPrimitives, _erf
+from .conv import NumpyConvPrimitives
+from .nn import NumpyNNPrimitives, _erf
 
 
 def _round_half_even(x):
