@@ -73,7 +73,7 @@ def can_cast(from_, to):
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
     import importlib
-    if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "devices", "tuning"):
+    if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "devices", "tuning"):
         return importlib.import_module(f"blaze.{name}")
     if name in ("save", "load"):
         from . import serialization

@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .. import _flags
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -221,8 +222,7 @@ def _read(t: Tensor) -> np.ndarray:
 def _count_host_trip(t: Tensor) -> None:
     """Count a download of optimizer memory from the cuda device (README: host round trips)."""
     if t._device.type == "cuda":
-        from ..devices.cuda.backend import FALLBACKS
-        FALLBACKS["optimizer_host_update"] += 1
+        _flags.FALLBACKS["optimizer_host_update"] += 1
 
 
 def _fused(p: Tensor, name: str):

@@ -9,10 +9,10 @@ training steps of the example models make none.
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import numpy as np
 
+from ..._flags import FALLBACKS  # noqa: F401  (the counter's public home is here)
 from ...kernels import elementwise as _ew
 from ...kernels import index as _ix
 from ...kernels import random as _rnd
@@ -21,10 +21,8 @@ from . import index as _ti
 from .memory import DeviceArray, _contig_strides
 from .nn import TritonNNPrimitives
 
-FALLBACKS: Counter = Counter()
 """Host round trips made by cuda primitives that have no kernel, by primitive name."""
 
-ALLOW_TF32 = False  # as torch.backends.cuda.matmul.allow_tf32 (default False since PyTorch 1.12)
 
 _LN2 = math.log(2.0)
 

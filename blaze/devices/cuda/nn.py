@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _flags
 from ...kernels import attention as _attn
 from ...kernels import conv as _conv
 from ...kernels import embedding as _emb
@@ -46,14 +47,13 @@ class TritonNNPrimitives:
     # -- linear algebra ------------------------------------------------------------------------
     def matmul(self, a, b, bias=None, residual=None, activation=None):
         """numpy.matmul semantics (1-D operands promoted and squeezed), optional fused epilogue."""
-        from . import backend as tb
         a1, b1 = a.ndim == 1, b.ndim == 1
         if a1:
             a = a.view_as((1, a.shape[0]), (0, a.strides[0]))
         if b1:
             b = b.view_as((b.shape[0], 1), (b.strides[0], 0))
         try:
-            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
+            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=_flags.allow_tf32)
         except ValueError as e:
             if "cannot be merged" not in str(e):
                 raise
@@ -62,7 +62,7 @@ class TritonNNPrimitives:
             batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
             a = self.contiguous(self.expand(a, batch + a.shape[-2:]))
             b = self.contiguous(self.expand(b, batch + b.shape[-2:]))
-            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
+            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=_flags.allow_tf32)
         if a1 or b1:
             shape = list(out.shape)
             if b1:
@@ -154,6 +154,10 @@ class TritonNNPrimitives:
         return _emb.embedding(_rows(weight), self._ids(ids))
 
     def embedding_backward(self, grad, ids, num_embeddings: int, padding_idx=None):
+        if _flags.deterministic:  # fp32 atomics add duplicate ids in arrival order; NumPy adds in id order
+            from ..cpu.nn import NumpyNNPrimitives
+            return self._fallback("embedding_backward", NumpyNNPrimitives.embedding_backward, grad, ids,
+                                  num_embeddings, padding_idx)
         return _emb.embedding_backward(_rows(grad), self._ids(ids), num_embeddings, padding_idx)
 
     def dropout(self, x, p: float, gen):
@@ -180,9 +184,8 @@ class TritonNNPrimitives:
 
     # -- convolution ---------------------------------------------------------------------------
     def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-        from . import backend as tb
         return _conv.conv2d(x, w, bias, _pair(stride), _pair(padding), _pair(dilation), groups,
-                            allow_tf32=tb.ALLOW_TF32)
+                            allow_tf32=_flags.allow_tf32)
 
     def conv2d_backward_input(self, grad_out, w, input_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                               groups=1):
@@ -309,8 +312,7 @@ class TritonNNPrimitives:
     # one GEMM carrying dh to step t-1; W_hh's gradient is one (G, (T-1)*B) x ((T-1)*B, H) GEMM
     # over all steps after the loop, plus the step-0 term (G, B) x (B, H) as its residual.
     def _gemm(self, a, b, bias=None, residual=None, out=None):
-        from . import backend as tb
-        return _mm.matmul(a, b, bias=bias, residual=residual, out=out, allow_tf32=tb.ALLOW_TF32)
+        return _mm.matmul(a, b, bias=bias, residual=residual, out=out, allow_tf32=_flags.allow_tf32)
 
     def _as(self, x, dt):
         return x if x is None or x.dtype == dt else self.cast(x, dt)
