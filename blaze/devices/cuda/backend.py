@@ -100,6 +100,7 @@ class TritonBackend(TritonNNPrimitives):
     def __init__(self):
         from . import memory as cuda_memory
         cuda_memory.device()  # fail here, with the reason, when neither a GPU nor the interpreter is there
+        import blaze.tuning  # noqa: F401  (installs the tuning cache's lookup into the kernel registry)
         self._masks = {}
 
     # -- host round trips (counted) ------------------------------------------------------------
