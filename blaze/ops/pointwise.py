@@ -302,7 +302,6 @@ def sub(input, other, *, alpha=1, out=None):  # noqa: F811
 
 subtract, multiply, divide, true_divide = sub, mul, div, div  # noqa: F821
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F821
-max_elementwise = maximum  # noqa: F821
 
 
 def rsub(input, other, *, alpha=1):
