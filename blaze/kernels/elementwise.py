@@ -29,13 +29,13 @@ MAX_RANK = 6
 Op = namedtuple("Op", "id arity rule")
 _UNARY = ["identity", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
           "relu", "gelu", "gelu_tanh", "silu", "sign", "floor", "ceil", "round", "reciprocal",
-          "log1p", "expm1", "erf", "logical_not", "square", "bitwise_not"]
+          "log1p", "expm1", "erf", "logical_not", "square", "bitwise_not", "logit"]
 _BINARY = ["add", "sub", "mul", "div", "floordiv", "remainder", "pow", "maximum", "minimum",
            "atan2", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
            "bitwise_and", "bitwise_or", "bitwise_xor"]
 _TERNARY = ["where", "lerp", "clamp", "addcmul"]
 _FLOAT = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu",
-          "reciprocal", "log1p", "expm1", "erf", "div", "atan2", "lerp"}
+          "reciprocal", "log1p", "expm1", "erf", "div", "atan2", "lerp", "logit"}
 _RULE = {**{n: "float" for n in _FLOAT}, **{n: "cmp" for n in ("eq", "ne", "lt", "le", "gt", "ge")},
          **{n: "logical" for n in ("logical_not", "logical_and", "logical_or", "logical_xor")},
          **{n: "int" for n in ("bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor")},
@@ -239,6 +239,8 @@ def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
             r = (0 - x) - 1
         else:
             r = ~x
+    elif OP == 26:
+        r = tl.log(x / (1.0 - x))
     # binary
     elif OP == 100:
         r = x + y

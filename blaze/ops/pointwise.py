@@ -41,6 +41,7 @@ UNARY = {
     "acosh": (lambda g, x, y: g * (x * x - 1).rsqrt(), "x", True),
     "atanh": (lambda g, x, y: g / (1 - x * x), "x", True),
     "sigmoid": (lambda g, x, y: g * y * (1 - y), "y", True),
+    "logit": (lambda g, x, y: g / (x * (1 - x)), "x", True),
     "relu": (lambda g, x, y: g * (y > 0), "y", False),
     "erf": (lambda g, x, y: g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(), "x", True),
     "reciprocal": (lambda g, x, y: -g * y * y, "y", True),
@@ -107,6 +108,13 @@ for _op in UNARY:
     globals()[_op] = _unary_fn(_op)
 for _op in _BOOL_UNARY:
     globals()[_op] = _bool_unary_fn(_op)
+_logit = logit  # noqa: F821
+
+
+def logit(input, eps=None, *, out=None):
+    """``torch.logit``: log(p / (1 - p)); with ``eps``, p is clamped to [eps, 1 - eps] first,
+    so the gradient is 0 outside that range (as PyTorch's)."""
+    return _logit(input if eps is None else input.clamp(eps, 1 - eps), out=out)
 
 
 def _where0(c, g):

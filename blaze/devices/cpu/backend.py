@@ -32,6 +32,7 @@ UNARY = {
     "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
     "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
     "sigmoid": lambda x: 0.5 * (np.tanh(0.5 * x) + 1),  # tanh form: no overflow for large |x|
+    "logit": lambda x: np.log(x / (1 - x)),
     "relu": lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
     "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": _round_half_even, "trunc": np.trunc,
     "frac": lambda x: x - np.trunc(x), "reciprocal": np.reciprocal, "square": np.square,
