@@ -237,9 +237,10 @@ def _fused(p: Tensor, name: str):
     maximize)``. The kernels keep state in
     float32, so only float32 parameters (whose state is float32, as in PyTorch) take this path.
     """
-    if p._device.type == "cpu" or p._dtype.name != "float32":
+    be = p._device.backend
+    if p._dtype.name != "float32" or not be.supports("optim"):
         return None
-    return getattr(p._device.backend, name, None)
+    return getattr(be, name)
 
 
 def _host_grad(p: Tensor, g: Tensor, maximize: bool, weight_decay: float):

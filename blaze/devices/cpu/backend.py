@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..interface import Backend
 from .conv import NumpyConvPrimitives
 from .nn import NumpyNNPrimitives, _erf
 
@@ -61,11 +62,20 @@ REDUCE = {"sum": np.sum, "prod": np.prod, "amax": np.max, "amin": np.min, "any":
           "mean": np.mean}
 
 
+_ACTIVATIONS = {  # the matmul epilogue's, as blaze/kernels/matmul.py's ACTIVATIONS
+    "relu": lambda y: np.maximum(y, 0),
+    "gelu": lambda y: 0.5 * y * (1 + _erf(y * 0.7071067811865476)),
+    "gelu_tanh": lambda y: 0.5 * y * (1 + np.tanh(0.7978845608028654 * (y + 0.044715 * y ** 3))),
+    "silu": lambda y: y * (0.5 * (np.tanh(0.5 * y) + 1)),
+    "tanh": np.tanh,
+}
+
+
 def _is_half(dt) -> bool:
     return dt.itemsize == 2 and dt.kind != "i" and dt.kind != "u"
 
 
-class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
+class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, Backend):
     name = "cpu"
 
     # -- creation and transfer -------------------------------------------------------------
@@ -336,10 +346,20 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
         return np.unique(x, return_inverse=return_inverse, return_counts=return_counts)
 
     # -- linear algebra ----------------------------------------------------------------------
-    def matmul(self, a, b):
-        if _is_half(a.dtype):
-            return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
-        return np.matmul(a, b)
+    def matmul(self, a, b, bias=None, residual=None, activation=None):
+        """numpy.matmul, then the cuda kernel's epilogue act(a @ b + bias) + residual (fp32 for halves)."""
+        activation = None if activation == "none" else activation
+        if activation is not None and activation not in _ACTIVATIONS:
+            raise ValueError(f"matmul: unknown activation {activation!r} (supported: None, {', '.join(_ACTIVATIONS)})")
+        half = _is_half(a.dtype)
+        y = np.matmul(a.astype(np.float32), b.astype(np.float32)) if half else np.matmul(a, b)
+        if bias is not None:
+            y = y + bias
+        if activation is not None:
+            y = _ACTIVATIONS[activation](y)
+        if residual is not None:
+            y = y + residual
+        return y.astype(a.dtype, copy=False) if half or bias is not None or residual is not None else y
 
     def einsum(self, eq, *xs):
         if any(_is_half(x.dtype) for x in xs):  # NumPy < 2.4 rejects bfloat16 in einsum; half math is slow anyway

@@ -17,6 +17,7 @@ from ...kernels import elementwise as _ew
 from ...kernels import index as _ix
 from ...kernels import random as _rnd
 from ...kernels import reduce as _red
+from ..interface import Backend
 from . import index as _ti
 from .memory import DeviceArray, _contig_strides
 from .nn import TritonNNPrimitives
@@ -92,7 +93,7 @@ _BINARY_NAMES = {"floor_divide": "floordiv"}
 _REDUCE_NAMES = {"amax": "max", "amin": "min"}
 
 
-class TritonBackend(TritonNNPrimitives):
+class TritonBackend(TritonNNPrimitives, Backend):
     """Primitives of the "cuda" device (same names and signatures as ``NumpyBackend``)."""
 
     name = "cuda"
@@ -237,13 +238,6 @@ class TritonBackend(TritonNNPrimitives):
     def where(self, cond, a, b):
         return _ew.ternary("where", cond, a.item() if isinstance(a, np.generic) else a,
                            b.item() if isinstance(b, np.generic) else b)
-
-    def clamp(self, x, lo, hi):
-        if lo is not None:
-            x = self.binary("maximum", x, lo)
-        if hi is not None:
-            x = self.binary("minimum", x, hi)
-        return x
 
     def assign(self, dst, src):
         """Write ``src`` (broadcast, cast) into ``dst`` in place; ``dst`` may be a view."""
@@ -424,11 +418,6 @@ class TritonBackend(TritonNNPrimitives):
     # -- movement (copies) -----------------------------------------------------------------------
     def cat(self, xs, axis):
         return _ix.cat(list(xs), dim=axis)
-
-    def stack(self, xs, axis):
-        xs = list(xs)
-        axis = axis % (xs[0].ndim + 1)
-        return self.cat([self.expand_dims(x, axis) for x in xs], axis)
 
     def expand_dims(self, x, axis):
         return x.view_as(x.shape[:axis] + (1,) + x.shape[axis:], x.strides[:axis] + (0,) + x.strides[axis:])
