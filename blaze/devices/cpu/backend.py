@@ -34,6 +34,8 @@ UNARY = {
     "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
     "sigmoid": lambda x: 0.5 * (np.tanh(0.5 * x) + 1),  # tanh form: no overflow for large |x|
     "logit": lambda x: np.log(x / (1 - x)),
+    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))),
+    "silu": lambda x: x * (0.5 * (np.tanh(0.5 * x) + 1)),
     "relu": lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
     "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": _round_half_even, "trunc": np.trunc,
     "frac": lambda x: x - np.trunc(x), "reciprocal": np.reciprocal, "square": np.square,

@@ -1,6 +1,6 @@
 """Fused neural-network primitives of the CPU backend: softmax, norms, cross-entropy, embedding, dropout, linear.
 
-Kept apart from the generic primitives in ``numpy_backend.py``: each mirrors a Triton
+Kept apart from the generic primitives in ``backend.py``: each mirrors a Triton
 launcher in ``blaze/kernels/`` (softmax.py, layernorm.py, loss.py, embedding.py,
 random.py, matmul.py) in name, arguments and results, so the Triton backend can implement
 the same names. Row primitives take 2-D (M, N) arrays and work along the last axis; the

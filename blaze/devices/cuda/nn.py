@@ -1,6 +1,6 @@
 """Fused neural-network primitives of the cuda backend: one launcher call each.
 
-Names, arguments and results mirror ``numpy_nn.py`` / ``numpy_conv.py`` (which mirror the
+Names, arguments and results mirror ``devices/cpu/nn.py`` / ``devices/cpu/conv.py`` (which mirror the
 launchers in ``blaze/kernels``), so most methods only adapt argument forms: row
 primitives need contiguous classes/columns, some launchers want int64 ids.
 Recurrent layers loop over time on the device: one GEMM and one fused step kernel per step.
@@ -85,10 +85,13 @@ class TritonNNPrimitives:
         return _sm.softmax_backward(_rows(grad_out), _rows(y), log=log)
 
     def gelu(self, x):
-        cdf = self.binary("mul", self.binary("add", self.unary("erf", self.binary("mul", x, _SQRT1_2)), 1.0), 0.5)
-        return self.binary("mul", x, cdf), cdf
+        """(y, None): one fused kernel; the backward recomputes Phi(x) rather than keep it (a saved
+        cdf costs a full activation of memory between forward and backward)."""
+        return self.unary("gelu", x), None
 
     def gelu_backward(self, dy, x, cdf):
+        if cdf is None:
+            cdf = self.binary("mul", self.binary("add", self.unary("erf", self.binary("mul", x, _SQRT1_2)), 1.0), 0.5)
         pdf = self.unary("exp", self.binary("mul", self.binary("mul", x, x), -0.5))       # sqrt(2 pi) * phi(x)
         d = self.binary("add", cdf, self.binary("mul", self.binary("mul", x, pdf), _INV_SQRT_2PI))
         return self.binary("mul", dy, d)
