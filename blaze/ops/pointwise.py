@@ -9,68 +9,20 @@ from __future__ import annotations
 import builtins
 import math
 
+from .. import _optable
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ._util import Tensor, broadcast_error, broadcast_shapes_error, make, unbroadcast
 
 # ---------------------------------------------------------------------------- unary
-# name -> (backward(g, x, y), what it saves, promotes ints to float)
-# Saving only what the formula reads keeps memory down: exp saves its output, log its input.
-UNARY = {
-    "neg": (lambda g, x, y: -g, "", False),
-    "abs": (lambda g, x, y: g * x.sign(), "x", False),
-    "exp": (lambda g, x, y: g * y, "y", True),
-    "exp2": (lambda g, x, y: g * y * math.log(2.0), "y", True),
-    "expm1": (lambda g, x, y: g * (y + 1), "y", True),
-    "log": (lambda g, x, y: g / x, "x", True),
-    "log2": (lambda g, x, y: g / (x * math.log(2.0)), "x", True),
-    "log10": (lambda g, x, y: g / (x * math.log(10.0)), "x", True),
-    "log1p": (lambda g, x, y: g / (x + 1), "x", True),
-    "sqrt": (lambda g, x, y: g / (2 * y), "y", True),
-    "rsqrt": (lambda g, x, y: -0.5 * g * y * y * y, "y", True),
-    "sin": (lambda g, x, y: g * x.cos(), "x", True),
-    "cos": (lambda g, x, y: -g * x.sin(), "x", True),
-    "tan": (lambda g, x, y: g * (1 + y * y), "y", True),
-    "asin": (lambda g, x, y: g * (1 - x * x).rsqrt(), "x", True),
-    "acos": (lambda g, x, y: -g * (1 - x * x).rsqrt(), "x", True),
-    "atan": (lambda g, x, y: g / (1 + x * x), "x", True),
-    "sinh": (lambda g, x, y: g * x.cosh(), "x", True),
-    "cosh": (lambda g, x, y: g * x.sinh(), "x", True),
-    "tanh": (lambda g, x, y: g * (1 - y * y), "y", True),
-    "asinh": (lambda g, x, y: g * (x * x + 1).rsqrt(), "x", True),
-    "acosh": (lambda g, x, y: g * (x * x - 1).rsqrt(), "x", True),
-    "atanh": (lambda g, x, y: g / (1 - x * x), "x", True),
-    "sigmoid": (lambda g, x, y: g * y * (1 - y), "y", True),
-    "logit": (lambda g, x, y: g / (x * (1 - x)), "x", True),
-    "relu": (lambda g, x, y: g * (y > 0), "y", False),
-    "erf": (lambda g, x, y: g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(), "x", True),
-    "reciprocal": (lambda g, x, y: -g * y * y, "y", True),
-    "square": (lambda g, x, y: 2 * g * x, "x", False),
-    "frac": (lambda g, x, y: g, "", False),
-    # piecewise-constant: zero gradient, as PyTorch
-    "sign": (lambda g, x, y: g * 0, "", False),
-    "floor": (lambda g, x, y: g * 0, "", False),
-    "ceil": (lambda g, x, y: g * 0, "", False),
-    "round": (lambda g, x, y: g * 0, "", False),
-    "trunc": (lambda g, x, y: g * 0, "", False),
-}
-_BOOL_UNARY = ("logical_not", "isnan", "isinf", "isfinite", "signbit")
-
-_GELU_C = math.sqrt(2.0 / math.pi)
-
-
-def _gelu_tanh_grad(x):
-    t = (_GELU_C * (x + 0.044715 * x * x * x)).tanh()
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
-
-
-# Activations with a fused kernel instruction but no torch.* name (F.gelu(approximate="tanh"),
-# F.silu): rows like UNARY's, kept out of blaze.* and Tensor's methods. One launch forward
-# where the composed forms made ~8 (gelu tanh) and 2 (silu).
-ACTIVATIONS = {
-    "gelu_tanh": (lambda g, x, y: g * _gelu_tanh_grad(x), "x", True),
-    "silu": (lambda g, x, y: g * x.sigmoid() * (1 + x * (1 - x.sigmoid())), "x", True),
-}
+# name -> (backward(g, x, y), what it saves, promotes ints to float), from blaze/_optable.py
+UNARY = {n: (op.grad, op.saves, op.rule == "float") for n, op in _optable.UNARY.items()
+         if op.public and op.grad is not None}
+_BOOL_UNARY = tuple(n for n, op in _optable.UNARY.items() if op.public and op.rule == "bool")
+# Rows with a kernel instruction but no torch.* name (F.gelu(approximate="tanh"), F.silu): kept
+# out of blaze.* and Tensor's methods.
+ACTIVATIONS = {n: (op.grad, op.saves, op.rule == "float") for n, op in _optable.UNARY.items()
+               if not op.public and op.grad is not None}
 _ROWS = {**UNARY, **ACTIVATIONS}
 
 

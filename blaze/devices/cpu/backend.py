@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _optable
 from ..interface import Backend
 from .conv import NumpyConvPrimitives
 from .nn import NumpyNNPrimitives, _erf
-
-
-def _round_half_even(x):
-    return np.round(x)
 
 
 def _upcast(fn):
@@ -26,24 +23,8 @@ def _upcast(fn):
     return wrapped
 
 
-UNARY = {
-    "neg": np.negative, "abs": np.abs, "exp": np.exp, "exp2": np.exp2, "log": np.log, "log2": np.log2,
-    "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
-    "rsqrt": lambda x: 1 / np.sqrt(x), "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin,
-    "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
-    "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
-    "sigmoid": lambda x: 0.5 * (np.tanh(0.5 * x) + 1),  # tanh form: no overflow for large |x|
-    "logit": lambda x: np.log(x / (1 - x)),
-    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))),
-    "silu": lambda x: x * (0.5 * (np.tanh(0.5 * x) + 1)),
-    "relu": lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-    "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": _round_half_even, "trunc": np.trunc,
-    "frac": lambda x: x - np.trunc(x), "reciprocal": np.reciprocal, "square": np.square,
-    "erf": _erf, "logical_not": np.logical_not, "bitwise_not": np.invert,
-    "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite, "signbit": np.signbit,
-}
-UNARY = {k: _upcast(v) if k not in ("logical_not", "bitwise_not", "isnan", "isinf", "isfinite", "signbit", "neg",
-                                    "abs") else v for k, v in UNARY.items()}
+# NumPy's half math is slow and rounds every step: float16/bfloat16 run in float32 unless exact
+UNARY = {n: op.numpy if op.rule in ("exact", "int", "bool") else _upcast(op.numpy) for n, op in _optable.UNARY.items()}
 
 
 def _floor_divide(a, b):

@@ -8,10 +8,10 @@ training steps of the example models make none.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
+from ... import _optable
 from ..._flags import FALLBACKS  # noqa: F401  (the counter's public home is here)
 from ...kernels import elementwise as _ew
 from ...kernels import index as _ix
@@ -25,7 +25,6 @@ from .nn import TritonNNPrimitives
 """Host round trips made by cuda primitives that have no kernel, by primitive name."""
 
 
-_LN2 = math.log(2.0)
 
 
 def _np(dtype) -> np.dtype:
@@ -48,34 +47,8 @@ def _keep_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
-# Unary ops the elementwise kernel lacks, composed from ones it has (b: backend, x: array).
-_COMPOSED_UNARY = {
-    "exp2": lambda b, x: b.unary("exp", b.binary("mul", x, _LN2)),
-    "log2": lambda b, x: b.binary("mul", b.unary("log", x), 1.0 / _LN2),
-    "log10": lambda b, x: b.binary("mul", b.unary("log", x), 1.0 / math.log(10.0)),
-    "tan": lambda b, x: b.binary("div", b.unary("sin", x), b.unary("cos", x)),
-    "atan": lambda b, x: b.binary("atan2", x, 1.0),
-    "asin": lambda b, x: b.binary("atan2", x, b.unary("sqrt", b.binary("sub", 1.0, b.unary("square", x)))),
-    "acos": lambda b, x: b.binary("atan2", b.unary("sqrt", b.binary("sub", 1.0, b.unary("square", x))), x),
-    # expm1 keeps sinh accurate near 0, where exp(x) - exp(-x) cancels
-    "sinh": lambda b, x: b.binary("mul", b.binary("sub", b.unary("expm1", x), b.unary("expm1", b.unary("neg", x))), 0.5),
-    "cosh": lambda b, x: b.binary("mul", b.binary("add", b.unary("exp", x), b.unary("exp", b.unary("neg", x))), 0.5),
-    "asinh": lambda b, x: b.binary("mul", b.unary("sign", x), b.unary("log", b.binary(
-        "add", b.unary("abs", x), b.unary("sqrt", b.binary("add", b.unary("square", x), 1.0))))),
-    "acosh": lambda b, x: b.unary("log", b.binary("add", x, b.unary("sqrt", b.binary("sub", b.unary("square", x), 1.0)))),
-    "atanh": lambda b, x: b.binary("mul", b.unary("log1p", b.binary("div", b.binary("mul", x, 2.0),
-                                                                      b.binary("sub", 1.0, x))), 0.5),
-    "trunc": lambda b, x: b.where(b.binary("lt", x, 0), b.unary("ceil", x), b.unary("floor", x)),
-    "frac": lambda b, x: b.binary("sub", x, b.unary("trunc", x)),
-    "isnan": lambda b, x: b.binary("ne", x, x),
-    # x - x is 0 for finite x and NaN for inf/NaN
-    "isfinite": lambda b, x: b.binary("eq", b.binary("sub", x, x), 0),
-    "isinf": lambda b, x: b.binary("eq", b.unary("abs", x), float("inf")) if x.dtype.kind in "fV" else
-    b.full(x.shape, False, np.bool_),
-    # -0.0 has its sign bit set: 1/x sends it to -inf
-    "signbit": lambda b, x: b.binary("lt", b.where(b.binary("eq", x, 0), b.unary("reciprocal", x), x), 0)
-    if x.dtype.kind in "fV" else b.binary("lt", x, 0),
-}
+# Unary ops the elementwise kernel lacks, composed from ones it has (blaze/_optable.py's rows)
+_COMPOSED_UNARY = {n: op.compose for n, op in _optable.UNARY.items() if op.compose is not None}
 
 
 def _fmod(b, x, y):
