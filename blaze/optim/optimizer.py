@@ -6,8 +6,8 @@ updates change ``p._data`` in place and bump the parameter's version counter, wh
 ``p.add_(...)`` under ``no_grad`` would do, without building intermediate Tensors: a handful
 of NumPy ops per parameter on the CPU. On another device, a backend that exposes the fused
 primitive (``sgd_step`` / ``adam_step`` / ``rmsprop_step`` / ``adagrad_step``, see
-blaze/kernels/optim.py) gets the call instead; any other update there is a host round trip,
-counted in the cuda backend's FALLBACKS as "optimizer_host_update".
+blaze/kernels/optim.py) gets the call instead; any other update there (a float64 parameter) is
+a host round trip, counted in the cuda backend's FALLBACKS as "optimizer_host_update".
 """
 from __future__ import annotations
 
@@ -234,11 +234,12 @@ def _fused(p: Tensor, name: str):
     eps, weight_decay, amsgrad, max_exp_avg_sq, maximize, decoupled)``, ``rmsprop_step(param, grad,
     square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay, momentum, centered,
     maximize)`` and ``adagrad_step(param, grad, state_sum, step, *, lr, lr_decay, weight_decay, eps,
-    maximize)``. The kernels keep state in
-    float32, so only float32 parameters (whose state is float32, as in PyTorch) take this path.
+    maximize)``. The kernels compute in float32; float16/bfloat16 parameters keep their state in
+    their own dtype (as PyTorch), which the primitive reads and writes through float32 copies
+    on the device, so no update takes a host round trip.
     """
     be = p._device.backend
-    if p._dtype.name != "float32" or not be.supports("optim"):
+    if p._dtype.name not in ("float32", "float16", "bfloat16") or not be.supports("optim"):
         return None
     return getattr(be, name)
 
