@@ -44,6 +44,9 @@ GROUPS = {
 }
 
 
+_SUPPORTS: dict = {}
+
+
 class Backend(abc.ABC):
     """One device's primitives. Subclass, implement ``CORE``, and the device runs."""
 
@@ -147,9 +150,13 @@ class Backend(abc.ABC):
     @classmethod
     def supports(cls, group: str) -> bool:
         """True when this device brings its own version of every primitive in ``group``."""
-        if group not in GROUPS:
-            raise ValueError(f"unknown primitive group {group!r} (known: {', '.join(GROUPS)})")
-        return all(getattr(cls, n) is not getattr(Backend, n) for n in GROUPS[group])
+        key = (cls, group)
+        r = _SUPPORTS.get(key)
+        if r is None:  # asked once per parameter per optimizer step: remember the answer
+            if group not in GROUPS:
+                raise ValueError(f"unknown primitive group {group!r} (known: {', '.join(GROUPS)})")
+            r = _SUPPORTS[key] = all(getattr(cls, n) is not getattr(Backend, n) for n in GROUPS[group])
+        return r
 
     # -- derived: defaults over the core tier ------------------------------------------------
     # arange / linspace / eye are built from their arguments alone on the host and uploaded.

@@ -12,6 +12,7 @@ from ... import _optable
 from ..interface import Backend
 from .conv import NumpyConvPrimitives
 from .nn import NumpyNNPrimitives, _erf
+from .optim import NumpyOptimPrimitives
 
 
 def _upcast(fn):
@@ -58,7 +59,7 @@ def _is_half(dt) -> bool:
     return dt.itemsize == 2 and dt.kind != "i" and dt.kind != "u"
 
 
-class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, Backend):
+class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyOptimPrimitives, Backend):
     name = "cpu"
 
     # -- creation and transfer -------------------------------------------------------------
