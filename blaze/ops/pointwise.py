@@ -87,10 +87,6 @@ def logit(input, eps=None, *, out=None):
     return _logit(input if eps is None else input.clamp(eps, 1 - eps), out=out)
 
 
-def _where0(c, g):
-    return where(c, g, 0.0)
-
-
 # ---------------------------------------------------------------------------- binary
 def _max_weight(a, b):
     # ties split the gradient evenly, as PyTorch does
