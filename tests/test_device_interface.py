@@ -100,3 +100,10 @@ def test_a_core_only_device_runs_a_training_step():
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
     for p, r in zip(params, ref_params):
         np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
+
+
+def test_every_primitive_the_devices_have_is_declared():
+    """No undeclared primitives: what a device offers is the core tier or a named group."""
+    declared = set(_declared()) | {"supports"}
+    public = {n for n in dir(NumpyBackend) if not n.startswith("_") and callable(getattr(NumpyBackend, n))}
+    assert public <= declared, sorted(public - declared)

@@ -30,7 +30,10 @@ CORE = (
 # Optional groups. A primitive with a default below works on every device; the others raise
 # until a device implements them (the cpu and cuda devices implement all of them).
 GROUPS = {
-    "derived": ("arange", "linspace", "eye", "clamp", "stack", "expand_dims", "logsumexp", "index_select"),
+    "derived": ("arange", "linspace", "eye", "clamp", "stack", "expand_dims", "logsumexp", "index_select",
+                # no default over the core tier yet: a device provides these or raises naming the group
+                "var", "sum_to_dtype", "diagonal", "flip", "roll", "tril", "triu", "repeat", "repeat_interleave",
+                "pad_mode", "topk", "einsum"),
     "nn": ("linear", "softmax", "softmax_backward", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
            "rms_norm", "rms_norm_backward", "batch_norm", "batch_norm_backward", "cross_entropy",
            "cross_entropy_backward", "embedding", "embedding_backward", "dropout", "dropout_backward",
