@@ -20,7 +20,7 @@ from .ops.indexing import (argsort, argwhere, bucketize, gather, index_add, inde
 from .ops.linalg import (addmm, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv, outer,  # noqa: F401
                          tensordot)
 from .ops.pointwise import *  # noqa: F401,F403
-from .ops.pointwise import (abs, add, allclose, clamp, clip, div, equal, isclose, max_elementwise,  # noqa
+from .ops.pointwise import (abs, add, allclose, clamp, clip, div, equal, isclose,  # noqa
                             maximum, minimum, mul, pow, round, sub, where)
 from .ops.reduction import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero, cumprod,  # noqa
                             cumsum, logsumexp, max, mean, median, min, norm, prod, std, std_mean, sum, var,
@@ -73,8 +73,8 @@ def can_cast(from_, to):
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
     import importlib
-    if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "tuning", "onnx",
-                "distributed"):
+    if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "devices", "tuning",
+                "onnx", "distributed"):
         return importlib.import_module(f"blaze.{name}")
     if name == "from_dlpack":
         from .utils.dlpack import from_dlpack

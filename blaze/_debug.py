@@ -31,7 +31,7 @@ def _fail(t, what):
 
 def check(t) -> None:
     """Raise if ``t``'s storage is not what ``t`` claims (dtype, shape, strides, device kind)."""
-    from .backends.cuda_memory import DeviceArray
+    from .devices.cuda.memory import DeviceArray
     data, dt = t._data, t._dtype
     cuda = t._device.type == "cuda"
     kind = DeviceArray if cuda else np.ndarray

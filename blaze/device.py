@@ -59,7 +59,7 @@ class device:
         """The backend object holding this device's primitives (loaded on first use, then cached)."""
         be = self._backend
         if be is None:
-            from .backends import get_backend
+            from .devices import get_backend
             be = get_backend(self)
             object.__setattr__(self, "_backend", be)
         return be

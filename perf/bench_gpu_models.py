@@ -56,7 +56,7 @@ def _blaze_step(model_name, size, steps, warmup):
         loss.backward()
         opt.step()
         return loss
-    from blaze.backends import triton_backend
+    from blaze.devices.cuda import backend as triton_backend
     for _ in range(warmup):
         loss = step()
     blaze.cuda.synchronize()

@@ -29,7 +29,7 @@ import pytest  # noqa: E402
 def _no_pending_device_error():
     """A test that leaves a device-side error unread fails itself, not whichever test syncs next."""
     yield
-    mem = sys.modules.get("blaze.backends.cuda_memory")
+    mem = sys.modules.get("blaze.devices.cuda.memory")
     if mem is not None:
         try:
             mem.check_device_errors()

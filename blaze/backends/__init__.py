@@ -1,29 +1,11 @@
-"""Backends: one named set of primitives per device (NumPy on "cpu", Triton on "cuda").
+"""PyTorch's ``torch.backends`` flag namespace: ``cudnn``, ``cuda``, ``mps``.
 
-Ops in ``blaze.ops`` are written once against this interface; only the primitives differ
-per device. The CPU backend is the reference the Triton kernels are tested against.
+So code written for PyTorch runs unchanged::
+
+    import blaze.backends.cudnn as cudnn
+    cudnn.benchmark = True
+    blaze.backends.cuda.matmul.allow_tf32 = True   # the TF32 switch of blaze's matmul kernel
+
+The devices themselves live in :mod:`blaze.devices`.
 """
-from __future__ import annotations
-
-_BACKENDS: dict = {}
-
-
-def get_backend(dev):
-    """The backend for a ``blaze.device``; the cuda backend loads on first use."""
-    be = _BACKENDS.get(dev.type)
-    if be is None:
-        if dev.type == "cpu":
-            from .numpy_backend import NumpyBackend
-            be = _BACKENDS["cpu"] = NumpyBackend()
-        else:
-            be = _BACKENDS[dev.type] = _load_cuda()
-    return be
-
-
-def _load_cuda():
-    try:
-        from .triton_backend import TritonBackend
-    except ImportError as e:
-        raise RuntimeError(f"the cuda device needs Triton (pip install triton) and an NVIDIA GPU, or "
-                           f"TRITON_INTERPRET=1 for the emulated device; importing it failed: {e}") from None
-    return TritonBackend()
+from . import cuda, cudnn, mps  # noqa: F401  (three small modules, no device work at import)

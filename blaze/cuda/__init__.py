@@ -13,7 +13,7 @@ from .. import _env
 
 
 def _mem():
-    from ..backends import cuda_memory
+    from ..devices.cuda import memory as cuda_memory
     return cuda_memory
 
 
@@ -63,7 +63,7 @@ def set_device(device) -> None:
 def synchronize(device=None) -> None:
     """Wait for every kernel and copy queued on the device; raise a device-side error a kernel reported."""
     _dev().synchronize()
-    from ..backends.cuda_memory import check_device_errors
+    from ..devices.cuda.memory import check_device_errors
     check_device_errors()
 
 
@@ -170,7 +170,7 @@ class Event:
         d = _dev()
         if not d.emulated:
             from cuda.bindings import driver
-            from ..backends.cuda_memory import _check
+            from ..devices.cuda.memory import _check
             flags = 0 if enable_timing else driver.CUevent_flags.CU_EVENT_DISABLE_TIMING
             self._ev = _check(driver.cuEventCreate(flags))
 
@@ -179,14 +179,14 @@ class Event:
         if d.emulated:
             self._t = time.perf_counter()
             return
-        from ..backends.cuda_memory import _check
+        from ..devices.cuda.memory import _check
         d._ensure_ctx()
         _check(d.drv.cuEventRecord(self._ev, d.stream))
         self._t = True
 
     def synchronize(self) -> None:
         if self._ev is not None and self._t is not None:
-            from ..backends.cuda_memory import _check
+            from ..devices.cuda.memory import _check
             _check(_dev().drv.cuEventSynchronize(self._ev))
 
     wait = synchronize
@@ -206,7 +206,7 @@ class Event:
             raise RuntimeError("Both events must be recorded before calculating elapsed time")
         if self._ev is None:
             return (end._t - self._t) * 1000.0
-        from ..backends.cuda_memory import _check
+        from ..devices.cuda.memory import _check
         end.synchronize()
         drv = _dev().drv
         elapsed = getattr(drv, "cuEventElapsedTime", None) or drv.cuEventElapsedTime_v2  # renamed in CUDA 13

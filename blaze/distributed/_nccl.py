@@ -56,7 +56,7 @@ class NcclComm:
 
         from nccl.bindings import nccl as nb
 
-        from ..backends.cuda_memory import _check, device
+        from ..devices.cuda.memory import _check, device
         self.nb, self.drv, self._check = nb, driver, _check
         self.dev = device()
         uid = bytes(nb.get_unique_id()) if g.rank() == 0 else None

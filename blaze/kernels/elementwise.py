@@ -18,7 +18,10 @@ import numpy as np
 import triton
 import triton.language as tl
 
+from blaze import _optable
 from blaze._env import interpret
+from blaze.kernels.ew_math import (_SQRT1_2, _SQRT_2_OVER_PI, _atan2, _expm1, _floordiv, _log1p, _max_nan,
+                                   _min_nan, _pow, _remainder, _rint, _tanh)
 
 MAX_RANK = 6
 
@@ -27,272 +30,166 @@ MAX_RANK = 6
 # "cmp" out bool; "logical" out bool, operands read as bool; "int" ints/bool only;
 # "where" operand 0 is a bool condition.
 Op = namedtuple("Op", "id arity rule")
-_UNARY = ["identity", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid",
-          "relu", "gelu", "gelu_tanh", "silu", "sign", "floor", "ceil", "round", "reciprocal",
-          "log1p", "expm1", "erf", "logical_not", "square", "bitwise_not"]
-_BINARY = ["add", "sub", "mul", "div", "floordiv", "remainder", "pow", "maximum", "minimum",
-           "atan2", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
-           "bitwise_and", "bitwise_or", "bitwise_xor"]
-_TERNARY = ["where", "lerp", "clamp", "addcmul"]
-_FLOAT = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu",
-          "reciprocal", "log1p", "expm1", "erf", "div", "atan2", "lerp"}
-_RULE = {**{n: "float" for n in _FLOAT}, **{n: "cmp" for n in ("eq", "ne", "lt", "le", "gt", "ge")},
-         **{n: "logical" for n in ("logical_not", "logical_and", "logical_or", "logical_xor")},
-         **{n: "int" for n in ("bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor")},
-         "where": "where"}
-UNARY_OPS = {n: Op(i, 1, _RULE.get(n, "same")) for i, n in enumerate(_UNARY)}
-BINARY_OPS = {n: Op(100 + i, 2, _RULE.get(n, "same")) for i, n in enumerate(_BINARY)}
-TERNARY_OPS = {n: Op(200 + i, 3, _RULE.get(n, "same")) for i, n in enumerate(_TERNARY)}
+# Unary instruction ids come from blaze/_optable.py (one row per op); binary and ternary ones are
+# fixed here. Ids are values, not list positions: adding an op renumbers nothing.
+_BINARY = {"add": 100, "sub": 101, "mul": 102, "div": 103, "floordiv": 104, "remainder": 105, "pow": 106,
+           "maximum": 107, "minimum": 108, "atan2": 109, "eq": 110, "ne": 111, "lt": 112, "le": 113, "gt": 114,
+           "ge": 115, "logical_and": 116, "logical_or": 117, "logical_xor": 118, "bitwise_and": 119,
+           "bitwise_or": 120, "bitwise_xor": 121}
+_TERNARY = {"where": 200, "lerp": 201, "clamp": 202, "addcmul": 203}
+_UNARY_RULE = {"float": "float", "bool": "logical", "int": "int"}  # the table's rules, as the kernel reads them
+_RULE = {**{n: "cmp" for n in ("eq", "ne", "lt", "le", "gt", "ge")},
+         **{n: "logical" for n in ("logical_and", "logical_or", "logical_xor")},
+         **{n: "int" for n in ("bitwise_and", "bitwise_or", "bitwise_xor")},
+         "div": "float", "atan2": "float", "lerp": "float", "where": "where"}
+UNARY_OPS = {n: Op(op.kernel_id, 1, _UNARY_RULE.get(op.rule, "same"))
+             for n, op in _optable.UNARY.items() if op.kernel_id is not None}
+BINARY_OPS = {n: Op(i, 2, _RULE.get(n, "same")) for n, i in _BINARY.items()}
+TERNARY_OPS = {n: Op(i, 3, _RULE.get(n, "same")) for n, i in _TERNARY.items()}
 _ID = {n: op.id for table in (UNARY_OPS, BINARY_OPS, TERNARY_OPS) for n, op in table.items()}
 
-_PI = tl.constexpr(3.141592653589793)  # globals read in @jit code must be constexpr (GPU compile)
-_SQRT1_2 = tl.constexpr(0.7071067811865476)
-_SQRT_2_OVER_PI = tl.constexpr(0.7978845608028654)
+# The instruction ids as the constexpr names _apply branches on.
+def _ids(table, names):
+    return (tl.constexpr(table[n].id) for n in names.split())
 
 
-# -- math helpers the core language lacks (libdevice does not run in the interpreter) ----------
-@triton.jit
-def _expm1(x):
-    # Kahan: (u - 1) * x / log(u) cancels the rounding error of u = exp(x); exact near 0.
-    u = tl.exp(x)
-    um1 = u - 1.0
-    r = tl.where(u == 1.0, x, um1 * x / tl.log(tl.where(u == 1.0, 2.0, u)))
-    r = tl.where(um1 == -1.0, -1.0, r)
-    return tl.where(u == float("inf"), u, r)
-
-
-@triton.jit
-def _log1p(x):
-    # Kahan: log(u) * x / (u - 1) with u = 1 + x keeps full relative precision near 0.
-    u = 1.0 + x
-    d = tl.where(u == 1.0, 1.0, u - 1.0)
-    r = tl.where(u == 1.0, x, tl.log(u) * x / d)
-    return tl.where(u == float("inf"), u, r)
-
-
-@triton.jit
-def _tanh(x):
-    # tanh|x| = -e / (e + 2) with e = expm1(-2|x|) in (-1, 0]: no overflow, no cancellation.
-    e = _expm1(-2.0 * tl.abs(x))
-    t = -e / (e + 2.0)
-    return tl.where(x < 0, -t, t)
-
-
-@triton.jit
-def _atan2(y, x):
-    # Octant reduction to a ratio in [0, 1], then Cephes atanf (max error ~1e-7 relative).
-    ax = tl.abs(x)
-    ay = tl.abs(y)
-    hi = tl.maximum(ax, ay)
-    lo = tl.minimum(ax, ay)
-    t = lo / tl.where(hi == 0, 1.0, hi)
-    big = t > 0.41421356237309503
-    z = tl.where(big, (t - 1.0) / (t + 1.0), t)
-    zz = z * z
-    p = (((8.05374449538e-2 * zz - 1.38776856032e-1) * zz + 1.99777106478e-1) * zz
-         - 3.33329491539e-1) * zz * z + z
-    a = tl.where(big, p + _PI / 4, p)
-    a = tl.where(ay > ax, -a + _PI / 2, a)  # tensor on the left of constexpr math
-    a = tl.where(x < 0, -a + _PI, a)
-    a = tl.where(y < 0, -a, a)
-    return tl.where((x != x) | (y != y), x + y, a)
-
-
-@triton.jit
-def _rint(x):
-    # Round half to even (torch.round): floor, then break exact .5 ties towards the even one.
-    f = tl.floor(x)
-    d = x - f  # exact in binary floating point
-    f_odd = (f - 2.0 * tl.floor(f * 0.5)) != 0
-    return tl.where((d > 0.5) | ((d == 0.5) & f_odd), f + 1.0, f)
-
-
-@triton.jit
-def _max_nan(x, y):
-    # NaN-propagating maximum (torch.maximum); x != x is False for ints.
-    return tl.where(x != x, x, tl.where((x > y) | (y != y), tl.where(y != y, y, x), y))
-
-
-@triton.jit
-def _min_nan(x, y):
-    return tl.where(x != x, x, tl.where((x < y) | (y != y), tl.where(y != y, y, x), y))
-
-
-@triton.jit
-def _pow(x, y, FLOAT: tl.constexpr):
-    if FLOAT:
-        y_int = tl.floor(y) == y
-        y_odd = y_int & ((y - 2.0 * tl.floor(y * 0.5)) != 0)
-        r = tl.exp2(y * tl.log2(tl.abs(x)))
-        r = tl.where(x < 0, tl.where(y_int, tl.where(y_odd, -r, r), float("nan")), r)
-        r = tl.where(y == 2.0, x * x, tl.where(y == 1.0, x, r))
-        return tl.where(y == 0.0, 1.0, r)
-    else:
-        # Integer power by squaring over the exponent's bits; negative exponents give 0
-        # except for bases +-1 (torch raises instead).
-        r = tl.full(x.shape, 1, x.dtype) + x * 0
-        b = x
-        e = tl.abs(y)
-        for _ in tl.static_range(63):
-            r = tl.where((e & 1) != 0, r * b, r)
-            b = b * b
-            e = e >> 1
-        inv = tl.where(x == 1, 1, tl.where(x == -1, tl.where((y & 1) != 0, -1, 1), 0))
-        return tl.where(y < 0, inv, r)
-
-
-@triton.jit
-def _floordiv(x, y, FLOAT: tl.constexpr):
-    if FLOAT:
-        # numpy/Python floor division built on fmod (exact), not floor(x / y) (rounded).
-        m = x % y
-        d = (x - m) / y
-        d = tl.where((m != 0) & ((y < 0) != (m < 0)), d - 1.0, d)
-        fd = tl.floor(d)
-        fd = tl.where(d - fd > 0.5, fd + 1.0, fd)
-        return tl.where(y == 0, x / y, fd)
-    else:
-        ys = tl.where(y == 0, 1, y)  # integer division by zero is undefined on the GPU: give 0
-        q = x // ys
-        r = x % ys
-        q = tl.where((r != 0) & ((r < 0) != (ys < 0)), q - 1, q)
-        return tl.where(y == 0, 0, q)
-
-
-@triton.jit
-def _remainder(x, y, FLOAT: tl.constexpr):
-    # Python/torch sign semantics: the result takes the divisor's sign.
-    if FLOAT:
-        r = x % y
-    else:
-        r = x % tl.where(y == 0, 1, y)
-    r = tl.where((r != 0) & ((r < 0) != (y < 0)), r + y, r)
-    if not FLOAT:
-        r = tl.where(y == 0, 0, r)
-    return r
+OP_IDENTITY, OP_NEG, OP_ABS, OP_EXP, OP_LOG = _ids(UNARY_OPS, "identity neg abs exp log")
+OP_SQRT, OP_RSQRT, OP_SIN, OP_COS, OP_TANH = _ids(UNARY_OPS, "sqrt rsqrt sin cos tanh")
+OP_SIGMOID, OP_RELU, OP_GELU, OP_GELU_TANH, OP_SILU = _ids(UNARY_OPS, "sigmoid relu gelu gelu_tanh silu")
+OP_SIGN, OP_FLOOR, OP_CEIL, OP_ROUND, OP_RECIPROCAL = _ids(UNARY_OPS, "sign floor ceil round reciprocal")
+OP_LOG1P, OP_EXPM1, OP_ERF, OP_LOGICAL_NOT, OP_SQUARE = _ids(UNARY_OPS, "log1p expm1 erf logical_not square")
+OP_BITWISE_NOT, OP_LOGIT = _ids(UNARY_OPS, "bitwise_not logit")
+OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV = _ids(BINARY_OPS, "add sub mul div floordiv")
+OP_REMAINDER, OP_POW, OP_MAXIMUM, OP_MINIMUM, OP_ATAN2 = _ids(BINARY_OPS, "remainder pow maximum minimum atan2")
+OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT = _ids(BINARY_OPS, "eq ne lt le gt")
+OP_GE, OP_LOGICAL_AND, OP_LOGICAL_OR, OP_LOGICAL_XOR = _ids(BINARY_OPS, "ge logical_and logical_or logical_xor")
+OP_BITWISE_AND, OP_BITWISE_OR, OP_BITWISE_XOR = _ids(BINARY_OPS, "bitwise_and bitwise_or bitwise_xor")
+OP_WHERE, OP_LERP, OP_CLAMP, OP_ADDCMUL = _ids(TERNARY_OPS, "where lerp clamp addcmul")
 
 
 @triton.jit
 def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
     """The op table: a static if-chain on the constexpr id (only the taken branch compiles)."""
     # unary
-    if OP == 0:
+    if OP == OP_IDENTITY:
         r = x
-    elif OP == 1:
+    elif OP == OP_NEG:
         r = -x
-    elif OP == 2:
+    elif OP == OP_ABS:
         r = tl.abs(x)
-    elif OP == 3:
+    elif OP == OP_EXP:
         r = tl.exp(x)
-    elif OP == 4:
+    elif OP == OP_LOG:
         r = tl.log(x)
-    elif OP == 5:
+    elif OP == OP_SQRT:
         r = tl.sqrt(x)
-    elif OP == 6:
+    elif OP == OP_RSQRT:
         r = tl.rsqrt(x)
-    elif OP == 7:
+    elif OP == OP_SIN:
         r = tl.sin(x)
-    elif OP == 8:
+    elif OP == OP_COS:
         r = tl.cos(x)
-    elif OP == 9:
+    elif OP == OP_TANH:
         r = _tanh(x)
-    elif OP == 10:
+    elif OP == OP_SIGMOID:
         r = 1.0 / (1.0 + tl.exp(-x))
-    elif OP == 11:
+    elif OP == OP_RELU:
         r = tl.where(x < 0, 0, x)  # NaN stays NaN like torch.relu
-    elif OP == 12:
+    elif OP == OP_GELU:
         r = 0.5 * x * (1.0 + tl.erf(x * _SQRT1_2))
-    elif OP == 13:
+    elif OP == OP_GELU_TANH:
         r = 0.5 * x * (1.0 + _tanh((x + 0.044715 * x * x * x) * _SQRT_2_OVER_PI))
-    elif OP == 14:
+    elif OP == OP_SILU:
         r = x / (1.0 + tl.exp(-x))
-    elif OP == 15:
+    elif OP == OP_SIGN:
         r = tl.where(x > 0, 1, tl.where(x < 0, -1, x * 0))  # x * 0 keeps NaN
-    elif OP == 16:
+    elif OP == OP_FLOOR:
         r = x
         if FLOAT:
             r = tl.floor(x)
-    elif OP == 17:
+    elif OP == OP_CEIL:
         r = x
         if FLOAT:
             r = tl.ceil(x)
-    elif OP == 18:
+    elif OP == OP_ROUND:
         r = x
         if FLOAT:
             r = _rint(x)
-    elif OP == 19:
+    elif OP == OP_RECIPROCAL:
         r = 1.0 / x
-    elif OP == 20:
+    elif OP == OP_LOG1P:
         r = _log1p(x)
-    elif OP == 21:
+    elif OP == OP_EXPM1:
         r = _expm1(x)
-    elif OP == 22:
+    elif OP == OP_ERF:
         r = tl.erf(x)
-    elif OP == 23:
+    elif OP == OP_LOGICAL_NOT:
         r = x == 0
-    elif OP == 24:
+    elif OP == OP_SQUARE:
         r = x * x
-    elif OP == 25:
+    elif OP == OP_BITWISE_NOT:
         if x.dtype.is_int_unsigned() and x.dtype.primitive_bitwidth > 1:  # not bool
             # Same bits as ~x (wrapping). Triton 3.6's interpreter builds ~x's all-ones mask with
             # np.full(shape, -1, uint8), which NumPy 2 rejects (OverflowError); 3.9 is fixed.
             r = (0 - x) - 1
         else:
             r = ~x
+    elif OP == OP_LOGIT:
+        r = tl.log(x / (1.0 - x))
     # binary
-    elif OP == 100:
+    elif OP == OP_ADD:
         r = x + y
-    elif OP == 101:
+    elif OP == OP_SUB:
         r = x - y
-    elif OP == 102:
+    elif OP == OP_MUL:
         r = x * y
-    elif OP == 103:
+    elif OP == OP_DIV:
         r = x / y
-    elif OP == 104:
+    elif OP == OP_FLOORDIV:
         r = _floordiv(x, y, FLOAT)
-    elif OP == 105:
+    elif OP == OP_REMAINDER:
         r = _remainder(x, y, FLOAT)
-    elif OP == 106:
+    elif OP == OP_POW:
         r = _pow(x, y, FLOAT)
-    elif OP == 107:
+    elif OP == OP_MAXIMUM:
         r = _max_nan(x, y)
-    elif OP == 108:
+    elif OP == OP_MINIMUM:
         r = _min_nan(x, y)
-    elif OP == 109:
+    elif OP == OP_ATAN2:
         r = _atan2(x, y)
-    elif OP == 110:
+    elif OP == OP_EQ:
         r = x == y
-    elif OP == 111:
+    elif OP == OP_NE:
         r = x != y
-    elif OP == 112:
+    elif OP == OP_LT:
         r = x < y
-    elif OP == 113:
+    elif OP == OP_LE:
         r = x <= y
-    elif OP == 114:
+    elif OP == OP_GT:
         r = x > y
-    elif OP == 115:
+    elif OP == OP_GE:
         r = x >= y
-    elif OP == 116:
+    elif OP == OP_LOGICAL_AND:
         r = x & y
-    elif OP == 117:
+    elif OP == OP_LOGICAL_OR:
         r = x | y
-    elif OP == 118:
+    elif OP == OP_LOGICAL_XOR:
         r = x ^ y
-    elif OP == 119:
+    elif OP == OP_BITWISE_AND:
         r = x & y
-    elif OP == 120:
+    elif OP == OP_BITWISE_OR:
         r = x | y
-    elif OP == 121:
+    elif OP == OP_BITWISE_XOR:
         r = x ^ y
     # ternary
-    elif OP == 200:
+    elif OP == OP_WHERE:
         r = tl.where(x, y, z)
-    elif OP == 201:
+    elif OP == OP_LERP:
         # torch.lerp: from whichever end is nearer, so lerp(a, b, 1) == b exactly.
         r = tl.where(z < 0.5, x + z * (y - x), y - (y - x) * (1.0 - z))
-    elif OP == 202:
+    elif OP == OP_CLAMP:
         r = _min_nan(_max_nan(x, y), z)
-    else:  # 203 addcmul
+    else:  # OP_ADDCMUL
         r = x + alpha * y * z
     return r
 

@@ -193,7 +193,7 @@ def move_heuristic(problem: dict) -> dict:
 
 def error_word(op, like):
     """(device error word, op's code) for a kernel that checks ``op``'s indices on buffer ``like``."""
-    from blaze.backends import cuda_memory  # the memory layer owns the word
+    from blaze.devices.cuda import memory as cuda_memory  # the memory layer owns the word
     if not interpret() and not isinstance(like, cuda_memory.DeviceArray):
         # host buffers off the interpreter are only ever compiled (tests/kernels/compile_util)
         return like.new((1,), "int32"), 0

@@ -21,7 +21,8 @@ from typing import Callable
 
 _REGISTRY: dict[str, "Tunable"] = {}
 
-# Set by blaze.tuning when a cache is loaded: (name, problem) -> config or None.
+# Installed by blaze.tuning (imported by the cuda device on load; kernels never import it):
+# (name, problem) -> config or None.
 _cache_lookup: Callable[[str, dict], dict | None] | None = None
 # Called by config_for on every lookup when recording is on (blaze tune --record).
 _recorder: Callable[[str, dict], None] | None = None
@@ -68,20 +69,8 @@ def tunables() -> dict[str, Tunable]:
     return dict(_REGISTRY)
 
 
-_hooks_installed = False
-
-
-def _install_hooks() -> None:
-    global _hooks_installed
-    _hooks_installed = True
-    from blaze.tuning.cache import install  # on first use, so `import blaze` never loads the tuner
-    install()
-
-
 def config_for(name: str, problem: dict) -> dict:
     """The config a launcher should use for ``problem``: tuned if cached, else heuristic."""
-    if not _hooks_installed:
-        _install_hooks()
     if _recorder is not None:
         _recorder(name, problem)
     if _cache_lookup is not None:

@@ -57,6 +57,12 @@ _COMPOSED_UNARY = {
     "exp2": lambda g, x, dt: g.node("Pow", [g.scalar(2, dt), x]),
     "log2": lambda g, x, dt: g.node("Div", [g.node("Log", [x]), g.scalar(math.log(2.0), dt)]),
     "log10": lambda g, x, dt: g.node("Div", [g.node("Log", [x]), g.scalar(math.log(10.0), dt)]),
+    "logit": lambda g, x, dt: g.node("Log", [g.node("Div", [x, g.node("Sub", [g.scalar(1, dt), x])])]),
+    "silu": lambda g, x, dt: g.node("Mul", [x, g.node("Sigmoid", [x])]),
+    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as F.gelu(approximate="tanh")
+    "gelu_tanh": lambda g, x, dt: g.node("Mul", [g.node("Mul", [x, g.scalar(0.5, dt)]), g.node("Add", [
+        g.scalar(1, dt), g.node("Tanh", [g.node("Mul", [g.scalar(math.sqrt(2 / math.pi), dt), g.node("Add", [
+            x, g.node("Mul", [g.scalar(0.044715, dt), g.node("Mul", [x, g.node("Mul", [x, x])])])])])])])]),
 }
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "maximum": "Max",
            "minimum": "Min", "eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater",

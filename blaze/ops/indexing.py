@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
-from ..backends.cuda_memory import reporting_as
+from ..devices.cuda.memory import reporting_as
 from ..random import default_generator
 from ._util import Tensor, broadcast_error, make, same_device, unbroadcast
 from .shape import slice_view
@@ -482,7 +482,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     if (p.sum(-1) <= 0).any():
         raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
     gen = generator or default_generator
-    from ..backends import get_backend
+    from ..devices import get_backend
     from ..device import CPU
     out = get_backend(CPU).multinomial(p, num_samples, replacement, gen)
     return make(out).to(input.device)

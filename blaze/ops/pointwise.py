@@ -9,51 +9,21 @@ from __future__ import annotations
 import builtins
 import math
 
+from .. import _optable
 from .. import dtypes as _dt
 from ..autograd.function import _TRACING, Function
 from ._util import Tensor, broadcast_error, broadcast_shapes_error, make, unbroadcast
 
 # ---------------------------------------------------------------------------- unary
-# name -> (backward(g, x, y), what it saves, promotes ints to float)
-# Saving only what the formula reads keeps memory down: exp saves its output, log its input.
-UNARY = {
-    "neg": (lambda g, x, y: -g, "", False),
-    "abs": (lambda g, x, y: g * x.sign(), "x", False),
-    "exp": (lambda g, x, y: g * y, "y", True),
-    "exp2": (lambda g, x, y: g * y * math.log(2.0), "y", True),
-    "expm1": (lambda g, x, y: g * (y + 1), "y", True),
-    "log": (lambda g, x, y: g / x, "x", True),
-    "log2": (lambda g, x, y: g / (x * math.log(2.0)), "x", True),
-    "log10": (lambda g, x, y: g / (x * math.log(10.0)), "x", True),
-    "log1p": (lambda g, x, y: g / (x + 1), "x", True),
-    "sqrt": (lambda g, x, y: g / (2 * y), "y", True),
-    "rsqrt": (lambda g, x, y: -0.5 * g * y * y * y, "y", True),
-    "sin": (lambda g, x, y: g * x.cos(), "x", True),
-    "cos": (lambda g, x, y: -g * x.sin(), "x", True),
-    "tan": (lambda g, x, y: g * (1 + y * y), "y", True),
-    "asin": (lambda g, x, y: g * (1 - x * x).rsqrt(), "x", True),
-    "acos": (lambda g, x, y: -g * (1 - x * x).rsqrt(), "x", True),
-    "atan": (lambda g, x, y: g / (1 + x * x), "x", True),
-    "sinh": (lambda g, x, y: g * x.cosh(), "x", True),
-    "cosh": (lambda g, x, y: g * x.sinh(), "x", True),
-    "tanh": (lambda g, x, y: g * (1 - y * y), "y", True),
-    "asinh": (lambda g, x, y: g * (x * x + 1).rsqrt(), "x", True),
-    "acosh": (lambda g, x, y: g * (x * x - 1).rsqrt(), "x", True),
-    "atanh": (lambda g, x, y: g / (1 - x * x), "x", True),
-    "sigmoid": (lambda g, x, y: g * y * (1 - y), "y", True),
-    "relu": (lambda g, x, y: g * (y > 0), "y", False),
-    "erf": (lambda g, x, y: g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(), "x", True),
-    "reciprocal": (lambda g, x, y: -g * y * y, "y", True),
-    "square": (lambda g, x, y: 2 * g * x, "x", False),
-    "frac": (lambda g, x, y: g, "", False),
-    # piecewise-constant: zero gradient, as PyTorch
-    "sign": (lambda g, x, y: g * 0, "", False),
-    "floor": (lambda g, x, y: g * 0, "", False),
-    "ceil": (lambda g, x, y: g * 0, "", False),
-    "round": (lambda g, x, y: g * 0, "", False),
-    "trunc": (lambda g, x, y: g * 0, "", False),
-}
-_BOOL_UNARY = ("logical_not", "isnan", "isinf", "isfinite", "signbit")
+# name -> (backward(g, x, y), what it saves, promotes ints to float), from blaze/_optable.py
+UNARY = {n: (op.grad, op.saves, op.rule == "float") for n, op in _optable.UNARY.items()
+         if op.public and op.grad is not None}
+_BOOL_UNARY = tuple(n for n, op in _optable.UNARY.items() if op.public and op.rule == "bool")
+# Rows with a kernel instruction but no torch.* name (F.gelu(approximate="tanh"), F.silu): kept
+# out of blaze.* and Tensor's methods.
+ACTIVATIONS = {n: (op.grad, op.saves, op.rule == "float") for n, op in _optable.UNARY.items()
+               if not op.public and op.grad is not None}
+_ROWS = {**UNARY, **ACTIVATIONS}
 
 
 class _Unary(Function):
@@ -63,7 +33,7 @@ class _Unary(Function):
     @staticmethod
     def forward(ctx, x):
         op = ctx.op
-        bwd, saves, to_float = UNARY[op]
+        bwd, saves, to_float = _ROWS[op]
         data, dt = x._data, x._dtype
         be = x._device.backend
         if to_float and not dt.is_floating_point:
@@ -78,7 +48,7 @@ class _Unary(Function):
 
     @staticmethod
     def backward(ctx, g):
-        bwd, saves, _ = UNARY[ctx.op]
+        bwd, saves, _ = _ROWS[ctx.op]
         saved = ctx.saved_tensors
         x = saved[0] if saves == "x" else None
         y = saved[0] if saves == "y" else None
@@ -110,10 +80,14 @@ for _op in UNARY:
     globals()[_op] = _unary_fn(_op)
 for _op in _BOOL_UNARY:
     globals()[_op] = _bool_unary_fn(_op)
+_logit = logit  # noqa: F821
+_gelu_tanh, _silu = _unary_fn("gelu_tanh"), _unary_fn("silu")
 
 
-def _where0(c, g):
-    return where(c, g, 0.0)
+def logit(input, eps=None, *, out=None):
+    """``torch.logit``: log(p / (1 - p)); with ``eps``, p is clamped to [eps, 1 - eps] first,
+    so the gradient is 0 outside that range (as PyTorch's)."""
+    return _logit(input if eps is None else input.clamp(eps, 1 - eps), out=out)
 
 
 # ---------------------------------------------------------------------------- binary
@@ -307,7 +281,6 @@ def sub(input, other, *, alpha=1, out=None):  # noqa: F811
 
 subtract, multiply, divide, true_divide = sub, mul, div, div  # noqa: F821
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F821
-max_elementwise = maximum  # noqa: F821
 
 
 def rsub(input, other, *, alpha=1):

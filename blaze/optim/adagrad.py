@@ -1,10 +1,7 @@
 """Adagrad, as ``torch.optim.Adagrad``."""
 from __future__ import annotations
 
-import numpy as np
-
-from .optimizer import (Optimizer, _bump_step, _check, _close, _full_like,
-                        _fused, _host_grad, _open, _step_tensor, _written)
+from .optimizer import Optimizer, _bump_step, _check, _full_like, _step, _step_tensor, _written
 
 __all__ = ["Adagrad", "adagrad"]
 
@@ -59,21 +56,6 @@ def adagrad(params, grads, states, *, lr, weight_decay, lr_decay, eps, maximize)
     """The Adagrad update in place (torch/optim/adagrad.py ``_single_tensor_adagrad``)."""
     for p, g, st in zip(params, grads, states):
         step = _bump_step(st)
-        fused = _fused(p, "adagrad_step")
-        if fused is not None:
-            fused(p._data, g._data, st["sum"]._data, int(step), lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                  eps=eps, maximize=maximize)
-            _written(p, {"sum": st["sum"]})
-            continue
-        pa, ga = _host_grad(p, g, maximize, weight_decay)
-        clr = lr / (1 + (step - 1) * lr_decay)
-        acc = _open(st["sum"])
-        tmp = np.multiply(ga, ga)           # state_sum.addcmul_(grad, grad, value=1)
-        acc += tmp
-        _close(st["sum"], acc)
-        np.sqrt(acc, out=tmp)               # std = sqrt(sum) + eps
-        tmp += eps
-        np.divide(ga, tmp, out=tmp)         # param.addcdiv_(grad, std, value=-clr)
-        tmp *= clr
-        pa -= tmp
-        _close(p, pa)
+        _step(p, "adagrad_step")(p._data, g._data, st["sum"]._data, int(step), lr=lr, lr_decay=lr_decay,
+                                 weight_decay=weight_decay, eps=eps, maximize=maximize)
+        _written(p, {"sum": st["sum"]})

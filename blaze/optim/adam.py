@@ -1,12 +1,7 @@
 """Adam, as ``torch.optim.Adam`` (``adam()`` also serves AdamW with ``decoupled=True``)."""
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
-from .optimizer import (Optimizer, _bump_step, _check, _close, _full_like,
-                        _fused, _host_grad, _open, _step_tensor, _written)
+from .optimizer import Optimizer, _bump_step, _check, _full_like, _step, _step_tensor, _written
 
 __all__ = ["Adam", "adam"]
 
@@ -70,41 +65,8 @@ def adam(params, grads, states, *, amsgrad, beta1, beta2, lr, weight_decay, eps,
     """
     for p, g, st in zip(params, grads, states):
         step = _bump_step(st)
-        # bias corrections in float64 Python scalars, as PyTorch's non-capturable path
-        bc1 = 1 - beta1 ** step
-        bc2_sqrt = math.sqrt(1 - beta2 ** step)
-        step_size = lr / bc1
-        fused = _fused(p, "adam_step")
-        if fused is not None:
-            fused(p._data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, int(step), lr=lr,
-                  betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                  max_exp_avg_sq=st["max_exp_avg_sq"]._data if amsgrad else None, maximize=maximize,
-                  decoupled=decoupled)
-            _written(p, {k: st[k] for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if k in st})
-            continue
-        pa, ga = _host_grad(p, g, maximize, 0.0 if decoupled else weight_decay)
-        if decoupled and weight_decay != 0:  # AdamW: decay the weights, not the gradient
-            pa *= 1 - lr * weight_decay
-        m, v = _open(st["exp_avg"]), _open(st["exp_avg_sq"])
-        tmp = np.subtract(ga, m)           # exp_avg.lerp_(grad, 1 - beta1)
-        tmp *= 1 - beta1
-        m += tmp
-        np.multiply(ga, ga, out=tmp)       # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
-        tmp *= 1 - beta2
-        v *= beta2
-        v += tmp
-        if amsgrad:
-            vmax = _open(st["max_exp_avg_sq"])
-            np.maximum(vmax, v, out=vmax)
-            _close(st["max_exp_avg_sq"], vmax)
-            np.sqrt(vmax, out=tmp)
-        else:
-            np.sqrt(v, out=tmp)
-        tmp /= bc2_sqrt                    # denom = sqrt(v) / sqrt(bc2) + eps
-        tmp += eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= step_size                   # param.addcdiv_(exp_avg, denom, value=-step_size)
-        pa -= tmp
-        _close(st["exp_avg"], m)
-        _close(st["exp_avg_sq"], v)
-        _close(p, pa)
+        _step(p, "adam_step")(p._data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, int(step),
+                              st["max_exp_avg_sq"]._data if amsgrad else None, lr=lr, betas=(beta1, beta2),
+                              eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                              decoupled=decoupled)
+        _written(p, {k: st[k] for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if k in st})

@@ -1,21 +1,23 @@
 """The optimizer base class: parameter groups, per-parameter state, PyTorch-format state dicts.
 
 Each optimizer's ``step()`` gathers, per group, the parameters that have a gradient and their
-state, and hands *arrays* to a functional update (``sgd()``, ``adam()``...). The functional
-updates change ``p._data`` in place and bump the parameter's version counter, which is what
-``p.add_(...)`` under ``no_grad`` would do, without building intermediate Tensors: a handful
-of NumPy ops per parameter on the CPU. On another device, a backend that exposes the fused
-primitive (``sgd_step`` / ``adam_step`` / ``rmsprop_step`` / ``adagrad_step``, see
-blaze/kernels/optim.py) gets the call instead; any other update there is a host round trip,
-counted in the cuda backend's FALLBACKS as "optimizer_host_update".
+state, and hands their arrays to the device's step primitive (``sgd_step`` / ``adam_step`` /
+``rmsprop_step`` / ``adagrad_step``): the NumPy reference on cpu (blaze/devices/cpu/optim.py),
+the fused kernels on cuda (blaze/kernels/optim.py). The primitive updates the arrays in place
+and the optimizer bumps the version counters, which is what ``p.add_(...)`` under ``no_grad``
+would do, without building intermediate Tensors. Where a device has no primitive for a
+parameter (float64 on cuda; a device without the optim group) the update is a host round trip
+through the cpu one, counted in the cuda backend's FALLBACKS as "optimizer_host_update".
 """
 from __future__ import annotations
 
 import copy
+import functools
 from collections import defaultdict
 
 import numpy as np
 
+from .. import _flags
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -188,69 +190,36 @@ def _cast_state(p: Tensor, key: str, value):
 
 
 # -------------------------------------------------------------------- arrays for the functional updates
-_HALF = ("float16", "bfloat16")
 
 
-def _open(t: Tensor) -> np.ndarray:
-    """The array an update computes on: the tensor's own memory for a float32/float64 CPU
-    tensor, else a float32 host copy (half types: NumPy's half math is slow and rounds every
-    op; other devices without a fused primitive: a listed host round trip)."""
-    if t._device.type == "cpu" and t._dtype.name not in _HALF:
-        return t._data
-    _count_host_trip(t)
-    return np.array(t._device.backend.to_numpy(t._data), dtype=np.float32)
+_KERNEL_FLOATS = ("float32", "float16", "bfloat16")
 
 
-def _close(t: Tensor, a: np.ndarray) -> None:
-    """Write ``a`` back into ``t`` if it was a copy, and move the version counter (in-place change)."""
-    if a is not t._data:
-        be = t._device.backend
-        src = a if t._device.type == "cpu" else be.from_numpy(a.astype(t._dtype.np))
-        be.assign(t._data, src)
-    t._version[0] += 1
+def _step(p: Tensor, name: str):
+    """The device's optimizer step primitive for ``p`` (``sgd_step``, ``adam_step``, ``rmsprop_step``,
+    ``adagrad_step``, with blaze/kernels/optim.py's arguments), or, where the device has none for
+    ``p`` (a device without the optim group; float64 on cuda), a counted host round trip through
+    the cpu device's (blaze/devices/cpu/optim.py, the NumPy reference)."""
+    be = p._device.backend
+    if be.supports("optim") and (p._device.type == "cpu" or p._dtype.name in _KERNEL_FLOATS):
+        return getattr(be, name)
+    return functools.partial(_host_step, be, name)
 
 
-def _read(t: Tensor) -> np.ndarray:
-    """A read-only array of ``t`` in the compute type (float32 for half types)."""
-    if t._device.type == "cpu" and t._dtype.name not in _HALF:
-        return t._data
-    _count_host_trip(t)
-    return np.asarray(t._device.backend.to_numpy(t._data), dtype=np.float32)
+def _host_step(be, name, *args, **kw):
+    """Run the cpu step on host copies of the device arrays, then write param and state back."""
+    _flags.FALLBACKS["optimizer_host_update"] += 1
+    from ..devices.cpu.backend import NumpyBackend
 
-
-def _count_host_trip(t: Tensor) -> None:
-    """Count a download of optimizer memory from the cuda device (README: host round trips)."""
-    if t._device.type == "cuda":
-        from ..backends.triton_backend import FALLBACKS
-        FALLBACKS["optimizer_host_update"] += 1
-
-
-def _fused(p: Tensor, name: str):
-    """The backend's fused optimizer primitive for ``p``'s device, if it has one (never on CPU).
-
-    The primitives take backend arrays with blaze/kernels/optim.py's signatures:
-    ``sgd_step(param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov, weight_decay,
-    maximize, first_step)``, ``adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, betas,
-    eps, weight_decay, amsgrad, max_exp_avg_sq, maximize, decoupled)``, ``rmsprop_step(param, grad,
-    square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay, momentum, centered,
-    maximize)`` and ``adagrad_step(param, grad, state_sum, step, *, lr, lr_decay, weight_decay, eps,
-    maximize)``. The kernels keep state in
-    float32, so only float32 parameters (whose state is float32, as in PyTorch) take this path.
-    """
-    if p._device.type == "cpu" or p._dtype.name != "float32":
-        return None
-    return getattr(p._device.backend, name, None)
-
-
-def _host_grad(p: Tensor, g: Tensor, maximize: bool, weight_decay: float):
-    """The host path's first lines of every update: (param array opened for writing, the gradient
-    negated for ``maximize`` and with coupled L2 weight decay added), as PyTorch's single-tensor loops."""
-    pa, ga = _open(p), _read(g)
-    if maximize:
-        ga = -ga
-    if weight_decay != 0:
-        ga = ga + weight_decay * pa
-    return pa, ga
+    def is_arr(a):
+        return a is not None and hasattr(a, "shape") and hasattr(a, "dtype")
+    host = [np.array(be.to_numpy(a)) if is_arr(a) else a for a in args]
+    host_kw = {k: np.array(be.to_numpy(v)) if is_arr(v) else v for k, v in kw.items()}
+    getattr(NumpyBackend(), name)(*host, **host_kw)
+    pairs = [(a, h) for i, (a, h) in enumerate(zip(args, host)) if i != 1 and is_arr(a)]  # args[1] is the grad
+    pairs += [(kw[k], host_kw[k]) for k in kw if is_arr(kw[k])]
+    for dev, h in pairs:
+        be.assign(dev, be.from_numpy(h))
 
 
 def _written(p: Tensor, state: dict | None = None) -> None:

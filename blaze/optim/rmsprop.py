@@ -1,10 +1,7 @@
 """RMSprop, as ``torch.optim.RMSprop``."""
 from __future__ import annotations
 
-import numpy as np
-
-from .optimizer import (Optimizer, _bump_step, _check, _close, _full_like,
-                        _fused, _host_grad, _open, _step_tensor, _written)
+from .optimizer import Optimizer, _bump_step, _check, _full_like, _step, _step_tensor, _written
 
 __all__ = ["RMSprop", "rmsprop"]
 
@@ -59,41 +56,9 @@ def rmsprop(params, grads, states, *, lr, alpha, eps, weight_decay, momentum, ce
     """The RMSprop update in place (torch/optim/rmsprop.py ``_single_tensor_rmsprop``)."""
     for p, g, st in zip(params, grads, states):
         _bump_step(st)
-        fused = _fused(p, "rmsprop_step")
-        if fused is not None:
-            fused(p._data, g._data, st["square_avg"]._data,
-                  grad_avg=st["grad_avg"]._data if centered else None,
-                  momentum_buffer=st["momentum_buffer"]._data if momentum > 0 else None, lr=lr, alpha=alpha,
-                  eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize)
-            _written(p, {k: st[k] for k in ("square_avg", "grad_avg", "momentum_buffer") if k in st})
-            continue
-        pa, ga = _host_grad(p, g, maximize, weight_decay)
-        sq = _open(st["square_avg"])
-        tmp = np.multiply(ga, ga)           # square_avg.mul_(alpha).addcmul_(grad, grad, 1 - alpha)
-        tmp *= 1 - alpha
-        sq *= alpha
-        sq += tmp
-        _close(st["square_avg"], sq)
-        if centered:
-            g_avg = _open(st["grad_avg"])
-            np.subtract(ga, g_avg, out=tmp)  # grad_avg.lerp_(grad, 1 - alpha)
-            tmp *= 1 - alpha
-            g_avg += tmp
-            _close(st["grad_avg"], g_avg)
-            np.multiply(g_avg, g_avg, out=tmp)  # avg = sqrt(square_avg - grad_avg^2)
-            np.subtract(sq, tmp, out=tmp)
-            avg = np.sqrt(tmp, out=tmp)
-        else:
-            avg = np.sqrt(sq, out=tmp)
-        avg += eps
-        np.divide(ga, avg, out=avg)         # grad / avg
-        if momentum > 0:
-            buf = _open(st["momentum_buffer"])
-            buf *= momentum                 # buf.mul_(momentum).addcdiv_(grad, avg)
-            buf += avg
-            _close(st["momentum_buffer"], buf)
-            np.multiply(buf, lr, out=avg)
-        else:
-            avg *= lr                       # param.addcdiv_(grad, avg, value=-lr)
-        pa -= avg
-        _close(p, pa)
+        _step(p, "rmsprop_step")(p._data, g._data, st["square_avg"]._data,
+                                 st["grad_avg"]._data if centered else None,
+                                 st["momentum_buffer"]._data if momentum > 0 else None, lr=lr, alpha=alpha,
+                                 eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+                                 maximize=maximize)
+        _written(p, {k: st[k] for k in ("square_avg", "grad_avg", "momentum_buffer") if k in st})

@@ -1,9 +1,7 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
 from __future__ import annotations
 
-import numpy as np
-
-from .optimizer import (Optimizer, _check, _close, _fused, _host_grad, _open, _written)
+from .optimizer import Optimizer, _check, _step, _written
 
 __all__ = ["SGD", "sgd"]
 
@@ -47,36 +45,20 @@ class SGD(Optimizer):
 
 
 def sgd(params, grads, momentum_buffers, *, weight_decay, momentum, lr, dampening, nesterov, maximize):
-    """The SGD update on lists of tensors, in place (torch/optim/sgd.py ``_single_tensor_sgd``).
+    """The SGD update on lists of tensors, in place (torch/optim/sgd.py ``_single_tensor_sgd``),
+    by the device's ``sgd_step`` primitive.
 
     ``momentum_buffers[i]`` is None before the first step; it is filled in with a new buffer.
     """
     for i, (p, g) in enumerate(zip(params, grads)):
         buf = momentum_buffers[i]
-        fused = _fused(p, "sgd_step")
-        if fused is not None:
-            first = momentum != 0 and buf is None
-            if first:
-                buf = momentum_buffers[i] = _new_buffer(p)
-            fused(p._data, g._data, buf._data if momentum != 0 else None, lr=lr, momentum=momentum,
-                  dampening=dampening, nesterov=nesterov, weight_decay=weight_decay, maximize=maximize,
-                  first_step=first)
-            _written(p)
-            continue
-        pa, ga = _host_grad(p, g, maximize, weight_decay)
-        if momentum != 0:
-            if buf is None:  # buf = clone(grad): no dampening on the first step
-                buf = momentum_buffers[i] = _new_buffer(p)
-                ba = _open(buf)
-                np.copyto(ba, ga)
-            else:
-                ba = _open(buf)
-                ba *= momentum
-                ba += (1 - dampening) * ga if dampening != 0 else ga
-            _close(buf, ba)
-            ga = ga + momentum * ba if nesterov else ba
-        pa -= lr * ga
-        _close(p, pa)
+        first = momentum != 0 and buf is None
+        if first:
+            buf = momentum_buffers[i] = _new_buffer(p)
+        _step(p, "sgd_step")(p._data, g._data, buf._data if momentum != 0 else None, lr=lr, momentum=momentum,
+                             dampening=dampening, nesterov=nesterov, weight_decay=weight_decay, maximize=maximize,
+                             first_step=first)
+        _written(p, {"momentum_buffer": buf} if momentum != 0 else None)
 
 
 def _new_buffer(p):

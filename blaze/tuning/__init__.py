@@ -11,5 +11,7 @@
 Kernels consult the cache through ``blaze.kernels.registry.config_for`` (cached config, else
 the heuristic); see :mod:`blaze.tuning.cache` for the key and the file.
 """
-from blaze.tuning.cache import cache_path, clear, export, import_, lookup  # noqa: F401
+from blaze.tuning.cache import cache_path, clear, export, import_, install, lookup  # noqa: F401
 from blaze.tuning.tuner import Recorder, TuneResult, load_records, record, tune, tune_recorded  # noqa: F401
+
+install()  # the kernel registry consults the cache from now on; kernels never import tuning

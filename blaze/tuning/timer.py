@@ -122,7 +122,7 @@ class CudaEventTimer(CpuTimer):
 
 def to_device(array: np.ndarray):
     """Copy a host array to blaze's cuda device and return the raw device buffer (DeviceArray)."""
-    from blaze.backends.cuda_memory import DeviceArray
+    from blaze.devices.cuda.memory import DeviceArray
     return DeviceArray.from_host(np.ascontiguousarray(array))
 
 

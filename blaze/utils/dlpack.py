@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from .. import dtypes as _dt
-from ..backends.cuda_memory import _contig_strides
+from ..devices.cuda.memory import _contig_strides
 
 kDLCPU, kDLCUDA, kDLCUDAHost, kDLCUDAManaged = 1, 2, 3, 13
 _HOST_DEVICES = (kDLCPU, kDLCUDAHost, kDLCUDAManaged)
@@ -155,12 +155,12 @@ def _sync_stream(t, stream):
     # "do not synchronize": only another stream needs an event
     if stream in (None, 1, -1):
         return
-    from ..backends.cuda_memory import device
+    from ..devices.cuda.memory import device
     dev = device()
     if dev.emulated:  # the interpreter runs every kernel to completion before returning
         return
     drv = dev.drv
-    from ..backends.cuda_memory import _check
+    from ..devices.cuda.memory import _check
     ev = _check(drv.cuEventCreate(drv.CUevent_flags.CU_EVENT_DISABLE_TIMING))
     try:
         _check(drv.cuEventRecord(ev, dev.stream))
@@ -278,7 +278,7 @@ def _host_array(ptr, shape, strides, dtype, readonly, owner):
 
 
 def _cuda_array(ptr, shape, strides, dtype, owner):
-    from ..backends.cuda_memory import DeviceArray, device
+    from ..devices.cuda.memory import DeviceArray, device
     dev = device()
     itemsize = dtype.itemsize
     if not dev.emulated:
@@ -401,7 +401,7 @@ def _wait_foreign_stream(stream):
     """The interface's v3 rule: the consumer waits for the producer's stream before using the data."""
     if stream == 0:
         raise ValueError("__cuda_array_interface__ stream 0 is disallowed (ambiguous)")
-    from ..backends.cuda_memory import _check, device
+    from ..devices.cuda.memory import _check, device
     dev = device()
     if dev.emulated:
         return

@@ -37,6 +37,9 @@ UNARY = [
     ("sqrt_method", lambda x: x.sqrt(), np.sqrt, P),
     ("clamp", lambda x: x.clamp(-0.5, 0.3), lambda x: np.clip(x, -0.5, 0.3), A),
     ("clamp_min", lambda x: x.clamp(min=0.1), lambda x: np.maximum(x, 0.1), A),
+    ("logit", blaze.logit, lambda x: np.log(x / (1 - x)), arr(3, 4, low=0.05, high=0.95)),
+    ("logit_eps", lambda x: x.logit(0.2), lambda x: np.log(np.clip(x, 0.2, 0.8) / (1 - np.clip(x, 0.2, 0.8))),
+     arr(3, 4, low=0.03, high=0.97)),
 ]
 
 

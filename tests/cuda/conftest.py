@@ -17,6 +17,6 @@ def device():
 @pytest.fixture
 def fallbacks():
     """The backend's host round-trip counter, cleared for the test."""
-    from blaze.backends import triton_backend
+    from blaze.devices.cuda import backend as triton_backend
     triton_backend.FALLBACKS.clear()
     return triton_backend.FALLBACKS

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import blaze
-from blaze.backends import cuda_memory
-from blaze.backends.cuda_memory import DeviceArray
+from blaze.devices.cuda import memory as cuda_memory
+from blaze.devices.cuda.memory import DeviceArray
 
 DTYPES = [blaze.float32, blaze.float16, blaze.bfloat16, blaze.float64, blaze.int64, blaze.int32, blaze.uint8,
           blaze.bool]
@@ -179,8 +179,8 @@ def test_advanced_indexing_read_and_write(device):
 
 
 def test_every_cpu_primitive_has_a_cuda_twin():
-    from blaze.backends.numpy_backend import NumpyBackend
-    from blaze.backends.triton_backend import TritonBackend
+    from blaze.devices.cpu.backend import NumpyBackend
+    from blaze.devices.cuda.backend import TritonBackend
     missing = sorted(k for k in dir(NumpyBackend) if not k.startswith("_") and not hasattr(TritonBackend, k))
     assert not missing, f"primitives without a cuda implementation: {missing}"
 

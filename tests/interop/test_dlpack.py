@@ -216,7 +216,7 @@ def test_cuda_stream_handshake_arguments():
 
 
 def test_emulated_device_refuses_foreign_cuda_pointers():
-    from blaze.backends.cuda_memory import device
+    from blaze.devices.cuda.memory import device
     if not device().emulated:
         pytest.skip("a real GPU imports foreign kDLCUDA pointers (checked by hand with torch)")
     cap = np.zeros(4).__dlpack__(max_version=(1, 0))  # host memory that blaze did not allocate

@@ -20,7 +20,7 @@ POISON = {"f": np.nan, "i": -7777, "u": 77, "b": True}
 def raises_device_error(op):
     """The next synchronisation raises ``op``'s device-side error (an index was out of range)."""
     import pytest
-    from blaze.backends.cuda_memory import check_device_errors
+    from blaze.devices.cuda.memory import check_device_errors
     with pytest.raises(RuntimeError, match=f"device-side assert triggered: {op}"):
         check_device_errors()
 
@@ -32,7 +32,7 @@ class Dev:
         # BLAZE_TEST_DEVICE_ARRAYS=1 runs the GPU path (DeviceArray buffers) on the emulated device
         self.gpu = not interpret() or os.environ.get("BLAZE_TEST_DEVICE_ARRAYS") == "1"
         if self.gpu:
-            from blaze.backends import cuda_memory  # the cuda device issue provides it
+            from blaze.devices.cuda import memory as cuda_memory  # the cuda device issue provides it
             self._mem = cuda_memory
 
     def put(self, a) -> "HostBuffer":

@@ -42,6 +42,7 @@ UNARY_REF = {
     "ceil": (np.ceil, "any"), "round": (np.round, "ties"), "reciprocal": (lambda x: 1 / x, "pos"),
     "log1p": (np.log1p, "pos"), "expm1": (np.expm1, "any"), "erf": (_erf, "any"),
     "logical_not": (np.logical_not, "any"), "square": (np.square, "any"),
+    "logit": (lambda x: np.log(x / (1 - x)), "unit"),
 }
 BINARY_REF = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
@@ -62,6 +63,8 @@ TERNARY_REF = {
 def _domain(kind, shape):
     if kind == "pos":
         return rng.uniform(0.1, 3.0, shape)
+    if kind == "unit":
+        return rng.uniform(0.05, 0.95, shape)
     if kind == "ties":  # exact .5 ties plus ordinary values
         x = rng.integers(-6, 6, shape) + rng.choice([0.5, 0.25, 0.75, 0.0], shape)
         return x.astype(np.float64)

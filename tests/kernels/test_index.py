@@ -229,7 +229,7 @@ def test_check_indices_wraps_and_reports(dev):
     raises_device_error("my_op")
     wrapped, bad = K.check_indices(dev.put(idx.astype(np.int32)[[0, 1, 2]]), 5, "my_op")
     assert dev.get(wrapped).tolist() == [0, 4, 4] and not dev.get(bad).any()
-    from blaze.backends.cuda_memory import check_device_errors
+    from blaze.devices.cuda.memory import check_device_errors
     check_device_errors()  # in range: nothing reported
 
 

@@ -11,7 +11,7 @@ from blaze import nn
 
 @pytest.fixture
 def fallbacks():
-    from blaze.backends import triton_backend
+    from blaze.devices.cuda import backend as triton_backend
     triton_backend.FALLBACKS.clear()
     return triton_backend.FALLBACKS
 

@@ -305,8 +305,8 @@ def test_repr_lists_groups():
     (Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1), "adam_step"),
     (AdamW, dict(lr=0.01, maximize=True), "adam_step")])
 def test_fused_primitive_seam_matches_numpy_path(opt_cls, kw, name, monkeypatch):
-    """Route the update through blaze/kernels/optim.py (Triton interpreter on host buffers), as a
-    cuda backend exposing these primitives would, and compare with the NumPy path."""
+    """Route the update through blaze/kernels/optim.py (Triton interpreter on host buffers), as the
+    cuda device does, and compare with the cpu device's NumPy primitives (the reference)."""
     from blaze.kernels import optim as kopt
     from blaze.kernels.buffer import HostBuffer
     import blaze.optim.adam as adam_mod
@@ -316,6 +316,8 @@ def test_fused_primitive_seam_matches_numpy_path(opt_cls, kw, name, monkeypatch)
         fn = getattr(kopt, prim)
 
         def call(*arrays, **kwargs):
+            if prim == "adam_step" and len(arrays) > 5:  # the primitive's 6th argument is a kernel keyword
+                arrays, kwargs["max_exp_avg_sq"] = arrays[:5], arrays[5]
             wrapped = [HostBuffer(a.reshape(-1)) if isinstance(a, np.ndarray) else a for a in arrays]
             for k in ("max_exp_avg_sq",):
                 if kwargs.get(k) is not None:
@@ -323,7 +325,7 @@ def test_fused_primitive_seam_matches_numpy_path(opt_cls, kw, name, monkeypatch)
             return fn(*wrapped, **kwargs)
         return call
     _, _, want, _ = _run(opt_cls, kw, dtype=blaze.float32)
-    monkeypatch.setattr(sgd_mod if name == "sgd_step" else adam_mod, "_fused", fused_for)
+    monkeypatch.setattr(sgd_mod if name == "sgd_step" else adam_mod, "_step", fused_for)
     _, _, got, opt = _run(opt_cls, kw, dtype=blaze.float32)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
@@ -345,3 +347,23 @@ def test_cuda_device_params_match_cpu(opt_cls, kw):
         assert p.device.type == "cuda"
         np.testing.assert_allclose(p.detach().cpu().numpy(), w, rtol=1e-6, atol=1e-7)
     assert all(v.device.type == "cuda" for k, v in opt.state[params[0]].items() if k != "step")
+
+
+@pytest.mark.parametrize("opt_cls,kw", [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01, amsgrad=True)),
+                                        (RMSprop, dict(centered=True, momentum=0.5)), (Adagrad, dict())])
+def test_float64_cuda_params_take_one_counted_host_step_each(opt_cls, kw):
+    """The kernels have no float64 path: the cpu primitive runs on host copies, and says so."""
+    from blaze import _flags
+    _, grads, want, _ = _run(opt_cls, kw, dtype=blaze.float64)
+    p0, grads, _ = _problem()
+    params = [blaze.tensor(a, dtype=blaze.float64, device="cuda").requires_grad_() for a in p0]
+    opt = opt_cls(params, **kw)
+    _flags.FALLBACKS.clear()
+    for k in range(STEPS):
+        for p, g in zip(params, grads[k]):
+            p.grad = blaze.tensor(g, dtype=blaze.float64, device="cuda")
+        opt.step()
+    assert _flags.FALLBACKS["optimizer_host_update"] == STEPS * len(params)
+    for p, w in zip(params, want):
+        assert p.device.type == "cuda" and p.dtype == blaze.float64
+        np.testing.assert_allclose(p.detach().cpu().numpy(), w, rtol=1e-12, atol=1e-12)

@@ -149,7 +149,7 @@ def test_autotune_on_first_use(cache_dir, monkeypatch):
 def test_cuda_event_timer_path_on_the_emulated_device(cache_dir):
     """The GPU timing code (DeviceArray inputs, L2 flush, blaze.cuda.Event) end to end; on
     the emulated device the events read the host clock."""
-    from blaze.backends.cuda_memory import DeviceArray
+    from blaze.devices.cuda.memory import DeviceArray
     from blaze.tuning import tune
     from blaze.tuning.timer import CudaEventTimer
     timer = CudaEventTimer(warmup=0, repeats=2, flush_bytes=1 << 12)

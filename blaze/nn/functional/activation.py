@@ -14,6 +14,7 @@ from ... import dtypes as _dt
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops.creation import zeros_like
+from ...ops import pointwise as _P
 from ...ops.pointwise import where
 from ...tensor import Tensor
 
@@ -118,14 +119,13 @@ def gelu(input, approximate: str = "none"):
             return _Gelu.apply(input)
         return 0.5 * input * (1 + (input * (1 / math.sqrt(2.0))).erf())
     if approximate == "tanh":
-        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
-        return 0.5 * input * (1 + inner.tanh())
+        return _P._gelu_tanh(input)
     raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
 
 
 def silu(input, inplace: bool = False):
     """x * sigmoid(x)."""
-    return _apply(input, lambda x: x * x.sigmoid(), inplace)
+    return _apply(input, _P._silu, inplace)
 
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ... import amp as _amp
 from ... import dtypes as _dt
 from ...autograd.function import Function
-from ...backends.cuda_memory import reporting_as
+from ...devices.cuda.memory import reporting_as
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops.pointwise import where
 from ...tensor import Tensor

@@ -8,25 +8,23 @@ training steps of the example models make none.
 """
 from __future__ import annotations
 
-import math
-from collections import Counter
 
 import numpy as np
 
-from ..kernels import elementwise as _ew
-from ..kernels import index as _ix
-from ..kernels import random as _rnd
-from ..kernels import reduce as _red
-from . import triton_index as _ti
-from .cuda_memory import DeviceArray, _contig_strides
-from .triton_nn import TritonNNPrimitives
+from ... import _optable
+from ..._flags import FALLBACKS  # noqa: F401  (the counter's public home is here)
+from ...kernels import elementwise as _ew
+from ...kernels import index as _ix
+from ...kernels import random as _rnd
+from ...kernels import reduce as _red
+from ..interface import Backend
+from . import index as _ti
+from .memory import DeviceArray, _contig_strides
+from .nn import TritonNNPrimitives
 
-FALLBACKS: Counter = Counter()
 """Host round trips made by cuda primitives that have no kernel, by primitive name."""
 
-ALLOW_TF32 = False  # as torch.backends.cuda.matmul.allow_tf32 (default False since PyTorch 1.12)
 
-_LN2 = math.log(2.0)
 
 
 def _np(dtype) -> np.dtype:
@@ -49,34 +47,8 @@ def _keep_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
-# Unary ops the elementwise kernel lacks, composed from ones it has (b: backend, x: array).
-_COMPOSED_UNARY = {
-    "exp2": lambda b, x: b.unary("exp", b.binary("mul", x, _LN2)),
-    "log2": lambda b, x: b.binary("mul", b.unary("log", x), 1.0 / _LN2),
-    "log10": lambda b, x: b.binary("mul", b.unary("log", x), 1.0 / math.log(10.0)),
-    "tan": lambda b, x: b.binary("div", b.unary("sin", x), b.unary("cos", x)),
-    "atan": lambda b, x: b.binary("atan2", x, 1.0),
-    "asin": lambda b, x: b.binary("atan2", x, b.unary("sqrt", b.binary("sub", 1.0, b.unary("square", x)))),
-    "acos": lambda b, x: b.binary("atan2", b.unary("sqrt", b.binary("sub", 1.0, b.unary("square", x))), x),
-    # expm1 keeps sinh accurate near 0, where exp(x) - exp(-x) cancels
-    "sinh": lambda b, x: b.binary("mul", b.binary("sub", b.unary("expm1", x), b.unary("expm1", b.unary("neg", x))), 0.5),
-    "cosh": lambda b, x: b.binary("mul", b.binary("add", b.unary("exp", x), b.unary("exp", b.unary("neg", x))), 0.5),
-    "asinh": lambda b, x: b.binary("mul", b.unary("sign", x), b.unary("log", b.binary(
-        "add", b.unary("abs", x), b.unary("sqrt", b.binary("add", b.unary("square", x), 1.0))))),
-    "acosh": lambda b, x: b.unary("log", b.binary("add", x, b.unary("sqrt", b.binary("sub", b.unary("square", x), 1.0)))),
-    "atanh": lambda b, x: b.binary("mul", b.unary("log1p", b.binary("div", b.binary("mul", x, 2.0),
-                                                                      b.binary("sub", 1.0, x))), 0.5),
-    "trunc": lambda b, x: b.where(b.binary("lt", x, 0), b.unary("ceil", x), b.unary("floor", x)),
-    "frac": lambda b, x: b.binary("sub", x, b.unary("trunc", x)),
-    "isnan": lambda b, x: b.binary("ne", x, x),
-    # x - x is 0 for finite x and NaN for inf/NaN
-    "isfinite": lambda b, x: b.binary("eq", b.binary("sub", x, x), 0),
-    "isinf": lambda b, x: b.binary("eq", b.unary("abs", x), float("inf")) if x.dtype.kind in "fV" else
-    b.full(x.shape, False, np.bool_),
-    # -0.0 has its sign bit set: 1/x sends it to -inf
-    "signbit": lambda b, x: b.binary("lt", b.where(b.binary("eq", x, 0), b.unary("reciprocal", x), x), 0)
-    if x.dtype.kind in "fV" else b.binary("lt", x, 0),
-}
+# Unary ops the elementwise kernel lacks, composed from ones it has (blaze/_optable.py's rows)
+_COMPOSED_UNARY = {n: op.compose for n, op in _optable.UNARY.items() if op.compose is not None}
 
 
 def _fmod(b, x, y):
@@ -94,20 +66,21 @@ _BINARY_NAMES = {"floor_divide": "floordiv"}
 _REDUCE_NAMES = {"amax": "max", "amin": "min"}
 
 
-class TritonBackend(TritonNNPrimitives):
+class TritonBackend(TritonNNPrimitives, Backend):
     """Primitives of the "cuda" device (same names and signatures as ``NumpyBackend``)."""
 
     name = "cuda"
 
     def __init__(self):
-        from . import cuda_memory
+        from . import memory as cuda_memory
         cuda_memory.device()  # fail here, with the reason, when neither a GPU nor the interpreter is there
+        import blaze.tuning  # noqa: F401  (installs the tuning cache's lookup into the kernel registry)
         self._masks = {}
 
     # -- host round trips (counted) ------------------------------------------------------------
     def _fallback(self, name, fn, *args):
         """Run the NumPy backend's ``name`` on downloaded copies of the DeviceArray arguments."""
-        from .numpy_backend import NumpyBackend
+        from ..cpu.backend import NumpyBackend
         FALLBACKS[name] += 1
         host = [self.to_numpy(a) if _is_arr(a) else
                 [self.to_numpy(e) if _is_arr(e) else e for e in a] if isinstance(a, list) else a for a in args]
@@ -130,7 +103,7 @@ class TritonBackend(TritonNNPrimitives):
     # arange / linspace are built from their arguments alone and uploaded: no device data
     # travels back, and the upload from pageable memory does not wait on the stream.
     def arange(self, start, end, step, dtype):
-        from .numpy_backend import NumpyBackend
+        from ..cpu.backend import NumpyBackend
         return self.from_numpy(NumpyBackend().arange(start, end, step, dtype))
 
     def linspace(self, start, end, steps, dtype):
@@ -206,7 +179,7 @@ class TritonBackend(TritonNNPrimitives):
         return self.cast(self.binary("lt", u, p), dtype)
 
     def multinomial(self, probs, num_samples, replacement, gen):
-        from .numpy_backend import NumpyBackend
+        from ..cpu.backend import NumpyBackend
         return self._fallback("multinomial", lambda nb, p: NumpyBackend.multinomial(nb, p, num_samples, replacement,
                                                                                       gen), probs)
 
@@ -238,13 +211,6 @@ class TritonBackend(TritonNNPrimitives):
     def where(self, cond, a, b):
         return _ew.ternary("where", cond, a.item() if isinstance(a, np.generic) else a,
                            b.item() if isinstance(b, np.generic) else b)
-
-    def clamp(self, x, lo, hi):
-        if lo is not None:
-            x = self.binary("maximum", x, lo)
-        if hi is not None:
-            x = self.binary("minimum", x, hi)
-        return x
 
     def assign(self, dst, src):
         """Write ``src`` (broadcast, cast) into ``dst`` in place; ``dst`` may be a view."""
@@ -426,11 +392,6 @@ class TritonBackend(TritonNNPrimitives):
     def cat(self, xs, axis):
         return _ix.cat(list(xs), dim=axis)
 
-    def stack(self, xs, axis):
-        xs = list(xs)
-        axis = axis % (xs[0].ndim + 1)
-        return self.cat([self.expand_dims(x, axis) for x in xs], axis)
-
     def expand_dims(self, x, axis):
         return x.view_as(x.shape[:axis] + (1,) + x.shape[axis:], x.strides[:axis] + (0,) + x.strides[axis:])
 
@@ -558,7 +519,7 @@ class TritonBackend(TritonNNPrimitives):
         return self._fallback("unique", lambda nb, a: nb.unique(a, sorted_, return_inverse, return_counts), x)
 
     def einsum(self, eq, *xs):
-        from .triton_einsum import einsum
+        from .einsum import einsum
         r = einsum(self, eq, xs)
         if r is not None:
             return r

@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from .. import _env
+from ... import _env
 
 _ALIGN = 256  # bytes: every allocation is rounded up to this (cuMemAllocAsync aligns to 256 too)
 
@@ -374,7 +374,7 @@ class DeviceArray:
 
     def __getitem__(self, key) -> "DeviceArray":
         """Basic indexing (ints, slices, None, Ellipsis) as a view; advanced keys go through the backend."""
-        from .triton_index import basic_view, normalize_key
+        from .index import basic_view, normalize_key
         ks = key if isinstance(key, tuple) else (key,)
         if any(not (k is None or k is Ellipsis or isinstance(k, (int, slice, np.integer))) or isinstance(k, bool)
                for k in ks):

@@ -1,6 +1,6 @@
 """Fused neural-network primitives of the cuda backend: one launcher call each.
 
-Names, arguments and results mirror ``numpy_nn.py`` / ``numpy_conv.py`` (which mirror the
+Names, arguments and results mirror ``devices/cpu/nn.py`` / ``devices/cpu/conv.py`` (which mirror the
 launchers in ``blaze/kernels``), so most methods only adapt argument forms: row
 primitives need contiguous classes/columns, some launchers want int64 ids.
 Recurrent layers loop over time on the device: one GEMM and one fused step kernel per step.
@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import attention as _attn
-from ..kernels import conv as _conv
-from ..kernels import embedding as _emb
-from ..kernels import layernorm as _ln
-from ..kernels import loss as _loss
-from ..kernels import matmul as _mm
-from ..kernels import optim as _opt
-from ..kernels import pooling as _pool
-from ..kernels import random as _rnd
-from ..kernels import rnn as _rnn
-from ..kernels import softmax as _sm
-from .cuda_memory import DeviceArray
+from ... import _flags
+from ...kernels import attention as _attn
+from ...kernels import conv as _conv
+from ...kernels import embedding as _emb
+from ...kernels import layernorm as _ln
+from ...kernels import loss as _loss
+from ...kernels import matmul as _mm
+from ...kernels import optim as _opt
+from ...kernels import pooling as _pool
+from ...kernels import random as _rnd
+from ...kernels import rnn as _rnn
+from ...kernels import softmax as _sm
+from .memory import DeviceArray
 
 _SQRT1_2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
@@ -32,7 +33,7 @@ def _rows(x):
 
 
 def _copy(x):
-    from ..kernels import elementwise as _ew
+    from ...kernels import elementwise as _ew
     out = x.new(x.shape, x.dtype)
     _ew.copy(x, out)
     return out
@@ -46,14 +47,13 @@ class TritonNNPrimitives:
     # -- linear algebra ------------------------------------------------------------------------
     def matmul(self, a, b, bias=None, residual=None, activation=None):
         """numpy.matmul semantics (1-D operands promoted and squeezed), optional fused epilogue."""
-        from . import triton_backend as tb
         a1, b1 = a.ndim == 1, b.ndim == 1
         if a1:
             a = a.view_as((1, a.shape[0]), (0, a.strides[0]))
         if b1:
             b = b.view_as((b.shape[0], 1), (b.strides[0], 0))
         try:
-            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
+            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=_flags.allow_tf32)
         except ValueError as e:
             if "cannot be merged" not in str(e):
                 raise
@@ -62,7 +62,7 @@ class TritonNNPrimitives:
             batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
             a = self.contiguous(self.expand(a, batch + a.shape[-2:]))
             b = self.contiguous(self.expand(b, batch + b.shape[-2:]))
-            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=tb.ALLOW_TF32)
+            out = _mm.matmul(a, b, bias=bias, residual=residual, activation=activation, allow_tf32=_flags.allow_tf32)
         if a1 or b1:
             shape = list(out.shape)
             if b1:
@@ -85,10 +85,13 @@ class TritonNNPrimitives:
         return _sm.softmax_backward(_rows(grad_out), _rows(y), log=log)
 
     def gelu(self, x):
-        cdf = self.binary("mul", self.binary("add", self.unary("erf", self.binary("mul", x, _SQRT1_2)), 1.0), 0.5)
-        return self.binary("mul", x, cdf), cdf
+        """(y, None): one fused kernel; the backward recomputes Phi(x) rather than keep it (a saved
+        cdf costs a full activation of memory between forward and backward)."""
+        return self.unary("gelu", x), None
 
     def gelu_backward(self, dy, x, cdf):
+        if cdf is None:
+            cdf = self.binary("mul", self.binary("add", self.unary("erf", self.binary("mul", x, _SQRT1_2)), 1.0), 0.5)
         pdf = self.unary("exp", self.binary("mul", self.binary("mul", x, x), -0.5))       # sqrt(2 pi) * phi(x)
         d = self.binary("add", cdf, self.binary("mul", self.binary("mul", x, pdf), _INV_SQRT_2PI))
         return self.binary("mul", dy, d)
@@ -154,6 +157,10 @@ class TritonNNPrimitives:
         return _emb.embedding(_rows(weight), self._ids(ids))
 
     def embedding_backward(self, grad, ids, num_embeddings: int, padding_idx=None):
+        if _flags.deterministic:  # fp32 atomics add duplicate ids in arrival order; NumPy adds in id order
+            from ..cpu.nn import NumpyNNPrimitives
+            return self._fallback("embedding_backward", NumpyNNPrimitives.embedding_backward, grad, ids,
+                                  num_embeddings, padding_idx)
         return _emb.embedding_backward(_rows(grad), self._ids(ids), num_embeddings, padding_idx)
 
     def dropout(self, x, p: float, gen):
@@ -180,9 +187,8 @@ class TritonNNPrimitives:
 
     # -- convolution ---------------------------------------------------------------------------
     def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-        from . import triton_backend as tb
         return _conv.conv2d(x, w, bias, _pair(stride), _pair(padding), _pair(dilation), groups,
-                            allow_tf32=tb.ALLOW_TF32)
+                            allow_tf32=_flags.allow_tf32)
 
     def conv2d_backward_input(self, grad_out, w, input_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                               groups=1):
@@ -224,7 +230,7 @@ class TritonNNPrimitives:
 
     # -- resampling: separable matrices (shape-only constants, uploaded) and two GEMMs ---------
     def _resample(self, in_hw, out_hw, mode, align_corners, scales, dtype):
-        from .numpy_conv import NumpyConvPrimitives
+        from ..cpu.conv import NumpyConvPrimitives
         ct = np.float32
         mh, mw = NumpyConvPrimitives._resample_mats(self, in_hw, out_hw, mode, align_corners, scales, ct)
         return self.from_numpy(np.ascontiguousarray(mh)), self.from_numpy(np.ascontiguousarray(mw))
@@ -265,39 +271,48 @@ class TritonNNPrimitives:
 
     def _unflat(self, flat, orig):
         if orig is not None:
-            from ..kernels import elementwise as _ew
+            from ...kernels import elementwise as _ew
             _ew.copy(flat.view_as(orig.shape, _strides(orig.shape)), orig)
 
-    def sgd_step(self, param, grad, momentum_buffer=None, **kw):
+    def sgd_step(self, param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+                 weight_decay=0.0, maximize=False, first_step=False):
         """In-place SGD step (kernels/optim.py); momentum state is kept float32 inside the kernel."""
         ops = [self._flat(param), self._flat(grad), self._flat(momentum_buffer, f32=True)]
-        _opt.sgd_step(ops[0][0], ops[1][0], ops[2][0], **kw)
+        _opt.sgd_step(ops[0][0], ops[1][0], ops[2][0], lr=lr, momentum=momentum, dampening=dampening,
+                      nesterov=nesterov, weight_decay=weight_decay, maximize=maximize, first_step=first_step)
         self._unflat(*ops[0])
         self._unflat(*ops[2])
         return param
 
-    def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, **kw):
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, *, lr=1e-3,
+                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
         """In-place Adam/AdamW step; state in a dtype other than float32 round-trips through float32 copies."""
         ops = [self._flat(param), self._flat(grad), self._flat(exp_avg, True), self._flat(exp_avg_sq, True),
                self._flat(max_exp_avg_sq, True)]
-        _opt.adam_step(ops[0][0], ops[1][0], ops[2][0], ops[3][0], step, max_exp_avg_sq=ops[4][0], **kw)
+        _opt.adam_step(ops[0][0], ops[1][0], ops[2][0], ops[3][0], step, max_exp_avg_sq=ops[4][0], lr=lr, betas=betas,
+                       eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
         for flat, orig in (ops[0], ops[2], ops[3], ops[4]):
             self._unflat(flat, orig)
         return param
 
-    def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, **kw):
+    def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2, alpha=0.99,
+                     eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
         """In-place RMSprop step; state in a dtype other than float32 round-trips through float32 copies."""
         ops = [self._flat(param), self._flat(grad), self._flat(square_avg, True), self._flat(grad_avg, True),
                self._flat(momentum_buffer, True)]
-        _opt.rmsprop_step(ops[0][0], ops[1][0], ops[2][0], grad_avg=ops[3][0], momentum_buffer=ops[4][0], **kw)
+        _opt.rmsprop_step(ops[0][0], ops[1][0], ops[2][0], grad_avg=ops[3][0], momentum_buffer=ops[4][0], lr=lr,
+                          alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+                          maximize=maximize)
         for flat, orig in (ops[0], ops[2], ops[3], ops[4]):
             self._unflat(flat, orig)
         return param
 
-    def adagrad_step(self, param, grad, state_sum, step, **kw):
+    def adagrad_step(self, param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                     maximize=False):
         """In-place Adagrad step; a state sum in a dtype other than float32 goes through a float32 copy."""
         ops = [self._flat(param), self._flat(grad), self._flat(state_sum, True)]
-        _opt.adagrad_step(ops[0][0], ops[1][0], ops[2][0], step, **kw)
+        _opt.adagrad_step(ops[0][0], ops[1][0], ops[2][0], step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                          eps=eps, maximize=maximize)
         self._unflat(*ops[0])
         self._unflat(*ops[2])
         return param
@@ -309,8 +324,7 @@ class TritonNNPrimitives:
     # one GEMM carrying dh to step t-1; W_hh's gradient is one (G, (T-1)*B) x ((T-1)*B, H) GEMM
     # over all steps after the loop, plus the step-0 term (G, B) x (B, H) as its residual.
     def _gemm(self, a, b, bias=None, residual=None, out=None):
-        from . import triton_backend as tb
-        return _mm.matmul(a, b, bias=bias, residual=residual, out=out, allow_tf32=tb.ALLOW_TF32)
+        return _mm.matmul(a, b, bias=bias, residual=residual, out=out, allow_tf32=_flags.allow_tf32)
 
     def _as(self, x, dt):
         return x if x is None or x.dtype == dt else self.cast(x, dt)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numpy_conv import NumpyConvPrimitives
-from .numpy_nn import NumpyNNPrimitives, _erf
-
-
-def _round_half_even(x):
-    return np.round(x)
+from ... import _optable
+from ..interface import Backend
+from .conv import NumpyConvPrimitives
+from .nn import NumpyNNPrimitives, _erf
+from .optim import NumpyOptimPrimitives
 
 
 def _upcast(fn):
@@ -25,21 +24,8 @@ def _upcast(fn):
     return wrapped
 
 
-UNARY = {
-    "neg": np.negative, "abs": np.abs, "exp": np.exp, "exp2": np.exp2, "log": np.log, "log2": np.log2,
-    "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
-    "rsqrt": lambda x: 1 / np.sqrt(x), "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin,
-    "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
-    "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
-    "sigmoid": lambda x: 0.5 * (np.tanh(0.5 * x) + 1),  # tanh form: no overflow for large |x|
-    "relu": lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-    "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": _round_half_even, "trunc": np.trunc,
-    "frac": lambda x: x - np.trunc(x), "reciprocal": np.reciprocal, "square": np.square,
-    "erf": _erf, "logical_not": np.logical_not, "bitwise_not": np.invert,
-    "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite, "signbit": np.signbit,
-}
-UNARY = {k: _upcast(v) if k not in ("logical_not", "bitwise_not", "isnan", "isinf", "isfinite", "signbit", "neg",
-                                    "abs") else v for k, v in UNARY.items()}
+# NumPy's half math is slow and rounds every step: float16/bfloat16 run in float32 unless exact
+UNARY = {n: op.numpy if op.rule in ("exact", "int", "bool") else _upcast(op.numpy) for n, op in _optable.UNARY.items()}
 
 
 def _floor_divide(a, b):
@@ -60,11 +46,20 @@ REDUCE = {"sum": np.sum, "prod": np.prod, "amax": np.max, "amin": np.min, "any":
           "mean": np.mean}
 
 
+_ACTIVATIONS = {  # the matmul epilogue's, as blaze/kernels/matmul.py's ACTIVATIONS
+    "relu": lambda y: np.maximum(y, 0),
+    "gelu": lambda y: 0.5 * y * (1 + _erf(y * 0.7071067811865476)),
+    "gelu_tanh": lambda y: 0.5 * y * (1 + np.tanh(0.7978845608028654 * (y + 0.044715 * y ** 3))),
+    "silu": lambda y: y * (0.5 * (np.tanh(0.5 * y) + 1)),
+    "tanh": np.tanh,
+}
+
+
 def _is_half(dt) -> bool:
     return dt.itemsize == 2 and dt.kind != "i" and dt.kind != "u"
 
 
-class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
+class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyOptimPrimitives, Backend):
     name = "cpu"
 
     # -- creation and transfer -------------------------------------------------------------
@@ -335,10 +330,20 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives):
         return np.unique(x, return_inverse=return_inverse, return_counts=return_counts)
 
     # -- linear algebra ----------------------------------------------------------------------
-    def matmul(self, a, b):
-        if _is_half(a.dtype):
-            return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
-        return np.matmul(a, b)
+    def matmul(self, a, b, bias=None, residual=None, activation=None):
+        """numpy.matmul, then the cuda kernel's epilogue act(a @ b + bias) + residual (fp32 for halves)."""
+        activation = None if activation == "none" else activation
+        if activation is not None and activation not in _ACTIVATIONS:
+            raise ValueError(f"matmul: unknown activation {activation!r} (supported: None, {', '.join(_ACTIVATIONS)})")
+        half = _is_half(a.dtype)
+        y = np.matmul(a.astype(np.float32), b.astype(np.float32)) if half else np.matmul(a, b)
+        if bias is not None:
+            y = y + bias
+        if activation is not None:
+            y = _ACTIVATIONS[activation](y)
+        if residual is not None:
+            y = y + residual
+        return y.astype(a.dtype, copy=False) if half or bias is not None or residual is not None else y
 
     def einsum(self, eq, *xs):
         if any(_is_half(x.dtype) for x in xs):  # NumPy < 2.4 rejects bfloat16 in einsum; half math is slow anyway

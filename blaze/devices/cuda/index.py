@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cuda_memory import DeviceArray, _contig_strides
+from .memory import DeviceArray, _contig_strides
 
 
 # an index computed as out of range becomes this offset: negative even after the flat take's
@@ -115,7 +115,7 @@ def _checked_index(be, idx, n, dim, op):
             bad = int(idx.max()) if idx.max() >= n else int(idx.min())
             raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
         return be.from_numpy(np.where(idx < 0, idx + n, idx)), None
-    from ..kernels.index import check_indices
+    from ...kernels.index import check_indices
     return check_indices(be.contiguous(idx), n, op)
 
 

@@ -1,6 +1,6 @@
 """Fused neural-network primitives of the CPU backend: softmax, norms, cross-entropy, embedding, dropout, linear.
 
-Kept apart from the generic primitives in ``numpy_backend.py``: each mirrors a Triton
+Kept apart from the generic primitives in ``backend.py``: each mirrors a Triton
 launcher in ``blaze/kernels/`` (softmax.py, layernorm.py, loss.py, embedding.py,
 random.py, matmul.py) in name, arguments and results, so the Triton backend can implement
 the same names. Row primitives take 2-D (M, N) arrays and work along the last axis; the
@@ -14,36 +14,12 @@ import math
 
 import numpy as np
 
+from ..._optable import np_erf as _erf
+
 
 def _acc(dtype) -> np.dtype:
     """Accumulation/statistics dtype: float64 stays float64, everything else computes in float32."""
     return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
-
-
-def _erf(x):
-    """erf, vectorized. Float64 inputs get the exact libm value; narrower types a rational
-    approximation (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7) evaluated in float32 with in-place
-    ufuncs: |error| < 7e-7 against libm, and 12.5 ms -> 1.9 ms on 1M elements (GELU in every
-    transformer block; the float64 evaluation was 6x slower for 4x less rounding)."""
-    if x.dtype == np.float64:
-        return np.vectorize(math.erf, otypes=[np.float64])(x)
-    xf = x.astype(np.float32, copy=False)                      # only read (sign); temporaries below
-    a = np.abs(xf)
-    t = np.float32(0.3275911) * a
-    t += np.float32(1.0)
-    np.reciprocal(t, out=t)
-    poly = np.float32(1.061405429) * t
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):  # Horner, highest degree first
-        poly += np.float32(c)
-        poly *= t
-    with np.errstate(over="ignore"):                           # |x| > 1.8e19: exp(-inf) = 0, erf = +-1
-        np.square(a, out=a)
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    poly *= a
-    np.subtract(np.float32(1.0), poly, out=poly)
-    y = np.copysign(poly, xf, out=poly)
-    return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
 
 
 class NumpyNNPrimitives:

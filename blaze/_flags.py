@@ -1,0 +1,23 @@
+"""Process-wide switches and counters that every layer may read; this module imports nothing.
+
+The public faces are ``blaze.backends`` (PyTorch's flag namespace: ``cudnn.deterministic``,
+``cuda.matmul.allow_tf32``, ...) and ``blaze.devices.cuda.backend.FALLBACKS``; kernels,
+devices and optimizers read the values here so no layer imports a higher one for a global.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+# torch.backends.cuda.matmul.allow_tf32: off by default since PyTorch 1.12 (TF32 keeps 10
+# mantissa bits, so fp32 matmuls lose ~3 decimal digits).
+allow_tf32: bool = False
+# torch.backends.cudnn.deterministic: where blaze has a choice, pick the path whose sum order
+# is fixed (the cuda embedding backward adds duplicate ids with fp32 atomics otherwise).
+deterministic: bool = False
+# torch.backends.cudnn.benchmark / .enabled: kept for code that sets them; blaze's kernels
+# pick configs from the tuning cache (``blaze tune``) whatever their value.
+benchmark: bool = False
+cudnn_enabled: bool = True
+
+# Host round trips on the cuda device, by primitive name; tests assert the hot paths add none.
+FALLBACKS: Counter = Counter()

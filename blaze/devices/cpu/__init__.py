@@ -1,0 +1,1 @@
+"""The cpu device: NumPy primitives, the reference every cuda kernel is tested against."""

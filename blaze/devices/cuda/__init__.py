@@ -1,0 +1,1 @@
+"""The cuda device: Triton primitives over the device memory layer (``memory.py``)."""

@@ -1,0 +1,244 @@
+"""The declared device interface: a required core tier and optional fused groups.
+
+A device implements the ``CORE`` primitives (abstract below: creation, copy/cast, random,
+elementwise by op name, reductions, views, movement/indexing, matmul). Everything else is in a
+fused group (``GROUPS``); a group's primitive either has a default here, written once over the
+core tier, or raises ``NotImplementedError`` naming the group until the device provides it.
+``supports(group)`` says whether a device brings its own (fused) version of a whole group;
+callers ask it instead of probing with ``getattr``.
+
+Arrays are the device's own type (``numpy.ndarray`` on cpu, ``DeviceArray`` on cuda); dtypes
+arrive as ``blaze.dtypes`` objects, already promoted by the op layer.
+"""
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+CORE = (
+    "empty", "full", "from_numpy", "to_numpy", "copy", "cast",
+    "uniform", "normal", "randint", "randperm", "bernoulli", "multinomial",
+    "unary", "binary", "where", "assign",
+    "reduce", "argreduce", "cumsum", "cumprod",
+    "view", "reshape", "permute", "expand", "as_strided", "contiguous", "is_contiguous", "strides",
+    "cat", "pad", "getitem", "setitem", "index_put", "gather", "scatter", "scatter_reduce",
+    "nonzero", "sort", "unique",
+    "matmul",
+)
+
+# Optional groups. A primitive with a default below works on every device; the others raise
+# until a device implements them (the cpu and cuda devices implement all of them).
+GROUPS = {
+    "derived": ("arange", "linspace", "eye", "clamp", "stack", "expand_dims", "logsumexp", "index_select",
+                # no default over the core tier yet: a device provides these or raises naming the group
+                "var", "sum_to_dtype", "diagonal", "flip", "roll", "tril", "triu", "repeat", "repeat_interleave",
+                "pad_mode", "topk", "einsum"),
+    "nn": ("linear", "softmax", "softmax_backward", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
+           "rms_norm", "rms_norm_backward", "batch_norm", "batch_norm_backward", "cross_entropy",
+           "cross_entropy_backward", "embedding", "embedding_backward", "dropout", "dropout_backward",
+           "dropout_mask"),
+    "conv": ("conv2d", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias", "max_pool2d",
+             "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
+             "adaptive_avg_pool2d_backward", "interpolate2d", "interpolate2d_backward"),
+    "attention": ("attention", "attention_backward"),
+    "rnn": ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "rnn_forward", "rnn_backward"),
+    "optim": ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step"),
+}
+
+
+_SUPPORTS: dict = {}
+
+
+class Backend(abc.ABC):
+    """One device's primitives. Subclass, implement ``CORE``, and the device runs."""
+
+    name: str = "?"
+
+    # -- core tier: creation, copy, cast ---------------------------------------------------
+    @abc.abstractmethod
+    def empty(self, shape, dtype): ...
+    @abc.abstractmethod
+    def full(self, shape, value, dtype): ...
+    @abc.abstractmethod
+    def from_numpy(self, a): ...
+    @abc.abstractmethod
+    def to_numpy(self, a): ...
+    @abc.abstractmethod
+    def copy(self, a): ...
+    @abc.abstractmethod
+    def cast(self, x, dtype): ...
+
+    # -- core tier: random (``gen`` is a blaze.Generator) -----------------------------------
+    @abc.abstractmethod
+    def uniform(self, shape, dtype, gen, low=0.0, high=1.0): ...
+    @abc.abstractmethod
+    def normal(self, shape, dtype, gen, mean=0.0, std=1.0): ...
+    @abc.abstractmethod
+    def randint(self, low, high, shape, dtype, gen): ...
+    @abc.abstractmethod
+    def randperm(self, n, dtype, gen): ...
+    @abc.abstractmethod
+    def bernoulli(self, p, dtype, gen): ...
+    @abc.abstractmethod
+    def multinomial(self, probs, num_samples, replacement, gen): ...
+
+    # -- core tier: elementwise by op name (blaze.ops.pointwise's tables) -------------------
+    @abc.abstractmethod
+    def unary(self, op, x): ...
+    @abc.abstractmethod
+    def binary(self, op, a, b): ...
+    @abc.abstractmethod
+    def where(self, cond, a, b): ...
+    @abc.abstractmethod
+    def assign(self, dst, src): ...
+
+    # -- core tier: reductions ---------------------------------------------------------------
+    @abc.abstractmethod
+    def reduce(self, op, x, axis, keepdim): ...
+    @abc.abstractmethod
+    def argreduce(self, op, x, axis, keepdim): ...
+    @abc.abstractmethod
+    def cumsum(self, x, axis, dtype): ...
+    @abc.abstractmethod
+    def cumprod(self, x, axis, dtype): ...
+
+    # -- core tier: views --------------------------------------------------------------------
+    @abc.abstractmethod
+    def view(self, x, shape): ...
+    @abc.abstractmethod
+    def reshape(self, x, shape): ...
+    @abc.abstractmethod
+    def permute(self, x, dims): ...
+    @abc.abstractmethod
+    def expand(self, x, shape): ...
+    @abc.abstractmethod
+    def as_strided(self, x, shape, strides, offset): ...
+    @abc.abstractmethod
+    def contiguous(self, x): ...
+    @abc.abstractmethod
+    def is_contiguous(self, x) -> bool: ...
+    @abc.abstractmethod
+    def strides(self, x): ...
+
+    # -- core tier: movement and indexing ----------------------------------------------------
+    @abc.abstractmethod
+    def cat(self, xs, axis): ...
+    @abc.abstractmethod
+    def pad(self, x, pad_width, value): ...
+    @abc.abstractmethod
+    def getitem(self, x, key): ...
+    @abc.abstractmethod
+    def setitem(self, x, key, value): ...
+    @abc.abstractmethod
+    def index_put(self, x, key, value, accumulate): ...
+    @abc.abstractmethod
+    def gather(self, x, axis, idx): ...
+    @abc.abstractmethod
+    def scatter(self, x, axis, idx, src, reduce=None): ...
+    @abc.abstractmethod
+    def scatter_reduce(self, x, axis, idx, src, reduce, include_self): ...
+    @abc.abstractmethod
+    def nonzero(self, x): ...
+    @abc.abstractmethod
+    def sort(self, x, axis, descending, stable): ...
+    @abc.abstractmethod
+    def unique(self, x, sorted_, return_inverse, return_counts): ...
+
+    # -- core tier: matmul, numpy.matmul semantics with the epilogue act(a @ b + bias) + residual
+    @abc.abstractmethod
+    def matmul(self, a, b, bias=None, residual=None, activation=None): ...
+
+    # -- capability ------------------------------------------------------------------------
+    @classmethod
+    def supports(cls, group: str) -> bool:
+        """True when this device brings its own version of every primitive in ``group``."""
+        key = (cls, group)
+        r = _SUPPORTS.get(key)
+        if r is None:  # asked once per parameter per optimizer step: remember the answer
+            if group not in GROUPS:
+                raise ValueError(f"unknown primitive group {group!r} (known: {', '.join(GROUPS)})")
+            r = _SUPPORTS[key] = all(getattr(cls, n) is not getattr(Backend, n) for n in GROUPS[group])
+        return r
+
+    # -- derived: defaults over the core tier ------------------------------------------------
+    # arange / linspace / eye are built from their arguments alone on the host and uploaded.
+    def arange(self, start, end, step, dtype):
+        a = np.arange(start, end, step, dtype=np.float64 if dtype.is_floating_point else np.int64)
+        return self.from_numpy(a.astype(dtype.np, copy=False))
+
+    def linspace(self, start, end, steps, dtype):
+        return self.from_numpy(np.linspace(start, end, steps, dtype=np.float64).astype(dtype.np))
+
+    def eye(self, n, m, dtype):
+        return self.from_numpy(np.eye(n, m, dtype=dtype.np))
+
+    def clamp(self, x, lo, hi):
+        if lo is not None:
+            x = self.binary("maximum", x, lo)
+        if hi is not None:
+            x = self.binary("minimum", x, hi)
+        return x
+
+    def expand_dims(self, x, axis):
+        shape = tuple(x.shape)
+        return self.reshape(x, shape[:axis] + (1,) + shape[axis:])
+
+    def stack(self, xs, axis):
+        xs = list(xs)
+        axis = axis % (xs[0].ndim + 1)
+        return self.cat([self.expand_dims(x, axis) for x in xs], axis)
+
+    def logsumexp(self, x, axis, keepdim):
+        m = self.reduce("amax", x, axis, True)
+        m = self.where(self.unary("isfinite", m), m, self.full((), 0, _dtype_of(x)))  # all -inf rows stay -inf
+        s = self.reduce("sum", self.unary("exp", self.binary("sub", x, m)), axis, True)
+        r = self.binary("add", self.unary("log", s), m)
+        return r if keepdim else self.reshape(r, _drop(r.shape, axis))
+
+    def index_select(self, x, axis, idx):
+        return self.getitem(x, (slice(None),) * axis + (idx,))
+
+    # -- nn: defaults over the core tier -------------------------------------------------------
+    def linear(self, x, weight, bias=None):
+        """x (M, K) @ weight (N, K)^T + bias (N,) -> (M, N); the transpose is a view."""
+        return self.matmul(x, self.permute(weight, (1, 0)), bias=bias)
+
+    def softmax(self, x, log: bool = False):
+        z = self.binary("sub", x, self.reduce("amax", x, (x.ndim - 1,), True))
+        e = self.unary("exp", z)
+        s = self.reduce("sum", e, (x.ndim - 1,), True)
+        return self.binary("sub", z, self.unary("log", s)) if log else self.binary("div", e, s)
+
+    def softmax_backward(self, grad_out, y, log: bool = False):
+        last = (y.ndim - 1,)
+        if log:  # g - exp(y) * sum(g)
+            return self.binary("sub", grad_out, self.binary("mul", self.unary("exp", y),
+                                                            self.reduce("sum", grad_out, last, True)))
+        gy = self.reduce("sum", self.binary("mul", grad_out, y), last, True)  # y * (g - sum(g*y))
+        return self.binary("mul", y, self.binary("sub", grad_out, gy))
+
+
+def _drop(shape, axis):
+    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _dtype_of(x):
+    from ..dtypes import from_numpy_dtype
+    return from_numpy_dtype(x.dtype)
+
+
+def _unimplemented(group: str, name: str):
+    def missing(self, *args, **kwargs):
+        raise NotImplementedError(f"the {self.name} device does not implement {name!r} (fused group {group!r}; "
+                                  f"it has no default over the core tier yet)")
+    missing.__name__ = name
+    missing._unimplemented_group = group
+    return missing
+
+
+for _group, _names in GROUPS.items():
+    for _n in _names:
+        if not hasattr(Backend, _n):
+            setattr(Backend, _n, _unimplemented(_group, _n))

@@ -1,0 +1,35 @@
+"""The layer contract in pyproject.toml holds, and an upward import breaks it."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _lint(root: pathlib.Path):
+    pytest.importorskip("importlinter", reason="install the test extra: pip install -e '.[test]'")
+    env = dict(os.environ, PYTHONPATH=str(root))
+    # the console script's module; runs the same code as `lint-imports`
+    code = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    return subprocess.run([sys.executable, "-c", code, "--no-cache", "--config", str(root / "pyproject.toml")],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_layers_contract_is_kept():
+    r = _lint(ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 kept, 0 broken" in r.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path):
+    shutil.copytree(ROOT / "blaze", tmp_path / "blaze", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    reg = tmp_path / "blaze" / "kernels" / "registry.py"
+    reg.write_text(reg.read_text() + "\n\ndef _bad():\n    import blaze.tuning.cache  # kernels -> tuning: upward\n")
+    r = _lint(tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "blaze.kernels.registry -> blaze.tuning.cache" in r.stdout
