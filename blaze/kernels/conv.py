@@ -468,18 +468,45 @@ CONV_CONFIGS = [
     _cfg(128, 128, 16, 8, 8, 3), _cfg(64, 128, 32, 8, 8, 3), _cfg(128, 32, 32, 8, 8, 3),
     _cfg(64, 64, 32, 8, 4, 3), _cfg(64, 64, 16, 8, 4, 3), _cfg(64, 128, 16, 8, 4, 3),
     _cfg(64, 32, 32, 8, 4, 3), _cfg(32, 64, 32, 8, 4, 3), _cfg(64, 16, 32, 8, 4, 3),
+    # fp32 (FMA) heuristic tiles (see conv_heuristic): unpipelined ones spill on none of Triton
+    # 3.4 / 3.6 / 3.9; the weight pass's 64x64x32 w8 s3 spills gathering on 3.4 / 3.6
+    _cfg(64, 64, 32, 8, 8, 1), _cfg(128, 64, 16, 8, 8, 1), _cfg(128, 32, 16, 8, 8, 1), _cfg(64, 64, 32, 8, 8, 3),
 ]
 
 
-# perf/sass_report.py --configs (sm_90a, Triton 3.9, 32x64x56x56 3x3, all three passes): every
-# config spills nothing with 16-bit operands; fp32 FMA tiles of 128 columns or 64x32 on 4 warps do.
-_FP32_SPILLS = [_cfg(128, 128, 32, 8, 8, 3), _cfg(128, 128, 16, 8, 8, 3), _cfg(64, 128, 16, 8, 4, 3),
-                _cfg(64, 32, 32, 8, 4, 3)]
+def _c(bm, bn, bk, warps, stages=3):
+    return _cfg(bm, bn, bk, 8, warps, stages)
+
+
+# perf/sass_report.py --configs --filter conv2d (sm_90a, 32x64x56x56 3x3, every pass): the configs
+# of CONV_CONFIGS that spill, by the ptxas the running Triton uses for sm_90 and by pass (the
+# gathered forward / input passes, or weight). Triton 3.9 (ptxas 13.4): 16-bit spills nothing; fp32
+# FMA tiles of 128 columns or 64x32 on 4 warps do. Triton 3.4 and 3.6 (ptxas 12.8; union of both):
+# every fp32 gathered config at 3 stages (32-1460 B), the fp32 weight pass at 5 configs (4-108 B),
+# and six 16-bit gathered ones (4-348 B; 128x64x32 w8 28 B on 3.4).
+_FP32_SPILLS = [_c(128, 128, 32, 8), _c(128, 128, 16, 8), _c(64, 128, 16, 4), _c(64, 32, 32, 4)]
+_SPILLS_PTXAS12 = {
+    ("float32", "gathered"): [c for c in CONV_CONFIGS if c["num_stages"] == 3],
+    ("float32", "weight"): [_c(64, 64, 32, 4), _c(64, 128, 16, 4), _c(128, 64, 16, 8), _c(128, 128, 32, 8),
+                            _c(64, 64, 16, 4)],
+    ("16-bit", "gathered"): [_c(64, 32, 32, 4), _c(64, 64, 32, 4), _c(64, 128, 16, 4), _c(64, 128, 32, 8),
+                             _c(128, 64, 32, 8), _c(128, 128, 32, 8)],
+    ("16-bit", "weight"): [],
+}
+
+
+def _ptxas12() -> bool:
+    """Whether the running Triton compiles sm_90 with CUDA 12's ptxas (Triton < 3.9)."""
+    return tuple(int(v) for v in triton.__version__.split(".")[:2]) < (3, 9)
 
 
 def conv_spills(problem: dict) -> list:
-    """The configs of CONV_CONFIGS that spill on sm_90 for ``problem``'s dtype."""
-    return _FP32_SPILLS if problem["dtype"] == "float32" else []
+    """The configs of CONV_CONFIGS that spill on sm_90 for ``problem``'s dtype and pass under the
+    running Triton."""
+    dtype = "float32" if problem["dtype"] == "float32" else "16-bit"
+    if not _ptxas12():
+        return _FP32_SPILLS if dtype == "float32" else []
+    return _SPILLS_PTXAS12[dtype, "weight" if problem["which"] == "weight" else "gathered"]
 
 
 def _pow2(n: int, lo: int, hi: int) -> int:
@@ -510,13 +537,20 @@ def conv_heuristic(problem: dict) -> dict:
     M, N, K = conv_gemm_dims(problem)
     if interpret():  # per-program NumPy overhead dominates: fewest, largest tiles
         return _cfg(_pow2(M, 16, 128), _pow2(N, 16, 128), _pow2(K, 16, 128), 8, 4, 1)
-    # sm_90 (perf/sass_report.py): the gathered tile's per-element addresses live in registers,
-    # so 128x64 with BLOCK_K 32 over 8 warps (16-bit 189 regs, fp32 176, no spills); 128x64x64
-    # on 4 warps spilled 2 KiB a thread, 128x128x32 sits at 249-255 registers.
+    # sm_90 (perf/sass_report.py), 32x64x56x56 3x3 64->64, registers on Triton 3.9 / 3.6 / 3.4:
+    # the gathered tile's per-element addresses live in registers. 16-bit: 128x64 on 8 warps,
+    # BLOCK_K 16 (189 / 180 / 185 regs, wgmma); BLOCK_K 32 spilled 28 B on 3.4 (255 regs).
+    # fp32 runs on FMA, whose operand fragments hold a whole BLOCK_K slice a thread: 64x64 on 8
+    # warps, and the gathered passes unpipelined (forward 64x64x32 s1: 126 / 186 / 188; 128x64x32
+    # s3 spilled 516 B on 3.6 and 556 on 3.4, 64x64x32 s3 100 on 3.4); grad weight 64x64x32 s3
+    # (164 / 115 / 109; on 4 warps it spilled 4 B on 3.4).
     channels = K // (1 if problem["which"] == "weight" else problem["KH"] * problem["KW"])
-    bm, bn, bk = _pow2(M, 16, 128), _pow2(N, 16, 64), _pow2(channels, 16, 32)
-    warps = 8 if bm * bn >= 128 * 64 else 4
-    return _cfg(bm, bn, bk, 8, warps, 3)
+    gathered = problem["which"] != "weight"
+    if problem["dtype"] == "float32":
+        bm, bn, bk = _pow2(M, 16, 64), _pow2(N, 16, 64), _pow2(channels, 16, 32)
+        return _cfg(bm, bn, bk, 8, 8 if bm * bn >= 64 * 64 else 4, 1 if gathered else 3)
+    bm, bn, bk = _pow2(M, 16, 128), _pow2(N, 16, 64), _pow2(channels, 16, 16 if gathered else 32)
+    return _cfg(bm, bn, bk, 8, 8 if bm * bn >= 128 * 64 else 4, 3)
 
 
 def _make_conv_problem(problem: dict, new_buffer):

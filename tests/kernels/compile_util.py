@@ -23,6 +23,7 @@ family), see :func:`kernel_stats`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -167,13 +168,23 @@ def parse_ptxas_log(log: str) -> dict | None:
     return dict(regs=int(regs.group(1)), spill_stores=stores, spill_loads=loads, stack=stack)
 
 
+@functools.lru_cache(maxsize=None)
+def _ptxas_flags() -> tuple:
+    """The register-allocation flag of the running Triton's ptxas call: 3.9 passes
+    --regAllocOptLevel=2 (a ptxas 13 workaround), 3.4 and 3.6 pass none."""
+    import inspect
+
+    from triton.backends.nvidia.compiler import CUDABackend
+    return ("--regAllocOptLevel=2",) if "regAllocOptLevel" in inspect.getsource(CUDABackend.make_cubin) else ()
+
+
 def _run_ptxas(ptx: str, arch: str) -> str:
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "k.ptx")
         with open(src, "w") as f:
             f.write(ptx)
-        # the flags Triton's make_cubin passes (3.9), so the numbers are the cubin's
-        res = subprocess.run([_ptxas_path(), "-lineinfo", "-v", "--regAllocOptLevel=2", f"--gpu-name={arch}",
+        # the flags the running Triton's make_cubin passes, so the numbers are the cubin's
+        res = subprocess.run([_ptxas_path(), "-lineinfo", "-v", *_ptxas_flags(), f"--gpu-name={arch}",
                               src, "-o", os.path.join(d, "k.cubin")], capture_output=True, text=True, timeout=600)
     if res.returncode:
         raise CompileError(f"ptxas failed ({res.returncode}):\n{res.stderr[-3000:]}")
@@ -182,7 +193,7 @@ def _run_ptxas(ptx: str, arch: str) -> str:
 
 def _cached_ptxas(ptx: str, arch: str, log: str) -> dict:
     """ptxas numbers for ``ptx``: from ``log`` (this compile's), the on-disk cache, or a ptxas run."""
-    key = hashlib.sha256(f"{_STATS_VERSION}|{arch}|{ptx}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_STATS_VERSION}|{arch}|{_ptxas_flags()}|{ptx}".encode()).hexdigest()
     path = os.path.join(_stats_cache_dir(), key + ".json")
     got = parse_ptxas_log(log)
     if got is None:

@@ -103,3 +103,20 @@ def test_tuner_never_times_a_config_known_to_spill():
     problem = dict(M=4096, N=4096, K=4096, Z=1)
     assert wide not in candidate_configs("matmul", dict(problem, dtype="float32"))
     assert wide in candidate_configs("matmul", dict(problem, dtype="bfloat16"))
+
+
+@pytest.mark.parametrize("version", ["3.4.0", "3.6.0", "3.9.0"])
+def test_conv_heuristic_is_never_a_pruned_config(monkeypatch, version):
+    """Per Triton (its ptxas decides what spills), the conv heuristic's tile stays out of the
+    spill list the tuner prunes, and the pruned space keeps configs to time."""
+    import triton
+
+    from blaze.kernels import conv as CV
+    from perf.sass_report import AUDIT_PROBLEMS
+    monkeypatch.setattr(triton, "__version__", version)
+    monkeypatch.setattr(CV, "interpret", lambda: False)  # the GPU heuristic, also under TRITON_INTERPRET
+    for problem in AUDIT_PROBLEMS["conv2d"]:
+        assert CV.conv_heuristic(problem) not in CV.conv_spills(problem), (version, problem)
+        assert len(CV.CONV2D.space(problem)) >= 3, (version, problem)
+    fp32 = dict(AUDIT_PROBLEMS["conv2d"][1], dtype="float32")
+    assert (CV.CONV_CONFIGS[0] in CV.conv_spills(fp32)) == (version != "3.9.0")  # 128x64x32 w8 s3 fp32
