@@ -17,6 +17,7 @@ import triton.language as tl
 
 from blaze._env import interpret
 from blaze.kernels.elementwise import _TL, _is_float, _np_dtype, _span, check_dtype, collapse
+from blaze.kernels.ew_math import _max_nan, _min_nan
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
 MAX_RANK = 4  # per side (kept / reduced) after collapsing
@@ -55,16 +56,6 @@ def _offset(idx, n0, n1, n2, s0, s1, s2, s3, RANK: tl.constexpr):
 @triton.jit
 def _mul(a, b):
     return a * b
-
-
-@triton.jit
-def _max_nan(x, y):
-    return tl.where(x != x, x, tl.where((x > y) | (y != y), tl.where(y != y, y, x), y))
-
-
-@triton.jit
-def _min_nan(x, y):
-    return tl.where(x != x, x, tl.where((x < y) | (y != y), tl.where(y != y, y, x), y))
 
 
 @triton.jit
