@@ -9,7 +9,7 @@ from .dtypes import (bfloat16, dtype, float16, float32, float64, get_default_dty
                      int32, int64, promote_types, set_default_dtype, uint8)
 from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, \
     set_rng_state  # noqa: F401
-from .tensor import Size, Tensor  # noqa: F401
+from ._tensor import Size, Tensor  # noqa: F401
 from . import ops as _ops  # binds Tensor methods
 from .ops.creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy, full,  # noqa
                            full_like, linspace, logspace, normal, ones, ones_like, poisson, rand, rand_like, randint,

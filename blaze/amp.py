@@ -88,7 +88,7 @@ def cast_inputs(*tensors):
     autocast dtype of their device; non-tensors and None pass through. Casts are differentiable."""
     if not _state.__dict__.get("stack"):  # outside autocast: one thread-local dict read
         return tensors
-    from .tensor import Tensor
+    from ._tensor import Tensor
     dev = next((t.device for t in tensors if isinstance(t, Tensor)), None)
     dt = autocast_dtype(dev) if dev is not None else None
     if dt is None:
@@ -101,7 +101,7 @@ def cast_fp32(*tensors):
     """For a float32-list op (softmax, norms, losses): half/bfloat16 tensors cast up inside autocast."""
     if not _state.__dict__.get("stack"):  # outside autocast: one thread-local dict read
         return tensors
-    from .tensor import Tensor
+    from ._tensor import Tensor
     dev = next((t.device for t in tensors if isinstance(t, Tensor)), None)
     if dev is None or autocast_dtype(dev) is None:
         return tensors

@@ -38,7 +38,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .device import device as _device
-from .tensor import Tensor
+from ._tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError"]
 

@@ -30,7 +30,7 @@ _NO_GRADS = tuple((False,) * n for n in range(8))
 
 def _tensor_cls():
     if not _TENSOR:
-        from ..tensor import Tensor
+        from .._tensor import Tensor
         _TENSOR.append(Tensor)
     return _TENSOR[0]
 

@@ -27,7 +27,7 @@ import zlib
 import numpy as np
 
 from .. import dtypes as _dt
-from ..tensor import Tensor
+from .._tensor import Tensor
 from ._staging import host_view, to_host
 from .process_group import DistBackendError, ReduceOp, _mpi, describe, resolve, watched
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..random import numpy_rng
-from ..tensor import Tensor
+from .._tensor import Tensor
 
 # nonlinearity -> gain(param); PyTorch's table (calculate_gain)
 _GAINS = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, _rebuild
+from .._tensor import Tensor, _rebuild
 
 
 class Parameter(Tensor):

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from ..device import CPU
-from ..tensor import Tensor
+from .._tensor import Tensor
 from .tracer import Record, SymDim, Tracer, UnsupportedOperatorError, flat_tensors, merge_traces
 
 DEFAULT_OPSET = 17  # LayerNormalization arrived in 17

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import dtypes as _dt
-from ..tensor import Tensor
+from .._tensor import Tensor
 from .tracer import SymDim, UnsupportedOperatorError
 
 _I64_MAX, _I64_MIN = 2**63 - 1, -2**63

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..autograd import function as _fn
 from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor
+from .._tensor import Tensor
 
 
 class UnsupportedOperatorError(RuntimeError):

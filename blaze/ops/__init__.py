@@ -1,7 +1,7 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
 from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
 from .. import _debug
-from ..tensor import Tensor
+from .._tensor import Tensor
 
 
 def _bind():

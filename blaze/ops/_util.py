@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..device import CPU
-from ..tensor import Tensor
+from .._tensor import Tensor
 
 make = Tensor._make
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import _flags
 from ..autograd.grad_mode import enable_grad, no_grad
-from ..tensor import Tensor
+from .._tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
 

@@ -300,7 +300,7 @@ def _cuda_array(ptr, shape, strides, dtype, owner):
 def _consume(capsule):
     """The Tensor over a DLPack capsule's memory; the capsule is marked used."""
     from ..device import CPU, device as _device
-    from ..tensor import Tensor
+    from .._tensor import Tensor
     versioned = bool(_api.PyCapsule_IsValid(capsule, _NAMES[True][0]))
     if not versioned and not _api.PyCapsule_IsValid(capsule, _NAMES[False][0]):
         raise BufferError("from_dlpack expects a PyCapsule named 'dltensor' or 'dltensor_versioned' that was not "
@@ -377,7 +377,7 @@ def cuda_array_interface(tensor):
 def from_cuda_array_interface(obj):
     """A cuda Tensor sharing memory with ``obj`` (anything with ``__cuda_array_interface__``, v2 or v3)."""
     from ..device import device as _device
-    from ..tensor import Tensor
+    from .._tensor import Tensor
     cai = obj.__cuda_array_interface__
     if cai.get("mask") is not None:
         raise TypeError("__cuda_array_interface__ with a mask is not supported")

@@ -16,7 +16,7 @@ from ...autograd.grad_mode import is_grad_enabled
 from ...ops.creation import zeros_like
 from ...ops import pointwise as _P
 from ...ops.pointwise import where
-from ...tensor import Tensor
+from ..._tensor import Tensor
 
 
 def _apply(input: Tensor, fn, inplace: bool) -> Tensor:

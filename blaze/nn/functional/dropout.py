@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...autograd.function import Function
 from ...random import default_generator
-from ...tensor import Tensor
+from ..._tensor import Tensor
 from .activation import _SELU_ALPHA, _SELU_SCALE, _apply
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ... import amp as _amp
 from ...autograd.function import Function
 from ...ops.linalg import einsum
-from ...tensor import Tensor
+from ..._tensor import Tensor
 
 
 class _Linear(Function):

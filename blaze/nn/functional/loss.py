@@ -13,7 +13,7 @@ from ...autograd.function import Function
 from ...devices.cuda.memory import reporting_as
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops.pointwise import where
-from ...tensor import Tensor
+from ..._tensor import Tensor
 from .activation import _softplus_stable, log_softmax, softmax
 
 _REDUCTIONS = {

@@ -13,7 +13,7 @@ import math
 from ... import amp as _amp
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled, no_grad
-from ...tensor import Tensor
+from ..._tensor import Tensor
 
 
 def _rows(x: Tensor, n: int):

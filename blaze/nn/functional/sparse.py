@@ -5,7 +5,7 @@ from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled, no_grad
 from ...ops.creation import zeros
 from ...ops.pointwise import where
-from ...tensor import Tensor
+from ..._tensor import Tensor
 
 
 class _Embedding(Function):

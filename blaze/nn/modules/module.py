@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 from ... import dtypes as _dt
 from ...autograd.grad_mode import no_grad
-from ...tensor import Tensor
+from ..._tensor import Tensor
 from ..parameter import Parameter
 
 

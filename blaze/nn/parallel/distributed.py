@@ -273,7 +273,7 @@ class DistributedDataParallel(Module):
 
 
 def _tensors(out):
-    from ...tensor import Tensor
+    from ..._tensor import Tensor
     if isinstance(out, Tensor):
         return [out]
     if isinstance(out, dict):

@@ -6,7 +6,7 @@ import math
 from ...autograd.grad_mode import no_grad
 from ...ops.creation import tensor
 from ...ops.movement import stack
-from ...tensor import Tensor
+from ..._tensor import Tensor
 
 
 def _grads(parameters):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ...autograd.grad_mode import no_grad
 from ...ops.movement import cat
-from ...tensor import Tensor
+from ..._tensor import Tensor
 
 
 def parameters_to_vector(parameters) -> Tensor:
