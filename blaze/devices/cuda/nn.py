@@ -22,6 +22,7 @@ from ...kernels import random as _rnd
 from ...kernels import rnn as _rnn
 from ...kernels import softmax as _sm
 from .memory import DeviceArray
+from .memory import _contig_strides as _strides
 
 _SQRT1_2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
@@ -427,9 +428,3 @@ def _t(m):
     return m.view_as((m.shape[1], m.shape[0]), (m.strides[1], m.strides[0]))
 
 
-def _strides(shape):
-    st, acc = [], 1
-    for s in reversed(shape):
-        st.append(acc)
-        acc *= max(s, 1)
-    return tuple(reversed(st))
