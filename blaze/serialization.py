@@ -348,6 +348,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
             return torch_zip.read_legacy(bytes(data), label, place, weights_only)
     except pickle.UnpicklingError as e:
         raise pickle.UnpicklingError(f"{label}: {e}") from None
+    except _MapLocationError:
+        raise
     except (EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError, OSError,
             zipfile.BadZipFile) as e:
         raise CheckpointError(f"{label}: corrupt PyTorch checkpoint ({type(e).__name__}: {e})") from None
@@ -363,6 +365,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
         return _Decoder(arrays, place, weights_only).decode(tree)
     except pickle.UnpicklingError as e:
         raise pickle.UnpicklingError(f"{label}: {e}") from None
+    except _MapLocationError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
         raise CheckpointError(f"{label}: corrupt blaze checkpoint structure ({type(e).__name__}: {e})") from None
 
@@ -432,6 +436,10 @@ def _check_map_location(map_location):
     return _device_str(map_location, "blaze.load: map_location")
 
 
+class _MapLocationError(TypeError):
+    """The caller's map_location misbehaved: an argument error, not a corrupt file."""
+
+
 def _placer(map_location):
     """``place(cpu_tensor, saved_location) -> tensor`` for ``map_location`` (already checked)."""
     def place(t: Tensor, saved: str) -> Tensor:
@@ -441,7 +449,7 @@ def _placer(map_location):
             if out is None:
                 out = t if saved == "cpu" else t.to(saved)
             if not isinstance(out, Tensor):
-                raise TypeError(f"blaze.load: map_location returned {type(out).__name__}, not a tensor")
+                raise _MapLocationError(f"blaze.load: map_location returned {type(out).__name__}, not a tensor")
             return out
         dev = saved if map_location is None else (
             map_location.get(saved, saved) if isinstance(map_location, dict) else map_location)

@@ -34,7 +34,7 @@ _PART_OK = str.isidentifier
 
 
 def _path(obj) -> str:
-    return f"{obj.__module__}.{obj.__qualname__}"
+    return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', None)}"
 
 
 def add_safe_globals(safe_globals: list) -> None:
@@ -125,7 +125,7 @@ def _lookup(module: str, qualname: str, may_import: bool):
 def _split(path: str):
     """("module", "qualname") for the longest imported-or-blaze module prefix of ``path``."""
     parts = path.split(".")
-    if not all(_PART_OK(p) for p in parts) or len(parts) < 2:
+    if not all(_PART_OK(p) and not p.startswith("__") for p in parts) or len(parts) < 2:
         return None
     for i in range(len(parts) - 1, 0, -1):
         module = ".".join(parts[:i])
@@ -160,7 +160,10 @@ def resolve(path: str, weights_only: bool, want_class: bool = True):
         if found is not None:
             module, qualname = found
             obj = _lookup(module, qualname, may_import=module.split(".")[0] == "blaze")
-            own = module == "blaze" or module.startswith("blaze.")
+            # only an object known by exactly this path: no "blaze.nn.__class__", no re-exported foreign class
+            own = (module == "blaze" or module.startswith("blaze.")) and getattr(obj, "__module__", "").startswith("blaze")
+            if obj is None or _path(obj) != path:
+                raise refuse(path, weights_only, "class" if want_class else "function")
             if want_class and isinstance(obj, type) and (own or issubclass(obj, _blaze_bases())):
                 return obj
             if not want_class and own and isinstance(obj, types.FunctionType):
