@@ -97,6 +97,10 @@ class safe_globals:
 
 
 # ------------------------------------------------------------------------------- refusal
+_NOT_EVEN_FALSE = ("with weights_only=False either (that adds only blaze's own classes and functions and your "
+                   "subclasses of its Module / Optimizer / LRScheduler; no module a file names is imported)")
+
+
 def refuse(path: str, weights_only: bool, what: str = "global") -> pickle.UnpicklingError:
     name = path.rsplit(".", 1)[-1]
     hint = (f"Please use `blaze.serialization.add_safe_globals([{name}])` or the "
@@ -107,7 +111,7 @@ def refuse(path: str, weights_only: bool, what: str = "global") -> pickle.Unpick
                  "subclass) also load with `weights_only=False`.")
     return pickle.UnpicklingError(
         f"Weights only load failed: Unsupported global: GLOBAL {path} was not an allowed global "
-        f"{'by default' if weights_only else 'with weights_only=False either (blaze never imports a module a checkpoint names)'}. "
+        f"{'by default' if weights_only else _NOT_EVEN_FALSE}. "
         f"{hint} Nothing from the file was run.")
 
 
@@ -161,12 +165,15 @@ def resolve(path: str, weights_only: bool, want_class: bool = True):
             module, qualname = found
             obj = _lookup(module, qualname, may_import=module.split(".")[0] == "blaze")
             # only an object known by exactly this path: no "blaze.nn.__class__", no re-exported foreign class
-            own = (module == "blaze" or module.startswith("blaze.")) and getattr(obj, "__module__", "").startswith("blaze")
+            own = module.split(".")[0] == "blaze" and str(getattr(obj, "__module__", "")).split(".")[0] == "blaze"
             if obj is None or _path(obj) != path:
                 raise refuse(path, weights_only, "class" if want_class else "function")
-            if want_class and isinstance(obj, type) and (own or issubclass(obj, _blaze_bases())):
+            from .._tensor import Tensor
+            if isinstance(obj, type) and issubclass(obj, Tensor):
+                pass  # tensors come only from the tensor rebuild functions, which check their bounds
+            elif want_class and isinstance(obj, type) and (own or issubclass(obj, _blaze_bases())):
                 return obj
-            if not want_class and own and isinstance(obj, types.FunctionType):
+            elif not want_class and own and isinstance(obj, types.FunctionType):
                 return obj
     raise refuse(path, weights_only, "class" if want_class else "function")
 

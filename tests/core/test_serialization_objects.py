@@ -140,7 +140,8 @@ def test_functions_are_refused_unless_blazes_own(fmt):
 
 def test_a_crafted_class_path_is_refused_even_with_weights_only_false(tmp_path):
     from safetensors.numpy import save as st_save
-    for path in ("subprocess.Popen", "os.system", "builtins.eval", "blaze.save", "blaze..x", "blaze.nn.__class__"):
+    for path in ("subprocess.Popen", "os.system", "builtins.eval", "blaze.save", "blaze..x", "blaze.nn.__class__",
+                 "blaze._tensor.Tensor", "blaze.nn.parameter.Parameter", "blaze.nn.modules.linear.np.ndarray"):
         tree = {"object": path, "id": 0, "state": {"dict": {}}}
         data = st_save({}, metadata={"format": "blaze-checkpoint", "version": "1", "blaze": json.dumps(tree)})
         with pytest.raises(pickle.UnpicklingError, match="was not an allowed global"):
