@@ -1,8 +1,8 @@
 """Which classes a checkpoint may name, and how a whole object is taken apart and rebuilt.
 
 A whole object (a Module, an optimizer, a scheduler, an allow-listed user class) is stored as
-data: its class's import path (``"blaze.nn.modules.linear.Linear"``) and its ``__dict__``,
-whose values are stored like any other part of the tree (tensors as raw bytes, submodules as
+data: its class's import path (``"blaze.nn.modules.linear.Linear"``) and its ``__dict__`` (or
+the dict its class's ``__getstate__`` returns, as pickle would take), whose values are stored like any other part of the tree (tensors as raw bytes, submodules as
 objects). Loading allocates the instance with ``cls.__new__(cls)`` and fills its ``__dict__``,
 exactly as ``pickle`` does for a plain class: no ``__init__``, no ``__reduce__``, no
 ``__setstate__`` other than a plain dict update, nothing from the file is called.
@@ -212,4 +212,11 @@ def object_state(obj, where: str) -> tuple[str, dict]:
     if not hasattr(obj, "__dict__") or getattr(cls, "__slots__", ()):
         raise TypeError(f"blaze.save: cannot save an object of type {cls.__name__} (at {where}): "
                         "only objects whose state is their __dict__ are stored")
+    getstate = getattr(cls, "__getstate__", None)
+    if getstate is not None and getstate is not getattr(object, "__getstate__", None):
+        state = obj.__getstate__()  # the class's own choice of what to keep (Optimizer drops its hooks)
+        if not isinstance(state, dict):
+            raise TypeError(f"blaze.save: {path}.__getstate__ returned a {type(state).__name__} (at {where}); "
+                            "only a dict (the attributes to restore) can be stored")
+        return path, state
     return path, obj.__dict__

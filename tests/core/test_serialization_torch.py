@@ -208,11 +208,11 @@ def test_format_is_chosen_by_extension_or_argument(tmp_path):
 
 
 # ------------------------------------------------------------------------------- crafted files
-def _zip(pkl: bytes, storages=None) -> io.BytesIO:
+def _zip(pkl: bytes, storages=None, byteorder="little") -> io.BytesIO:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         z.writestr("archive/data.pkl", pkl)
-        z.writestr("archive/byteorder", "little")
+        z.writestr("archive/byteorder", byteorder)
         for k, v in (storages or {}).items():
             z.writestr(f"archive/data/{k}", v)
     out.seek(0)
@@ -228,6 +228,17 @@ def _tensor_pickle(size: int, stride: int = 1, offset: int = 0, numel: int = 4) 
 def test_crafted_tensor_pickle_reads_right():
     t = blaze.load(_zip(_tensor_pickle(2, 2, 1), {"0": np.arange(4, dtype=np.float32).tobytes()}))
     assert t.tolist() == [1.0, 3.0]
+
+
+def test_big_endian_storages_are_swapped():
+    t = blaze.load(_zip(_tensor_pickle(4), {"0": np.arange(4, dtype=">f4").tobytes()}, byteorder="big"))
+    assert t.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_legacy_header_with_a_global_is_refused():
+    data = pickle.dumps(0x1950a86a20f9469cfc6c, 2) + pickle.dumps(1001, 2) + b"\x80\x02cos\nsystem\n."
+    with pytest.raises(pickle.UnpicklingError, match=r"GLOBAL os\.system in a legacy checkpoint header"):
+        blaze.load(io.BytesIO(data))
 
 
 @pytest.mark.parametrize("size, stride, offset, numel, nbytes, match", [
@@ -264,3 +275,17 @@ def test_truncated_pt_files_name_the_file(tmp_path, cut):
     (tmp_path / "cut.pt").write_bytes(data[:cut])
     with pytest.raises((CheckpointError, pickle.UnpicklingError), match="cut.pt"):
         blaze.load(tmp_path / "cut.pt")
+
+
+def test_cuda_tensors_keep_their_location_in_a_pt_file(tmp_path):
+    """The location string torch writes ("cuda:0") is kept; map_location moves tensors as in torch.load."""
+    x = blaze.arange(6, dtype=blaze.float32).reshape(2, 3).to("cuda")
+    blaze.save({"x": x, "step": blaze.tensor(2.0)}, tmp_path / "c.pt")
+    z, name = _pickle_of((tmp_path / "c.pt").read_bytes())
+    assert b"cuda:0" in z.read(name)
+    same = blaze.load(tmp_path / "c.pt")
+    assert same["x"].device.type == "cuda" and same["step"].device.type == "cpu"
+    assert same["x"].cpu().tolist() == [[0, 1, 2], [3, 4, 5]]
+    on_cpu = blaze.load(tmp_path / "c.pt", map_location={"cuda:0": "cpu"})
+    assert on_cpu["x"].device.type == "cpu" and on_cpu["x"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert blaze.load(tmp_path / "c.pt", map_location="cuda")["step"].device.type == "cuda"
