@@ -310,7 +310,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
             primitives, dtypes, devices and allow-listed classes only. False: also whole
             blaze objects (Modules, optimizers, schedulers, your ``nn.Module`` subclasses).
             Either way nothing from the file is executed; see ``_serialization/objtree.py``.
-        mmap: map a file path's tensors into memory (copy-on-write) instead of reading them.
+        mmap: map a file path's tensors into memory (copy-on-write: writes to a loaded tensor never
+            reach the file) instead of reading them; a file object raises ValueError, as in PyTorch.
 
     Raises:
         pickle.UnpicklingError naming a class the file uses that is not allowed, and how to
@@ -330,6 +331,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     name = getattr(f, "name", None) if hasattr(f, "read") else os.fspath(f)
     label = repr(name) if name is not None else f"<{type(f).__name__}>"
     if hasattr(f, "read"):
+        if mmap:
+            raise ValueError("f must be a file path in order to use the mmap argument")
         data = f.read()
         if isinstance(data, str):
             raise TypeError(f"blaze.load: {label} is a text-mode file; open it in binary mode ('rb')")

@@ -53,6 +53,11 @@ def read_zip(data, label, place, weights_only, mapped=None):
         names = set(z.namelist())
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise _error(label, f"not a readable zip archive ({e})") from None
+    for info in z.infolist():
+        # torch stores entries uncompressed; a compressed one that inflates 1000x is a zip bomb
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * max(info.compress_size, 1024):
+            raise _error(label, f"zip entry {info.filename!r} inflates from {info.compress_size} to "
+                                f"{info.file_size} bytes")
     pkls = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
     if len(pkls) != 1:
         raise _error(label, f"a PyTorch checkpoint has one <name>/data.pkl, this zip has {len(pkls)}")
@@ -124,6 +129,9 @@ def read_legacy(data: bytes, label, place, weights_only):
 
     def load_storage(dtype, key, location, numel, view):
         if key not in storages:
+            if numel * np_dtype(dtype).itemsize > len(data):  # checked before allocating what the file claims
+                raise pickle.UnpicklingError(f"storage {key!r} claims {numel} elements of {dtype}, more than the "
+                                             f"file's {len(data)} bytes")
             storages[key] = Storage(np.zeros(numel, np_dtype(dtype)), location)
         root = storages[key]
         if view is None:

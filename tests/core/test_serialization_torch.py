@@ -167,7 +167,8 @@ def test_blaze_written_pt_uses_only_the_globals_and_opcodes_torch_writes(tmp_pat
     data = (tmp_path / "x.pt").read_bytes()
     assert data[:4] == b"PK\x03\x04"
     mine, name = _pickle_of(data)
-    theirs, tname = _pickle_of(open(os.path.join(FIX, "state_dict.pt"), "rb").read())
+    with open(os.path.join(FIX, "state_dict.pt"), "rb") as f:
+        theirs, tname = _pickle_of(f.read())
     my_globs, my_ops = _globals_and_opcodes(mine.read(name))
     their_globs, their_ops = _globals_and_opcodes(theirs.read(tname))
     assert my_globs == their_globs  # same dtypes in both: the same rebuild functions and storage types
@@ -289,3 +290,23 @@ def test_cuda_tensors_keep_their_location_in_a_pt_file(tmp_path):
     on_cpu = blaze.load(tmp_path / "c.pt", map_location={"cuda:0": "cpu"})
     assert on_cpu["x"].device.type == "cpu" and on_cpu["x"].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert blaze.load(tmp_path / "c.pt", map_location="cuda")["step"].device.type == "cuda"
+
+
+def test_zip_bomb_and_oversized_legacy_storage_are_refused():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", b"\x80\x02N." + b"\0" * 5_000_000)
+    out.seek(0)
+    with pytest.raises(CheckpointError, match="inflates from"):
+        blaze.load(out)
+    tree = (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
+            b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpu\x8a\x05\x00\x00\x00\x00\x01NtQK\x00K\x01\x85K\x01\x85\x89)tR.")
+    data = pickle.dumps(0x1950a86a20f9469cfc6c, 2) + pickle.dumps(1001, 2) + pickle.dumps({}, 2) + tree
+    with pytest.raises(pickle.UnpicklingError, match="claims 4294967296 elements of float32"):
+        blaze.load(io.BytesIO(data))
+
+
+def test_mmap_needs_a_path():
+    with open(os.path.join(FIX, "state_dict.pt"), "rb") as f, \
+            pytest.raises(ValueError, match="f must be a file path in order to use the mmap argument"):
+        blaze.load(f, mmap=True)
