@@ -2,10 +2,14 @@
 
 A whole object (a Module, an optimizer, a scheduler, an allow-listed user class) is stored as
 data: its class's import path (``"blaze.nn.modules.linear.Linear"``) and its ``__dict__`` (or
-the dict its class's ``__getstate__`` returns, as pickle would take), whose values are stored like any other part of the tree (tensors as raw bytes, submodules as
-objects). Loading allocates the instance with ``cls.__new__(cls)`` and fills its ``__dict__``,
-exactly as ``pickle`` does for a plain class: no ``__init__``, no ``__reduce__``, no
-``__setstate__`` other than a plain dict update, nothing from the file is called.
+the dict its class's own ``__getstate__`` returns, as pickle would take), whose values are
+stored like any other part of the tree (tensors as raw bytes, submodules as objects). Loading
+allocates the instance with ``cls.__new__(cls)`` and fills its ``__dict__``, exactly as
+``pickle`` does for a plain class: no ``__init__``, no ``__reduce__``, nothing the file names
+is called. (In a .pt file, pickle's BUILD calls the class's own ``__setstate__`` if it has
+one, as ``torch.load`` does: blaze's are plain dict updates; an allow-listed class's is code
+the user vouched for.) Tensor classes are never rebuilt this way: tensors come only from the
+rebuild functions, which check their bounds.
 
 Which classes a file may name (PyTorch's ``weights_only`` semantics, with one difference:
 even ``weights_only=False`` never imports a module a file names, other than blaze's own):

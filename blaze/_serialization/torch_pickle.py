@@ -111,7 +111,8 @@ class TorchUnpickler(pickle.Unpickler):
         self._stand_ins: dict[type, type] = {}
         g = {"collections.OrderedDict": OrderedDict, "builtins.set": set, "builtins.frozenset": frozenset,
              "collections.defaultdict": _defaultdict, "torch.Size": _size, "torch.device": _torch_device,
-             "torch._utils._rebuild_tensor_v2": self._rebuild_tensor, "torch._utils._rebuild_tensor": self._rebuild_tensor,
+             "torch._utils._rebuild_tensor_v2": self._rebuild_tensor,
+             "torch._utils._rebuild_tensor": self._rebuild_tensor,
              "torch._utils._rebuild_parameter": _rebuild_parameter,
              "torch._utils._rebuild_parameter_with_state": _rebuild_parameter_with_state,
              "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,

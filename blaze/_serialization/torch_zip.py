@@ -24,6 +24,7 @@ import zipfile
 
 import numpy as np
 
+from . import CheckpointError
 from .torch_pickle import Storage, TorchPickler, TorchUnpickler, np_dtype
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
@@ -169,7 +170,6 @@ class _NoGlobals(pickle.Unpickler):
 
 
 def _error(label, why):
-    from ..serialization import CheckpointError
     return CheckpointError(f"{label}: {why}")
 
 
