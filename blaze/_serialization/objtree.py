@@ -133,7 +133,10 @@ def _lookup(module: str, qualname: str, may_import: bool):
 def _split(path: str):
     """("module", "qualname") for the longest imported-or-blaze module prefix of ``path``."""
     parts = path.split(".")
-    if not all(_PART_OK(p) and not p.startswith("__") for p in parts) or len(parts) < 2:
+    # no dunder lookups ("blaze.nn.__class__"), but a script's own classes live in __main__
+    dunder = [p for p in parts if p.startswith("__") and p.endswith("__")]
+    if not all(map(_PART_OK, parts)) or len(parts) < 2 or dunder not in ([], ["__main__"]) or \
+            (dunder and parts[0] != "__main__"):
         return None
     for i in range(len(parts) - 1, 0, -1):
         module = ".".join(parts[:i])

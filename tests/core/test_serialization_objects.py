@@ -219,3 +219,18 @@ def test_blaze_format_mmap_and_callable_map_location(tmp_path):
     raw = blaze.load(tmp_path / "a.ckpt", mmap=True)["w"]
     raw.add_(1)
     assert raw[0].item() == 1.0 and (tmp_path / "a.ckpt").read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_scripts_own_module_class_in_main_loads_with_weights_only_false(fmt, monkeypatch):
+    """`python train.py` defines `class Net(nn.Module)` in __main__; the usual save-best loop reloads it."""
+    import sys
+    main = sys.modules["__main__"]
+    cls = type("ScriptNet", (nn.Module,), {"forward": lambda self, x: self.fc(x), "__module__": "__main__"})
+    monkeypatch.setattr(main, "ScriptNet", cls, raising=False)
+    m = cls()
+    m.fc = nn.Linear(2, 2)
+    back = _save_load(m, fmt, weights_only=False)
+    assert type(back) is cls and back.fc.weight.tolist() == m.fc.weight.tolist()
+    with pytest.raises(pickle.UnpicklingError, match=r"GLOBAL __main__\.ScriptNet was not an allowed global by "):
+        _save_load(m, fmt)
