@@ -46,7 +46,9 @@ from . import CheckpointError, device_str as _device_str, objtree
 from .torch_pickle import np_dtype
 
 _FORMAT = "blaze-checkpoint"
-_VERSION = 1
+# 2 added the odict / set / frozenset / defaultdict / object / ref / function nodes and the tensor
+# node's "parameter" flag; version 1 files use a subset of 2 and still load
+_VERSION = 2
 # safetensors dtype names <-> NumPy dtypes (BF16 through ml_dtypes, which blaze already uses).
 _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
               "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "U16": "uint16", "U32": "uint32",
@@ -167,6 +169,10 @@ def from_bytes(data, label: str, place, weights_only: bool, copy: bool = True):
     if metadata.get("format") != _FORMAT or "blaze" not in metadata:
         raise CheckpointError(f"{label} is a safetensors file but not a blaze checkpoint (no blaze metadata); "
                               "read plain safetensors files with safetensors.numpy.load_file")
+    version = metadata.get("version")
+    if not (isinstance(version, str) and version.isdigit() and 1 <= int(version) <= _VERSION):
+        raise CheckpointError(f"{label}: blaze checkpoint version {version!r}; this blaze reads versions 1 to "
+                              f"{_VERSION} (a newer blaze wrote it?)")
     try:
         tree = json.loads(metadata["blaze"])
     except (TypeError, ValueError, RecursionError) as e:  # JSON nested ~1000 deep exhausts the stack

@@ -234,3 +234,15 @@ def test_a_scripts_own_module_class_in_main_loads_with_weights_only_false(fmt, m
     assert type(back) is cls and back.fc.weight.tolist() == m.fc.weight.tolist()
     with pytest.raises(pickle.UnpicklingError, match=r"GLOBAL __main__\.ScriptNet was not an allowed global by "):
         _save_load(m, fmt)
+
+
+def test_checkpoint_versions():
+    from safetensors.numpy import save as st_save
+    tree = json.dumps({"odict": [["a", 1]]})
+    for version in ("1", "2"):  # version 1 files are a subset of version 2
+        data = st_save({}, metadata={"format": "blaze-checkpoint", "version": version, "blaze": tree})
+        assert blaze.load(io.BytesIO(data)) == {"a": 1}
+    for version in ("3", "x", ""):
+        data = st_save({}, metadata={"format": "blaze-checkpoint", "version": version, "blaze": tree})
+        with pytest.raises(blaze.serialization.CheckpointError, match="this blaze reads versions 1 to 2"):
+            blaze.load(io.BytesIO(data))
