@@ -31,7 +31,7 @@ from ._serialization import device_str as _device_str
 from ._serialization.objtree import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
 __all__ = ["save", "load", "CheckpointError", "add_safe_globals", "safe_globals", "get_safe_globals",
-           "clear_safe_globals"]
+           "clear_safe_globals", "get_unsafe_globals_in_checkpoint"]
 
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".tar")
 
@@ -180,20 +180,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     if pickle_module is not None and getattr(pickle_module, "__name__", None) != "pickle":
         raise TypeError("blaze.load: pickle_module is not supported (blaze never unpickles code)")
     weights_only = True if weights_only is None else bool(weights_only)
-    name = getattr(f, "name", None) if hasattr(f, "read") else os.fspath(f)
-    label = repr(name) if name is not None else f"<{type(f).__name__}>"
-    if hasattr(f, "read"):
-        if mmap:
-            raise ValueError("f must be a file path in order to use the mmap argument")
-        data = f.read()
-        if isinstance(data, str):
-            raise TypeError(f"blaze.load: {label} is a text-mode file; open it in binary mode ('rb')")
-        data = bytes(data) if not isinstance(data, bytes) else data
-    elif mmap and os.path.getsize(name) > 0:
-        data = np.memmap(name, mode="c")  # copy-on-write: tensors are writable, the file never changes
-    else:
-        with open(name, "rb") as fh:
-            data = fh.read()
+    data, label = _read(f, mmap)
     head = bytes(data[:16])
     try:
         if torch_zip.is_zip(head):
@@ -210,6 +197,41 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
             zipfile.BadZipFile) as e:
         kind = "PyTorch" if torch_zip.is_zip(head) or torch_zip.is_legacy(head) else "blaze"
         raise CheckpointError(f"{label}: corrupt {kind} checkpoint structure ({type(e).__name__}: {e})") from None
+
+
+def _read(f, mmap=None):
+    """(the file's bytes, or its copy-on-write mmap; a label naming it in errors)."""
+    name = getattr(f, "name", None) if hasattr(f, "read") else os.fspath(f)
+    label = repr(name) if name is not None else f"<{type(f).__name__}>"
+    if hasattr(f, "read"):
+        if mmap:
+            raise ValueError("f must be a file path in order to use the mmap argument")
+        data = f.read()
+        if isinstance(data, str):
+            raise TypeError(f"blaze.load: {label} is a text-mode file; open it in binary mode ('rb')")
+        return (bytes(data) if not isinstance(data, bytes) else data), label
+    if mmap and os.path.getsize(name) > 0:
+        return np.memmap(name, mode="c"), label  # copy-on-write: tensors are writable, the file never changes
+    with open(name, "rb") as fh:
+        return fh.read(), label
+
+
+def get_unsafe_globals_in_checkpoint(f) -> list[str]:
+    """The classes and functions a checkpoint names that ``weights_only=True`` would refuse (PyTorch's
+    function of that name): candidates for :func:`add_safe_globals`. Reads the file; runs nothing.
+
+    Example::
+
+        >>> blaze.serialization.get_unsafe_globals_in_checkpoint("best.pt")
+        ['__main__.Net', 'blaze.nn.modules.linear.Linear']
+    """
+    data, label = _read(f)
+    head = bytes(data[:16])
+    if torch_zip.is_zip(head) or torch_zip.is_legacy(head):
+        names = torch_zip.pickle_globals(data, label)
+    else:
+        names = blaze_format.tree_globals(data, label)
+    return sorted(n for n in names if n not in objtree._USER_SAFE)
 
 
 def _check_map_location(map_location):

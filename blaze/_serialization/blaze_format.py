@@ -180,6 +180,29 @@ def from_bytes(data, label: str, place, weights_only: bool, copy: bool = True):
     return _Decoder(arrays, place, weights_only).decode(tree)  # the caller names the file in any error
 
 
+def tree_globals(data, label: str) -> set[str]:
+    """The class and function paths a blaze checkpoint's tree names (nothing is built)."""
+    metadata, _ = _parse(data, label, copy=False)
+    found, todo = set(), [json.loads(metadata.get("blaze", "null"))]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict) and "tensor" not in node:
+            if "object" in node:
+                found.add(str(node["object"]))
+                todo.append(node.get("state"))
+            elif len(node) == 1:
+                (tag, value), = node.items()
+                if tag == "function":
+                    found.add(str(value))
+                elif tag == "dict" and isinstance(value, dict):
+                    todo.extend(value.values())  # user keys are data, never tags
+                else:
+                    todo.append(value)
+    return found
+
+
 def _parse(data, label: str, copy: bool = True):
     """Read a safetensors buffer: (metadata dict, {key: numpy array}), with checks that name the file."""
     if len(data) < 8:

@@ -117,12 +117,16 @@ class TorchUnpickler(pickle.Unpickler):
              "torch._utils._rebuild_parameter_with_state": _rebuild_parameter_with_state,
              "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
              "torch.Tensor": _TENSOR, "torch.nn.parameter.Parameter": _PARAMETER,
-             _FUNCTION_REF: self._function}
+             FUNCTION_REF: self._function}
         g.update({f"builtins.{f.__name__}": f for f in _FACTORIES})  # calling these on data runs no user code
         g.update({f"torch.{k}": StorageType(v) for k, v in STORAGE_DTYPES.items()})
         g["torch.storage.UntypedStorage"] = g["torch.UntypedStorage"]
         g.update({f"torch.{k}": _dt._by_name(v) for k, v in _TORCH_DTYPES.items()})
         self._globals = g
+
+    @classmethod
+    def known_globals(cls) -> frozenset:
+        return frozenset(cls(io.BytesIO(b""), None, None, True)._globals)
 
     def find_class(self, module, name):
         path = f"{module}.{name}"
@@ -175,7 +179,7 @@ class _AllocationOnly(type):
 
 _TENSOR, _PARAMETER = object(), object()
 # the global a blaze-written pickle uses for a reference to a function (F.relu held by a layer)
-_FUNCTION_REF = "blaze.serialization._function"
+FUNCTION_REF = "blaze.serialization._function"
 
 
 def _defaultdict(factory=None, *rest):
@@ -343,7 +347,7 @@ class TorchPickler:
         elif isinstance(obj, dict):
             self._dict(obj, where)
         elif objtree.is_function_ref(obj):
-            module, name = _FUNCTION_REF.rsplit(".", 1)
+            module, name = FUNCTION_REF.rsplit(".", 1)
             self._global_ref(module, name)
             self._tuple((objtree.function_path(obj, where),), where)
             self.out.write(b"R")

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 import struct
 import zipfile
 
 import numpy as np
 
 from . import CheckpointError
-from .torch_pickle import Storage, TorchPickler, TorchUnpickler, np_dtype
+from .torch_pickle import FUNCTION_REF, Storage, TorchPickler, TorchUnpickler, np_dtype
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _LEGACY_PROTOCOL = 1001
@@ -157,6 +158,59 @@ def read_legacy(data: bytes, label, place, weights_only):
         a[...] = np.frombuffer(raw, a.dtype)
     # second pass: the same tree over the filled storages, now placed where map_location says
     return TorchUnpickler(io.BytesIO(data[start:end]), load_storage, place, weights_only).load()
+
+
+def pickle_globals(data, label) -> set[str]:
+    """Every global a torch checkpoint's pickles name that the restricted unpickler does not map
+    itself (read with pickletools, nothing is unpickled)."""
+    if is_zip(bytes(data[:4])):
+        try:
+            z = zipfile.ZipFile(io.BytesIO(bytes(data)))
+            streams = [z.read(n) for n in z.namelist() if n.endswith("data.pkl")]
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise _error(label, f"not a readable zip archive ({e})") from None
+    else:
+        f = io.BytesIO(bytes(data))
+        streams = []
+        for _ in range(4):  # magic, protocol, sys info, the tree; the key list and bytes follow
+            start = f.tell()
+            for _op in pickletools.genops(f):
+                pass
+            streams.append(bytes(data[start:f.tell()]))
+    known = TorchUnpickler.known_globals()
+    found = set()
+    try:
+        for s in streams:
+            found |= {g for g in _globals_of(s) if g not in known}
+    except (ValueError, IndexError) as e:
+        raise _error(label, f"unreadable pickle ({e})") from None
+    return found
+
+
+def _globals_of(stream: bytes):
+    """The module.name of every GLOBAL / INST / STACK_GLOBAL in one pickle (a protocol-4 torch.save
+    pushes the two names as strings, maybe memoized, right before STACK_GLOBAL)."""
+    pushed, memo, function_ref = [], {}, False
+    for op, arg, _ in pickletools.genops(stream):
+        if op.name in ("GLOBAL", "INST"):
+            yield arg.replace(" ", ".", 1)
+            # blaze writes a function reference as _FUNCTION_REF("module.name"): the next string
+            function_ref = arg.replace(" ", ".", 1) == FUNCTION_REF
+        elif op.name == "STACK_GLOBAL":
+            yield f"{pushed[-2]}.{pushed[-1]}"
+        elif "UNICODE" in op.name:
+            pushed.append(arg)
+            if function_ref:
+                yield arg
+                function_ref = False
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            pushed.append(memo.get(arg))
+        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[arg] = pushed[-1] if pushed else None
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else None
+        else:
+            pushed.append(None)
 
 
 def _plain_load(f):

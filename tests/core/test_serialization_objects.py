@@ -246,3 +246,30 @@ def test_checkpoint_versions():
         data = st_save({}, metadata={"format": "blaze-checkpoint", "version": version, "blaze": tree})
         with pytest.raises(blaze.serialization.CheckpointError, match="this blaze reads versions 1 to 2"):
             blaze.load(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_get_unsafe_globals_in_checkpoint_lists_what_weights_only_refuses(fmt, tmp_path):
+    from blaze.serialization import get_unsafe_globals_in_checkpoint
+    m = nn.Sequential(nn.Linear(2, 2))
+    m.act = F.gelu
+    path = tmp_path / ("m.pt" if fmt == "torch" else "m.ckpt")
+    blaze.save({"model": m, "meta": {"object": "not.a.Class"}}, path)
+    gelu = f"{F.gelu.__module__}.{F.gelu.__qualname__}"
+    assert get_unsafe_globals_in_checkpoint(path) == sorted([gelu, "blaze.nn.modules.container.Sequential",
+                                                             "blaze.nn.modules.linear.Linear"])
+    with safe_globals([nn.Linear]):
+        assert "blaze.nn.modules.linear.Linear" not in get_unsafe_globals_in_checkpoint(path)
+    blaze.save(m.state_dict(), path)
+    assert get_unsafe_globals_in_checkpoint(path) == []
+
+
+def test_get_unsafe_globals_in_torch_fixtures():
+    import os
+    from blaze.serialization import get_unsafe_globals_in_checkpoint
+    fix = os.path.join(os.path.dirname(__file__), "..", "fixtures", "torch_ckpt")
+    assert get_unsafe_globals_in_checkpoint(os.path.join(fix, "state_dict.pt")) == []
+    assert get_unsafe_globals_in_checkpoint(os.path.join(fix, "legacy.pt")) == []
+    assert get_unsafe_globals_in_checkpoint(os.path.join(fix, "malicious.pt")) in (["posix.system"], ["nt.system"])
+    unsafe = get_unsafe_globals_in_checkpoint(os.path.join(fix, "whole_module.pt"))
+    assert "__main__.Net" in unsafe and "torch.nn.modules.conv.Conv2d" in unsafe
