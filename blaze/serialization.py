@@ -1,90 +1,85 @@
 """``blaze.save`` / ``blaze.load``: checkpoints that never execute code.
 
-A checkpoint is one safetensors file. Every tensor of the saved object is a safetensors
-entry under a generated key (``t0``, ``t1``, ...); the rest of the object — nesting, dict
-keys of any JSON scalar type, tuples vs lists, ints, floats, strings, dtypes, devices — is
-JSON in the safetensors ``__metadata__`` under the key ``"blaze"``. Nothing is pickled, so
-loading an untrusted file cannot run code; ``weights_only`` is accepted for PyTorch
-compatibility and is always effectively True.
+Two formats, chosen by :func:`save`'s ``format`` argument or else the file name:
 
-JSON encoding of the object tree (every container is tagged, so user dicts can never be
-mistaken for our tags)::
+    ".pt", ".pth", ".bin", ".tar"   PyTorch's zip format (``torch.load`` reads it; see _serialization/)
+    anything else, file objects     blaze's format below (safetensors + JSON), the default as before
 
-    None / bool / int / float / str   as themselves (NaN and inf as Python's json writes them)
-    list                              [items]
-    tuple                             {"tuple": [items]}
-    dict with str keys                {"dict": {key: value}}
-    any other dict                    {"items": [[key, value], ...]}
-    Tensor                            {"tensor": "t3", "dtype": "float32", "device": "cpu", "requires_grad": false}
-    numpy.ndarray                     {"ndarray": "t4"}
-    blaze.dtype / blaze.device        {"dtype": "bfloat16"} / {"device": "cuda:0"}
+:func:`load` tells them apart by content and also reads PyTorch's legacy (pre-1.6) files.
+Whole objects (Modules, optimizers, schedulers, allow-listed classes) are stored in both as
+their class path and ``__dict__`` and rebuilt under PyTorch's ``weights_only`` rules; see
+``_serialization/objtree.py`` for what loads with which setting.
 
-Tensors are stored contiguous, on the CPU (cuda tensors via ``.cpu()``). Tensors over exactly
-the same memory, shape, strides and dtype (one tensor saved twice, tied weights in a state
-dict) are stored once and come back as one object; other memory sharing (overlapping or
-partial views) is not kept: such tensors are stored separately and load as independent copies.
+The blaze format (safetensors + a JSON tree) is described in ``_serialization/blaze_format.py``.
 """
 from __future__ import annotations
 
 import io
-import json
-import math
 import os
+import pickle
 import re
 import secrets
 import stat
+import zipfile
 
 import numpy as np
 
-from . import dtypes as _dt
 from .device import device as _device
 from ._tensor import Tensor
+from ._serialization import CheckpointError, MapLocationError, blaze_format, objtree, torch_zip
+from ._serialization import device_str as _device_str
+from ._serialization.objtree import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "add_safe_globals", "safe_globals", "get_safe_globals",
+           "clear_safe_globals", "get_unsafe_globals_in_checkpoint"]
 
-_FORMAT = "blaze-checkpoint"
-_VERSION = 1
-# safetensors dtype names <-> NumPy dtypes (BF16 through ml_dtypes, which blaze already uses).
-_ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-              "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "U16": "uint16", "U32": "uint32",
-              "U64": "uint64", "BOOL": "bool"}
-# A safetensors header is an 8-byte little-endian length and a JSON object; the format caps it
-# at 100 MB, and a length beyond that marks a file that is not safetensors at all.
-_MAX_HEADER = 100_000_000
-
-
-class CheckpointError(RuntimeError):
-    """A file that cannot be read as a blaze checkpoint (truncated, corrupt, or another format)."""
-
-
-def _np_dtype(name: str) -> np.dtype:
-    if name == "bfloat16":
-        return _dt.bfloat16.np
-    return np.dtype(name)
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".tar")
 
 
 # ------------------------------------------------------------------------------- save
-def save(obj, f) -> None:
-    """Save ``obj`` (nested dicts / lists / tuples / scalars / strings / None / tensors) to ``f``.
+def save(obj, f, *, format: str | None = None) -> None:
+    """Save ``obj`` to ``f``: state dicts, whole models, optimizers, schedulers, or any tree of them.
 
     Args:
-        obj: e.g. ``{"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3}``.
+        obj: e.g. ``{"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3}``, or
+            ``model`` itself. Nested dicts (also OrderedDict, defaultdict) / lists / tuples / sets,
+            numbers, strings, None, tensors, Parameters, dtypes, devices, and objects whose
+            state is their ``__dict__`` (Modules, optimizers, schedulers, your own classes):
+            stored as class path + attributes, never as code. Functions are refused, except
+            blaze's own (``F.relu`` held by a layer), stored by name.
         f: a path (written atomically: a temporary file in the same directory, then
             ``os.replace``; like ``open()`` it writes through a symlink and keeps the mode of
             the file it replaces, and it removes temporaries of earlier saves into that
             directory whose process is gone) or a writable binary file object such as
             ``io.BytesIO``.
+        format: ``"torch"`` (PyTorch's zip format, which ``torch.load`` reads) or ``"blaze"``
+            (safetensors + JSON). Default: ``"torch"`` for paths ending in .pt / .pth / .bin /
+            .tar, ``"blaze"`` otherwise (file objects included).
 
     Example::
 
         blaze.save({"model": model.state_dict(), "step": 100}, "ckpt.safetensors")
+        blaze.save(model.state_dict(), "model.pt")   # torch.load("model.pt") reads it
     """
-    arrays: dict[str, np.ndarray] = {}
-    seen: dict[int, str] = {}
-    tree = _encode(obj, arrays, seen, "obj")
-    metadata = {"format": _FORMAT, "version": str(_VERSION), "blaze": json.dumps(tree, allow_nan=True)}
-    from safetensors.numpy import save as st_save
-    data = st_save(arrays, metadata=metadata)
+    if format is None:
+        path = None if hasattr(f, "write") else os.fspath(f)
+        format = "torch" if isinstance(path, str) and path.lower().endswith(_TORCH_SUFFIXES) else "blaze"
+    if format == "torch":
+        data = torch_zip.write_zip(obj)
+    elif format == "blaze":
+        data = blaze_format.to_bytes(obj)
+    else:
+        raise ValueError(f"blaze.save: format must be 'torch' or 'blaze', got {format!r}")
+    _write(data, f)
+
+
+def _function(path: str):
+    """What a function reference in a blaze-written .pt file names (a layer's ``F.relu``), so that
+    ``torch.load(weights_only=False)`` with blaze importable resolves it too."""
+    return objtree.resolve(path, weights_only=False, want_class=False)
+
+
+def _write(data: bytes, f) -> None:
     if hasattr(f, "write"):
         if isinstance(f, io.TextIOBase):
             raise TypeError("blaze.save: f is a text-mode file; open it in binary mode ('wb')")
@@ -150,223 +145,122 @@ def _write_all(fh, data: bytes) -> None:
     fh.write(data)
 
 
-def _c_order(a: np.ndarray) -> np.ndarray:
-    # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
-    return a if a.flags.c_contiguous else a.copy(order="C")
-
-
-def _alias_key(t: Tensor):
-    """Tensors over exactly the same memory, shape, strides and dtype (the same tensor twice, tied
-    weights whose state_dict entries are separate detached tensors) are stored once."""
-    a = t._data
-    if isinstance(a, np.ndarray):
-        ptr = a.__array_interface__["data"][0]
-    else:
-        ptr = a.data_ptr() if hasattr(a, "data_ptr") else id(a)
-    return (str(t._device), ptr, tuple(a.shape), tuple(getattr(a, "strides", ())), t._dtype.name,
-            bool(t.requires_grad))
-
-
-def _encode(obj, arrays, seen, where):
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Tensor):
-        alias = _alias_key(obj)
-        key = seen.get(alias)
-        if key is None:
-            key = seen[alias] = f"t{len(arrays)}"
-            arrays[key] = _c_order(obj.detach().cpu().numpy())
-        return {"tensor": key, "dtype": obj.dtype.name, "device": str(obj.device),
-                "requires_grad": bool(obj.requires_grad)}
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind not in "biuf" and str(obj.dtype) != "bfloat16":
-            raise TypeError(f"blaze.save: cannot save a NumPy array of dtype {obj.dtype} (at {where})")
-        key = f"t{len(arrays)}"
-        arrays[key] = _c_order(obj)
-        return {"ndarray": key}
-    if isinstance(obj, list):
-        return [_encode(v, arrays, seen, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, tuple):
-        return {"tuple": [_encode(v, arrays, seen, f"{where}[{i}]") for i, v in enumerate(obj)]}
-    if isinstance(obj, dict):
-        if all(type(k) is str for k in obj):
-            return {"dict": {k: _encode(v, arrays, seen, f"{where}[{k!r}]") for k, v in obj.items()}}
-        items = []
-        for k, v in obj.items():
-            if not (k is None or isinstance(k, (bool, int, float, str, tuple, np.integer))):
-                raise TypeError(f"blaze.save: dict keys must be str, int, float, bool, None or tuples of "
-                                f"them, got {type(k).__name__} (at {where})")
-            items.append([_encode(k, arrays, seen, where), _encode(v, arrays, seen, f"{where}[{k!r}]")])
-        return {"items": items}
-    if isinstance(obj, _dt.dtype):
-        return {"dtype": obj.name}
-    if isinstance(obj, _device):
-        return {"device": str(obj)}
-    raise TypeError(f"blaze.save: cannot save an object of type {type(obj).__name__} (at {where}); "
-                    "checkpoints hold tensors, numbers, strings, None, lists, tuples and dicts only")
-
-
 # ------------------------------------------------------------------------------- load
-def load(f, map_location=None, weights_only: bool = True, **kwargs):
-    """Load an object saved by :func:`save`.
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap: bool | None = None,
+         **pickle_load_args):
+    """Load a checkpoint written by :func:`save` or by PyTorch's ``torch.save`` (zip or legacy format).
 
     Args:
         f: a path or a readable binary file object.
         map_location: where tensors go: None (the device they were saved from), a device
-            or string ("cpu", "cuda"), or a dict mapping saved device strings to devices.
-        weights_only: accepted for PyTorch compatibility; loading never runs code either way.
+            or string ("cpu", "cuda"), a dict mapping saved device strings to devices, or a
+            callable ``(cpu_tensor, saved_location) -> tensor or None`` (PyTorch passes a
+            storage; blaze passes the tensor, so ``lambda storage, loc: storage`` and
+            ``lambda s, loc: s.cuda()`` work unchanged).
+        pickle_module: accepted for PyTorch compatibility; must be None or ``pickle``.
+        weights_only: None or True (PyTorch's default since 2.6): tensors, containers,
+            primitives, dtypes, devices and allow-listed classes only. False: also whole
+            blaze objects (Modules, optimizers, schedulers, your ``nn.Module`` subclasses).
+            Either way nothing from the file is executed; see ``_serialization/objtree.py``.
+        mmap: map a file path's tensors into memory (copy-on-write: writes to a loaded tensor never
+            reach the file) instead of reading them; a file object raises ValueError, as in PyTorch.
 
     Raises:
-        CheckpointError (a RuntimeError) naming the file when it is truncated, corrupt or not a
-        blaze checkpoint. TypeError / ValueError for a bad ``map_location`` (checked before
-        the file is read) or a text-mode file object.
+        pickle.UnpicklingError naming a class the file uses that is not allowed, and how to
+        allow it. CheckpointError (a RuntimeError) naming the file when it is truncated,
+        corrupt or no checkpoint. TypeError / ValueError for a bad ``map_location`` (checked
+        before the file is read) or a text-mode file object.
+
+    Example::
+
+        model.load_state_dict(blaze.load("resnet18.pth"))   # a state dict saved by PyTorch
+        model = blaze.load("best.pt", weights_only=False)   # a whole model saved by blaze
     """
-    map_location = _check_map_location(map_location)
+    place = _placer(_check_map_location(map_location))
+    if pickle_module is not None and getattr(pickle_module, "__name__", None) != "pickle":
+        raise TypeError("blaze.load: pickle_module is not supported (blaze never unpickles code)")
+    weights_only = True if weights_only is None else bool(weights_only)
+    data, label = _read(f, mmap)
+    head = bytes(data[:16])
+    try:
+        if torch_zip.is_zip(head):
+            mapped = data if isinstance(data, np.memmap) else None
+            return torch_zip.read_zip(data if mapped is None else None, label, place, weights_only, mapped)
+        if torch_zip.is_legacy(head):
+            return torch_zip.read_legacy(bytes(data), label, place, weights_only)
+        return blaze_format.from_bytes(data, label, place, weights_only, copy=not isinstance(data, np.memmap))
+    except pickle.UnpicklingError as e:  # a refused global, or a torch pickle that does not parse
+        raise pickle.UnpicklingError(f"{label}: {e}") from None
+    except (CheckpointError, MapLocationError):
+        raise
+    except (EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError, OSError,
+            zipfile.BadZipFile) as e:
+        kind = "PyTorch" if torch_zip.is_zip(head) or torch_zip.is_legacy(head) else "blaze"
+        raise CheckpointError(f"{label}: corrupt {kind} checkpoint structure ({type(e).__name__}: {e})") from None
+
+
+def _read(f, mmap=None):
+    """(the file's bytes, or its copy-on-write mmap; a label naming it in errors)."""
     name = getattr(f, "name", None) if hasattr(f, "read") else os.fspath(f)
     label = repr(name) if name is not None else f"<{type(f).__name__}>"
     if hasattr(f, "read"):
+        if mmap:
+            raise ValueError("f must be a file path in order to use the mmap argument")
         data = f.read()
         if isinstance(data, str):
             raise TypeError(f"blaze.load: {label} is a text-mode file; open it in binary mode ('rb')")
+        return (bytes(data) if not isinstance(data, bytes) else data), label
+    if mmap and os.path.getsize(name) > 0:
+        return np.memmap(name, mode="c"), label  # copy-on-write: tensors are writable, the file never changes
+    with open(name, "rb") as fh:
+        return fh.read(), label
+
+
+def get_unsafe_globals_in_checkpoint(f) -> list[str]:
+    """The classes and functions a checkpoint names that ``weights_only=True`` would refuse (PyTorch's
+    function of that name): candidates for :func:`add_safe_globals`. Reads the file; runs nothing.
+
+    Example::
+
+        >>> blaze.serialization.get_unsafe_globals_in_checkpoint("best.pt")
+        ['__main__.Net', 'blaze.nn.modules.linear.Linear']
+    """
+    data, label = _read(f)
+    head = bytes(data[:16])
+    if torch_zip.is_zip(head) or torch_zip.is_legacy(head):
+        names = torch_zip.pickle_globals(data, label)
     else:
-        with open(name, "rb") as fh:
-            data = fh.read()
-    metadata, arrays = _parse(bytes(data) if not isinstance(data, bytes) else data, label)
-    if metadata.get("format") != _FORMAT or "blaze" not in metadata:
-        raise CheckpointError(f"{label} is a safetensors file but not a blaze checkpoint (no blaze metadata); "
-                              "read plain safetensors files with safetensors.numpy.load_file")
-    try:
-        tree = json.loads(metadata["blaze"])
-    except (TypeError, ValueError, RecursionError) as e:  # JSON nested ~1000 deep exhausts the stack
-        raise CheckpointError(f"{label}: corrupt blaze checkpoint metadata ({type(e).__name__}: {e})") from None
-    built: dict[str, Tensor] = {}
-    try:
-        return _decode(tree, arrays, built, map_location)
-    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
-        raise CheckpointError(f"{label}: corrupt blaze checkpoint structure ({type(e).__name__}: {e})") from None
-
-
-def _parse(data: bytes, label: str):
-    """Read a safetensors buffer: (metadata dict, {key: numpy array}), with checks that name the file."""
-    if len(data) < 8:
-        raise CheckpointError(f"{label} is not a blaze checkpoint: {len(data)} bytes is shorter than a "
-                              "safetensors header (truncated or empty file?)")
-    n = int.from_bytes(data[:8], "little")
-    if n > _MAX_HEADER:
-        raise CheckpointError(f"{label} is not a blaze checkpoint (not a safetensors file: header length {n})")
-    if 8 + n > len(data):
-        raise CheckpointError(f"{label} is truncated: the header needs {8 + n} bytes, the file has {len(data)}")
-    try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
-        if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise CheckpointError(f"{label} is not a blaze checkpoint (unreadable safetensors header: {e})") from None
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict):
-        raise CheckpointError(f"{label}: corrupt safetensors header (__metadata__ is a JSON "
-                              f"{type(metadata).__name__}, not an object)")
-    body = memoryview(data)[8 + n:]
-    arrays = {}
-    for key, info in header.items():
-        try:
-            dtype = _np_dtype(_ST_DTYPES[info["dtype"]])
-            shape, (start, end) = tuple(info["shape"]), info["data_offsets"]
-            if not all(type(v) is int and v >= 0 for v in (*shape, start, end)):
-                raise ValueError(f"shape {info['shape']} and data_offsets {info['data_offsets']} must be "
-                                 "integers >= 0")
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{label}: corrupt safetensors entry {key!r} ({e!r})") from None
-        count = math.prod(shape)  # exact: an int64 product of huge dims would wrap to a small size
-        if not start <= end or end - start != count * dtype.itemsize:
-            raise CheckpointError(f"{label}: corrupt safetensors entry {key!r} (offsets {start}..{end} do not "
-                                  f"hold shape {list(shape)} of {dtype})")
-        if end > len(body):
-            raise CheckpointError(f"{label} is truncated: tensor {key!r} ends at byte {8 + n + end}, the file has "
-                                  f"{len(data)}")
-        # copy: the loaded arrays own writable memory (a frombuffer view of bytes is read-only)
-        arrays[key] = np.frombuffer(body[start:end], dtype=dtype, count=count).reshape(shape).copy()
-    return metadata, arrays
-
-
-def _device_str(value, what: str) -> str:
-    """``value`` as a canonical device string, or ValueError naming ``what`` held it."""
-    try:
-        return str(_device(value))
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(f"{what} {value!r} is not a device ({e})") from None
+        names = blaze_format.tree_globals(data, label)
+    return sorted(n for n in names if n not in objtree._USER_SAFE)
 
 
 def _check_map_location(map_location):
-    """None, a device string, or a {saved device: device} dict of strings, checked before reading."""
-    if map_location is None:
-        return None
+    """None, a device string, a {saved device: device} dict of strings, or a callable, checked before reading."""
+    if map_location is None or callable(map_location) and not isinstance(map_location, _device):
+        return map_location
     if isinstance(map_location, dict):
         return {_device_str(k, "blaze.load: map_location key"): _device_str(v, "blaze.load: map_location value")
                 for k, v in map_location.items()}
     if not isinstance(map_location, (str, _device)):
-        raise TypeError(f"blaze.load: map_location must be None, a device, a string or a dict, "
+        raise TypeError(f"blaze.load: map_location must be None, a device, a string, a dict or a callable, "
                         f"got {type(map_location).__name__}")
     return _device_str(map_location, "blaze.load: map_location")
 
 
-def _target_device(saved, map_location):
-    saved = _device_str(saved, "saved device")  # a file's "tpu" or "cpu:-1" is corruption, not a device
-    if map_location is None:
-        return saved
-    if isinstance(map_location, dict):
-        return map_location.get(saved, saved)
-    return map_location
+def _placer(map_location):
+    """``place(cpu_tensor, saved_location) -> tensor`` for ``map_location`` (already checked)."""
+    def place(t: Tensor, saved: str) -> Tensor:
+        saved = _device_str(saved, "saved device")  # a file's "tpu" or "cpu:-1" is corruption, not a device
+        if callable(map_location):
+            out = map_location(t, saved)
+            if out is None:
+                out = t if saved == "cpu" else t.to(saved)
+            if not isinstance(out, Tensor):
+                raise MapLocationError(f"blaze.load: map_location returned {type(out).__name__}, not a tensor")
+            return out
+        dev = saved if map_location is None else (
+            map_location.get(saved, saved) if isinstance(map_location, dict) else map_location)
+        return t if dev == "cpu" else t.to(dev)
+    return place
 
 
-def _decode(node, arrays, built, map_location):
-    if node is None or isinstance(node, (bool, int, float, str)):
-        return node
-    if isinstance(node, list):
-        return [_decode(v, arrays, built, map_location) for v in node]
-    if "tensor" in node:
-        key = node["tensor"]
-        if key not in built:
-            a = arrays[key]
-            want = _np_dtype(node["dtype"])
-            if a.dtype != want:
-                raise ValueError(f"tensor {key} has dtype {a.dtype} in the file, metadata says {node['dtype']}")
-            t = Tensor._make(a, dtype=_dt._by_name(node["dtype"]))
-            dev = _target_device(node["device"], map_location)
-            if dev != "cpu":
-                t = t.to(dev)
-            if node.get("requires_grad"):
-                if not t.dtype.is_floating_point:
-                    raise ValueError(f"tensor {key} of dtype {t.dtype.name} is marked requires_grad")
-                t.requires_grad_(True)
-            built[key] = t
-        return built[key]
-    if len(node) != 1:
-        raise ValueError(f"unknown node with keys {sorted(node)}")
-    (tag, value), = node.items()
-    if tag == "ndarray":
-        return arrays[value]
-    if tag == "tuple":
-        return tuple(_decode(v, arrays, built, map_location) for v in value)
-    if tag == "dict":
-        return {k: _decode(v, arrays, built, map_location) for k, v in value.items()}
-    if tag == "items":
-        return {_key(_decode(k, arrays, built, map_location)): _decode(v, arrays, built, map_location)
-                for k, v in value}
-    if tag == "dtype":
-        return _dt._by_name(value)
-    if tag == "device":
-        return _device(_device_str(value, "device"))
-    raise ValueError(f"unknown node {tag!r}")
-
-
-def _key(k):
-    if isinstance(k, list):  # cannot happen for keys we wrote; a list is unhashable
-        raise TypeError("a dict key decoded to a list")
-    return k

@@ -108,9 +108,10 @@ def test_loaded_tensors_are_writable_and_own_memory(tmp_path):
 
 
 def test_unsupported_objects_are_refused():
-    with pytest.raises(TypeError, match=r"cannot save an object of type function \(at obj\['f'\]\)"):
+    with pytest.raises(TypeError, match=r"cannot save the function .*<lambda> \(at obj\['f'\]\): checkpoints "
+                                         "store data, not code"):
         blaze.save({"f": lambda: 0}, io.BytesIO())
-    with pytest.raises(TypeError, match="object"):
+    with pytest.raises(TypeError, match="cannot save an object of type object"):
         blaze.save([object()], io.BytesIO())
 
 
@@ -320,8 +321,7 @@ def test_corrupt_structure_of_any_kind_names_the_file(tmp_path, tree):
     ("cpu:-1", ValueError, "map_location 'cpu:-1' is not a device"),
     ({"cuda:0": "tpu"}, ValueError, "map_location value 'tpu'"),
     ({5: "cpu"}, ValueError, "map_location key 5"),
-    (5, TypeError, "map_location must be None, a device, a string or a dict, got int"),
-    (lambda s, loc: s, TypeError, "got function"),
+    (5, TypeError, "map_location must be None, a device, a string, a dict or a callable, got int"),
 ])
 def test_bad_map_location_is_an_argument_error(tmp_path, map_location, exc, match):
     blaze.save({"x": blaze.ones(2)}, tmp_path / "m.ckpt")
