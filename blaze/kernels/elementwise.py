@@ -11,7 +11,9 @@ no index arithmetic; at most ``MAX_RANK`` dims remain.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
+import operator
 import struct
 from typing import NamedTuple
 
@@ -541,11 +543,10 @@ def _plan(op, inputs, out, out_dtype, dtype, config) -> _Plan:
 
 
 def _contig(shape):
-    st, acc = [], 1
-    for s in reversed(shape):
-        st.append(acc)
-        acc *= max(s, 1)
-    return tuple(reversed(st))
+    """Row-major strides (elements) of ``shape``: those of the output ``launch`` allocates."""
+    if not shape:
+        return ()
+    return tuple(itertools.accumulate((max(s, 1) for s in shape[:0:-1]), operator.mul, initial=1))[::-1]
 
 
 def _check_table(op, table, kind):

@@ -385,3 +385,18 @@ def test_caller_decided_dtype_is_used(dev):
     assert got.dtype == np.int64 and (dev.get(got) == [2, 3, 4]).all()
     with pytest.raises(TypeError, match="complex64 is not supported"):
         E.binary("add", i32, 1, dtype="complex64")
+
+
+def test_a_repeated_call_plans_once(dev, monkeypatch):
+    """The host fast path (issue 16): after the first call, same op/dtypes/shapes/strides reuse the plan."""
+    plans = []
+    real = E._plan
+    monkeypatch.setattr(E, "_plan", lambda *a: plans.append(a[0]) or real(*a))
+    E._PLANS.clear()
+    a, b = dev.put(np.ones((4, 5), np.float32)), dev.put(np.ones((4, 5), np.float32))
+    for v in (1.0, 2.0, 3.0):
+        E.binary("add", a, b)
+        E.binary("mul", a, v)
+    assert plans == ["add", "mul"]
+    E.binary("add", a, dev.put(np.ones((5,), np.float32)))  # another shape: another plan
+    assert plans == ["add", "mul", "add"]
