@@ -191,6 +191,21 @@ def _square(b, x):  # x may be a Python number (hypot(t, 1.5))
     return x * x if isinstance(x, (int, float)) else b.binary("mul", x, x)
 
 
+def _xlogy(a, b):
+    """a * log(b), 0 where a == 0 (also at b == 0 or inf); NaN in b stays NaN, as torch.xlogy."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.multiply(a, np.log(b))
+    return np.where(np.isnan(b), b, np.where(np.equal(a, 0), 0, r)).astype(r.dtype, copy=False)
+
+
+def _xlogy_grad_a(a, b):
+    # torch: xlogy(a != 0, b): log(b) where a != 0 and 0 where a == 0, even where log(b) = -inf
+    lb = _log(b)
+    if not hasattr(a, "ne"):  # a Python number
+        return lb if a != 0 else lb * 0
+    return lb.where(a != 0, 0.0) if hasattr(lb, "where") else (a != 0) * lb
+
+
 def _one(g, a, b, y):
     return g
 
@@ -223,6 +238,8 @@ BINARY: dict[str, Binary] = {
     "bitwise_and": Binary(119, "int", np.bitwise_and),
     "bitwise_or": Binary(120, "int", np.bitwise_or),
     "bitwise_xor": Binary(121, "int", np.bitwise_xor),
+    "xlogy": Binary(122, "float", lambda a, b: _xlogy(a, b), lambda g, a, b, y: g * _xlogy_grad_a(a, b), "ab",
+                    lambda g, a, b, y: g * a / b, "ab"),
     # -- no kernel instruction: composed on cuda ------------------------------------------------
     "fmod": Binary(None, "same", np.fmod, _one, "", lambda g, a, b, y: -g * (a / b).trunc(), "ab", _fmod),
     "hypot": Binary(None, "same", np.hypot, lambda g, a, b, y: g * a / y, "ay", lambda g, a, b, y: g * b / y, "by",

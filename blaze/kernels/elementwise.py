@@ -45,7 +45,7 @@ OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOOR_DIVIDE = _ids(B, "add sub mul div floor
 OP_REMAINDER, OP_POW, OP_MAXIMUM, OP_MINIMUM, OP_ATAN2 = _ids(B, "remainder pow maximum minimum atan2")
 OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT = _ids(B, "eq ne lt le gt")
 OP_GE, OP_LOGICAL_AND, OP_LOGICAL_OR, OP_LOGICAL_XOR = _ids(B, "ge logical_and logical_or logical_xor")
-OP_BITWISE_AND, OP_BITWISE_OR, OP_BITWISE_XOR = _ids(B, "bitwise_and bitwise_or bitwise_xor")
+OP_BITWISE_AND, OP_BITWISE_OR, OP_BITWISE_XOR, OP_XLOGY = _ids(B, "bitwise_and bitwise_or bitwise_xor xlogy")
 OP_WHERE, OP_CLAMP = _ids(T, "where clamp")
 # name -> (row, arity) for every row the kernel has an instruction for
 ROWS = {n: (row, arity) for arity, table in ((1, U), (2, B), (3, T))
@@ -166,6 +166,8 @@ def _apply(x, y, z, OP: tl.constexpr, FLOAT: tl.constexpr):
         r = x | y
     elif OP == OP_BITWISE_XOR:
         r = x ^ y
+    elif OP == OP_XLOGY:
+        r = tl.where(y != y, y, tl.where(x == 0, 0.0, x * tl.log(y)))  # NaN in y wins even where x == 0
     # ternary
     elif OP == OP_WHERE:
         r = tl.where(x, y, z)

@@ -95,7 +95,7 @@ def test_kernel_names_every_instruction_by_its_constant():
 
 # -- binary rows -----------------------------------------------------------------------------
 BROWS = _optable.BINARY
-_POSITIVE_B = ("div", "remainder", "fmod", "floor_divide")
+_POSITIVE_B = ("div", "remainder", "fmod", "floor_divide", "xlogy")
 
 
 def _binary_inputs(name, rule):

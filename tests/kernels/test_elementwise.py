@@ -50,7 +50,7 @@ BINARY_REF = {
     "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
     "ge": np.greater_equal, "logical_and": np.logical_and, "logical_or": np.logical_or,
-    "logical_xor": np.logical_xor,
+    "logical_xor": np.logical_xor, "xlogy": lambda a, b: np.where(a == 0, 0, a * np.log(b)),
 }
 TERNARY_REF = {
     "where": lambda c, a, b: np.where(c, a, b),
@@ -127,6 +127,9 @@ def _binary_inputs(op, shape_a, shape_b):
     b = rng.standard_normal(shape_b) * 3
     if op in ("div", "floor_divide", "remainder"):
         b = np.sign(b + 1e-3) * rng.uniform(0.5, 3, shape_b)
+    if op == "xlogy":  # zeros in a give 0 whatever b
+        a[..., :3] = 0
+        b = rng.uniform(0.1, 3, shape_b)
     if op == "pow":  # negative bases only with integer exponents
         a = rng.uniform(0.2, 3, shape_a) * np.where(rng.random(shape_a) < 0.3, -1, 1)
         b = np.where(a < 0, rng.integers(-3, 4, shape_b), rng.uniform(-2, 2, shape_b))
@@ -400,3 +403,10 @@ def test_a_repeated_call_plans_once(dev, monkeypatch):
     assert plans == ["add", "mul"]
     E.binary("add", a, dev.put(np.ones((5,), np.float32)))  # another shape: another plan
     assert plans == ["add", "mul", "add"]
+
+
+def test_xlogy_zeros_and_nan(dev):
+    a = np.array([0.0, 0.0, 0.0, 2.0, 0.0, 1.5], np.float32)
+    b = np.array([0.0, np.inf, 2.0, 0.0, np.nan, np.nan], np.float32)
+    got = dev.get(E.binary("xlogy", dev.put(a), dev.put(b)))
+    np.testing.assert_array_equal(got, np.array([0, 0, 0, -np.inf, np.nan, np.nan], np.float32))
