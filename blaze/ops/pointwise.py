@@ -39,6 +39,8 @@ class _Unary(Function):
             dt = _dt.get_default_dtype()
             data = be.cast(data, dt)
         y = make(be.unary(op, data), x._device, dt)
+        if not ctx.needs_input_grad[0]:  # no graph recorded: nothing will read what is saved
+            return y
         if saves == "x":
             ctx.save_for_backward(x)
         elif saves == "y":

@@ -193,10 +193,14 @@ class _Emulated:
 
     def free(self, ptr):
         buf = self.buffers.pop(ptr, None)
-        if buf is not None and buf.nbytes <= self._REUSE_MAX:
-            free = self.cache.setdefault(buf.nbytes, [])
-            if len(free) < self._KEEP:
-                free.append((ptr, buf))
+        if buf is not None:
+            n = buf.nbytes
+            if n <= self._REUSE_MAX:
+                free = self.cache.get(n)
+                if free is None:
+                    free = self.cache[n] = []
+                if len(free) < self._KEEP:
+                    free.append((ptr, buf))
 
     def host_bytes(self, ptr):
         return self.buffers[ptr]
