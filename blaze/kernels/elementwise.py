@@ -415,10 +415,10 @@ def launch(op: str, inputs, out=None, out_dtype=None, dtype=None, config=None):
     sig = [op, out_dtype, dtype]
     for x in inputs:
         c = x.__class__
-        if c in _NUMBERS:
-            sig.append(c)
-        elif c in _BUFFERS or _is_buffer(x) and not _BUFFERS.add(c):
+        if c in _BUFFERS or c not in _NUMBERS and _is_buffer(x) and not _BUFFERS.add(c):
             sig.append((x.shape, x.strides, x.dtype))
+        elif c in _NUMBERS:
+            sig.append(c)
         elif isinstance(x, np.generic):
             return launch(op, [v.item() if isinstance(v, np.generic) else v for v in inputs], out, out_dtype,
                           dtype, config)

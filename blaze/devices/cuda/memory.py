@@ -275,9 +275,9 @@ class Allocation:
     __slots__ = ("ptr", "nbytes", "dev", "__weakref__")
 
     def __init__(self, nbytes: int):
-        nbytes = max(_ALIGN, -(-int(nbytes) // _ALIGN) * _ALIGN)
-        self.dev = device()
-        self.ptr = self.dev.alloc(nbytes)
+        nbytes = -(-int(nbytes) // _ALIGN) * _ALIGN or _ALIGN
+        self.dev = dev = _DEVICE[0] or device()
+        self.ptr = dev.alloc(nbytes)
         self.nbytes = nbytes
         STATS.add(nbytes)
 
