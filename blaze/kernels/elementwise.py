@@ -423,7 +423,7 @@ def launch(op: str, inputs, out=None, out_dtype=None, dtype=None, config=None):
             return launch(op, [v.item() if isinstance(v, np.generic) else v for v in inputs], out, out_dtype,
                           dtype, config)
         else:
-            sig.append(x)  # _plan raises the TypeError
+            sig.append(c)  # _plan raises the TypeError (the class: hashable whatever x is)
     if out is not None:
         sig.append((out.shape, out.strides, out.dtype))
     key = tuple(sig)

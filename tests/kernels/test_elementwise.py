@@ -360,6 +360,8 @@ def test_errors(dev):
         E.binary("add", x, x, out=dev.put(np.zeros((3, 4), np.float16)), out_dtype="float32")
     with pytest.raises(TypeError, match="Python number"):
         E.binary("add", x, "2")
+    with pytest.raises(TypeError, match="Python number"):
+        E.binary("add", x, [2])
     with pytest.raises(ValueError, match=r"cannot be broadcast to \(3, 4\)"):
         E.copy(y, x)
 
