@@ -1,4 +1,4 @@
-"""The elementwise op table: one row per unary op, read by every layer that needs it.
+"""The elementwise op table: one row per unary, binary and ternary op, read by every layer that needs it.
 
 A row holds the op's name, its kernel instruction id (``blaze/kernels/elementwise.py`` names
 the constant ``OP_<NAME>``; ids are fixed values, so adding a row renumbers nothing), its dtype
@@ -6,6 +6,7 @@ rule, the NumPy function (the cpu device and the reference the kernels are teste
 the gradient as Tensor ops (differentiable again), what the gradient reads, and, where the
 kernel has no instruction, its composition over core primitives (the cuda device uses it).
 ``blaze.ops.pointwise`` makes ``blaze.<name>`` and ``Tensor.<name>`` from the public rows.
+Unary ids are 0-99, binary 100-199, ternary 200-299.
 
 This module imports only NumPy, so every layer may read it.
 """
@@ -153,4 +154,107 @@ UNARY: dict[str, Unary] = {
     "signbit": Unary(None, "bool", np.signbit, compose=lambda b, x: b.binary(
         "lt", b.where(b.binary("eq", x, 0), b.unary("reciprocal", x), x), 0)
         if x.dtype.kind in "fV" else b.binary("lt", x, 0)),
+}
+
+
+class Binary(NamedTuple):
+    kernel_id: int | None  # the kernel instruction; None: ``compose`` builds it from others on cuda
+    # "same": result_type of the operands; "float": ints promote to the default float (div, atan2);
+    # "cmp": bool out; "logical": bool out, operands read as bool; "int": ints/bool only
+    rule: str
+    numpy: Callable        # the cpu implementation
+    # (g, a, b, y) -> da / db as Tensor ops (a or b may be a Python number); None: not differentiable
+    grad_a: Callable | None = None
+    saves_a: str = ""      # what grad_a reads, of "a", "b", "y": only what the needed grads read is saved
+    grad_b: Callable | None = None
+    saves_b: str = ""
+    compose: Callable | None = None  # (backend, a, b) -> array, over the backend's unary/binary/where
+
+
+def _max_weight(a, b):
+    # ties split the gradient evenly, as PyTorch does
+    return (a > b) + (a == b) * 0.5
+
+
+def _log(a):
+    return a.log() if hasattr(a, "log") else math.log(a)
+
+
+def _fmod(b, x, y):
+    # C fmod: the remainder takes the dividend's sign; Python's remainder takes the divisor's
+    r = b.binary("remainder", x, y)
+    fix = b.binary("logical_and", b.binary("ne", r, 0), b.binary("ne", b.binary("lt", r, 0), b.binary("lt", x, 0)))
+    return b.where(fix, b.binary("sub", r, y), r)
+
+
+def _square(b, x):  # x may be a Python number (hypot(t, 1.5))
+    return x * x if isinstance(x, (int, float)) else b.binary("mul", x, x)
+
+
+def _xlogy(a, b):
+    """a * log(b), 0 where a == 0 (also at b == 0 or inf); NaN in b stays NaN, as torch.xlogy."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.multiply(a, np.log(b))
+    return np.where(np.isnan(b), b, np.where(np.equal(a, 0), 0, r)).astype(r.dtype, copy=False)
+
+
+def _xlogy_grad_a(a, b):
+    # torch: xlogy(a != 0, b): log(b) where a != 0 and 0 where a == 0, even where log(b) = -inf
+    lb = _log(b)
+    if not hasattr(a, "ne"):  # a Python number
+        return lb if a != 0 else lb * 0
+    return lb.where(a != 0, 0.0) if hasattr(lb, "where") else (a != 0) * lb
+
+
+def _one(g, a, b, y):
+    return g
+
+
+BINARY: dict[str, Binary] = {
+    "add": Binary(100, "same", np.add, _one, "", _one, ""),
+    "sub": Binary(101, "same", np.subtract, _one, "", lambda g, a, b, y: -g, ""),
+    "mul": Binary(102, "same", np.multiply, lambda g, a, b, y: g * b, "b", lambda g, a, b, y: g * a, "a"),
+    "div": Binary(103, "float", np.true_divide, lambda g, a, b, y: g / b, "b",
+                  lambda g, a, b, y: -g * a / (b * b), "ab"),
+    "floor_divide": Binary(104, "same", np.floor_divide),
+    "remainder": Binary(105, "same", np.remainder, _one, "", lambda g, a, b, y: -g * (a / b).floor(), "ab"),
+    "pow": Binary(106, "same", np.power, lambda g, a, b, y: g * b * a ** (b - 1), "ab",
+                  lambda g, a, b, y: g * y * _log(a), "ay"),
+    "maximum": Binary(107, "same", np.maximum, lambda g, a, b, y: g * _max_weight(a, b), "ab",
+                      lambda g, a, b, y: g * _max_weight(b, a), "ab"),
+    "minimum": Binary(108, "same", np.minimum, lambda g, a, b, y: g * _max_weight(b, a), "ab",
+                      lambda g, a, b, y: g * _max_weight(a, b), "ab"),
+    "atan2": Binary(109, "float", np.arctan2, lambda g, a, b, y: g * b / (a * a + b * b), "ab",
+                    lambda g, a, b, y: -g * a / (a * a + b * b), "ab"),
+    "eq": Binary(110, "cmp", np.equal),
+    "ne": Binary(111, "cmp", np.not_equal),
+    "lt": Binary(112, "cmp", np.less),
+    "le": Binary(113, "cmp", np.less_equal),
+    "gt": Binary(114, "cmp", np.greater),
+    "ge": Binary(115, "cmp", np.greater_equal),
+    "logical_and": Binary(116, "logical", np.logical_and),
+    "logical_or": Binary(117, "logical", np.logical_or),
+    "logical_xor": Binary(118, "logical", np.logical_xor),
+    "bitwise_and": Binary(119, "int", np.bitwise_and),
+    "bitwise_or": Binary(120, "int", np.bitwise_or),
+    "bitwise_xor": Binary(121, "int", np.bitwise_xor),
+    "xlogy": Binary(122, "float", lambda a, b: _xlogy(a, b), lambda g, a, b, y: g * _xlogy_grad_a(a, b), "ab",
+                    lambda g, a, b, y: g * a / b, "ab"),
+    # -- no kernel instruction: composed on cuda ------------------------------------------------
+    "fmod": Binary(None, "same", np.fmod, _one, "", lambda g, a, b, y: -g * (a / b).trunc(), "ab", _fmod),
+    "hypot": Binary(None, "same", np.hypot, lambda g, a, b, y: g * a / y, "ay", lambda g, a, b, y: g * b / y, "by",
+                    lambda b, x, y: b.unary("sqrt", b.binary("add", _square(b, x), _square(b, y)))),
+}
+
+
+class Ternary(NamedTuple):
+    kernel_id: int
+    rule: str              # "where": operand 0 is a bool condition, the others promote; "same": all promote
+    numpy: Callable        # (a, b, c) -> array: the cpu implementation and the kernels' reference
+
+
+TERNARY: dict[str, Ternary] = {
+    "where": Ternary(200, "where", np.where),
+    # NaN in x or a bound propagates, as torch.clamp (np.maximum/np.minimum propagate NaN too)
+    "clamp": Ternary(202, "same", lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)),
 }

@@ -389,4 +389,6 @@ class Tensor:
     def view(self, *shape: Any) -> Any: ...  # ops.shape
     def view_as(self, other) -> Any: ...  # ops
     def where(self, condition, other) -> Any: ...  # ops
+    def xlogy(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def xlogy_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def zero_(self) -> Any: ...  # ops.conversion

@@ -159,3 +159,13 @@ _LABELS = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16
 def type_label(d: dtype) -> str:
     """PyTorch's short type name used in error messages (Float, Long, ...)."""
     return _LABELS[d.name]
+
+
+def compute_dtype(d: dtype) -> dtype:
+    """The dtype elementwise math on ``d`` operands runs in: float16/bfloat16 in float32 (one
+    rounding, at the store; NumPy's and the GPU's half math rounds every step), bool arithmetic in
+    int32 (True + True is 2 before the store turns it back to bool). Every other dtype as is."""
+    return _COMPUTE.get(d, d)
+
+
+_COMPUTE = {float16: float32, bfloat16: float32, bool_: int32}

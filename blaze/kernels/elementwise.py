@@ -11,64 +11,49 @@ no index arithmetic; at most ``MAX_RANK`` dims remain.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
-from collections import namedtuple
+import operator
+import struct
+from typing import NamedTuple
 
 import numpy as np
 import triton
 import triton.language as tl
 
 from blaze import _optable
+from blaze import dtypes as _dt
 from blaze._env import interpret
 from blaze.kernels.ew_math import (_SQRT1_2, _SQRT_2_OVER_PI, _atan2, _expm1, _floordiv, _log1p, _max_nan,
                                    _min_nan, _pow, _remainder, _rint, _tanh)
 
 MAX_RANK = 6
 
-# -- op table: name -> (constexpr id, arity, dtype rule) ---------------------------------------
-# Dtype rules: "same" out = promoted inputs; "float" out = promoted, ints -> float32;
-# "cmp" out bool; "logical" out bool, operands read as bool; "int" ints/bool only;
-# "where" operand 0 is a bool condition.
-Op = namedtuple("Op", "id arity rule")
-# Unary instruction ids come from blaze/_optable.py (one row per op); binary and ternary ones are
-# fixed here. Ids are values, not list positions: adding an op renumbers nothing.
-_BINARY = {"add": 100, "sub": 101, "mul": 102, "div": 103, "floordiv": 104, "remainder": 105, "pow": 106,
-           "maximum": 107, "minimum": 108, "atan2": 109, "eq": 110, "ne": 111, "lt": 112, "le": 113, "gt": 114,
-           "ge": 115, "logical_and": 116, "logical_or": 117, "logical_xor": 118, "bitwise_and": 119,
-           "bitwise_or": 120, "bitwise_xor": 121}
-_TERNARY = {"where": 200, "lerp": 201, "clamp": 202, "addcmul": 203}
-_UNARY_RULE = {"float": "float", "bool": "logical", "int": "int"}  # the table's rules, as the kernel reads them
-_RULE = {**{n: "cmp" for n in ("eq", "ne", "lt", "le", "gt", "ge")},
-         **{n: "logical" for n in ("logical_and", "logical_or", "logical_xor")},
-         **{n: "int" for n in ("bitwise_and", "bitwise_or", "bitwise_xor")},
-         "div": "float", "atan2": "float", "lerp": "float", "where": "where"}
-UNARY_OPS = {n: Op(op.kernel_id, 1, _UNARY_RULE.get(op.rule, "same"))
-             for n, op in _optable.UNARY.items() if op.kernel_id is not None}
-BINARY_OPS = {n: Op(i, 2, _RULE.get(n, "same")) for n, i in _BINARY.items()}
-TERNARY_OPS = {n: Op(i, 3, _RULE.get(n, "same")) for n, i in _TERNARY.items()}
-_ID = {n: op.id for table in (UNARY_OPS, BINARY_OPS, TERNARY_OPS) for n, op in table.items()}
-
-# The instruction ids as the constexpr names _apply branches on.
+# -- op ids: blaze/_optable.py's rows, bound to the constexpr names _apply branches on ----------
 def _ids(table, names):
-    return (tl.constexpr(table[n].id) for n in names.split())
+    return (tl.constexpr(table[n].kernel_id) for n in names.split())
 
 
-OP_IDENTITY, OP_NEG, OP_ABS, OP_EXP, OP_LOG = _ids(UNARY_OPS, "identity neg abs exp log")
-OP_SQRT, OP_RSQRT, OP_SIN, OP_COS, OP_TANH = _ids(UNARY_OPS, "sqrt rsqrt sin cos tanh")
-OP_SIGMOID, OP_RELU, OP_GELU, OP_GELU_TANH, OP_SILU = _ids(UNARY_OPS, "sigmoid relu gelu gelu_tanh silu")
-OP_SIGN, OP_FLOOR, OP_CEIL, OP_ROUND, OP_RECIPROCAL = _ids(UNARY_OPS, "sign floor ceil round reciprocal")
-OP_LOG1P, OP_EXPM1, OP_ERF, OP_LOGICAL_NOT, OP_SQUARE = _ids(UNARY_OPS, "log1p expm1 erf logical_not square")
-OP_BITWISE_NOT, OP_LOGIT = _ids(UNARY_OPS, "bitwise_not logit")
-OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV = _ids(BINARY_OPS, "add sub mul div floordiv")
-OP_REMAINDER, OP_POW, OP_MAXIMUM, OP_MINIMUM, OP_ATAN2 = _ids(BINARY_OPS, "remainder pow maximum minimum atan2")
-OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT = _ids(BINARY_OPS, "eq ne lt le gt")
-OP_GE, OP_LOGICAL_AND, OP_LOGICAL_OR, OP_LOGICAL_XOR = _ids(BINARY_OPS, "ge logical_and logical_or logical_xor")
-OP_BITWISE_AND, OP_BITWISE_OR, OP_BITWISE_XOR = _ids(BINARY_OPS, "bitwise_and bitwise_or bitwise_xor")
-OP_WHERE, OP_LERP, OP_CLAMP, OP_ADDCMUL = _ids(TERNARY_OPS, "where lerp clamp addcmul")
+U, B, T = _optable.UNARY, _optable.BINARY, _optable.TERNARY
+OP_IDENTITY, OP_NEG, OP_ABS, OP_EXP, OP_LOG = _ids(U, "identity neg abs exp log")
+OP_SQRT, OP_RSQRT, OP_SIN, OP_COS, OP_TANH = _ids(U, "sqrt rsqrt sin cos tanh")
+OP_SIGMOID, OP_RELU, OP_GELU, OP_GELU_TANH, OP_SILU = _ids(U, "sigmoid relu gelu gelu_tanh silu")
+OP_SIGN, OP_FLOOR, OP_CEIL, OP_ROUND, OP_RECIPROCAL = _ids(U, "sign floor ceil round reciprocal")
+OP_LOG1P, OP_EXPM1, OP_ERF, OP_LOGICAL_NOT, OP_SQUARE = _ids(U, "log1p expm1 erf logical_not square")
+OP_BITWISE_NOT, OP_LOGIT = _ids(U, "bitwise_not logit")
+OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOOR_DIVIDE = _ids(B, "add sub mul div floor_divide")
+OP_REMAINDER, OP_POW, OP_MAXIMUM, OP_MINIMUM, OP_ATAN2 = _ids(B, "remainder pow maximum minimum atan2")
+OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT = _ids(B, "eq ne lt le gt")
+OP_GE, OP_LOGICAL_AND, OP_LOGICAL_OR, OP_LOGICAL_XOR = _ids(B, "ge logical_and logical_or logical_xor")
+OP_BITWISE_AND, OP_BITWISE_OR, OP_BITWISE_XOR, OP_XLOGY = _ids(B, "bitwise_and bitwise_or bitwise_xor xlogy")
+OP_WHERE, OP_CLAMP = _ids(T, "where clamp")
+# name -> (row, arity) for every row the kernel has an instruction for
+ROWS = {n: (row, arity) for arity, table in ((1, U), (2, B), (3, T))
+        for n, row in table.items() if row.kernel_id is not None}
 
 
 @triton.jit
-def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
+def _apply(x, y, z, OP: tl.constexpr, FLOAT: tl.constexpr):
     """The op table: a static if-chain on the constexpr id (only the taken branch compiles)."""
     # unary
     if OP == OP_IDENTITY:
@@ -145,7 +130,7 @@ def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
         r = x * y
     elif OP == OP_DIV:
         r = x / y
-    elif OP == OP_FLOORDIV:
+    elif OP == OP_FLOOR_DIVIDE:
         r = _floordiv(x, y, FLOAT)
     elif OP == OP_REMAINDER:
         r = _remainder(x, y, FLOAT)
@@ -181,16 +166,13 @@ def _apply(x, y, z, alpha, OP: tl.constexpr, FLOAT: tl.constexpr):
         r = x | y
     elif OP == OP_BITWISE_XOR:
         r = x ^ y
+    elif OP == OP_XLOGY:
+        r = tl.where(y != y, y, tl.where(x == 0, 0.0, x * tl.log(y)))  # NaN in y wins even where x == 0
     # ternary
     elif OP == OP_WHERE:
         r = tl.where(x, y, z)
-    elif OP == OP_LERP:
-        # torch.lerp: from whichever end is nearer, so lerp(a, b, 1) == b exactly.
-        r = tl.where(z < 0.5, x + z * (y - x), y - (y - x) * (1.0 - z))
-    elif OP == OP_CLAMP:
+    else:  # OP_CLAMP
         r = _min_nan(_max_nan(x, y), z)
-    else:  # OP_ADDCMUL
-        r = x + alpha * y * z
     return r
 
 
@@ -225,7 +207,7 @@ def _dot(i0, i1, i2, i3, i4, i5, t0, t1, t2, t3, t4, t5, RANK: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=["a_s", "b_s", "c_s"])  # scalar values must not recompile
-def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr, a_s, b_s, c_s, alpha, N,
+def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr, a_s, b_s, c_s, N,
                n0, n1, n2, n3, n4, n5,
                o0, o1, o2, o3, o4, o5,
                a0, a1, a2, a3, a4, a5,
@@ -282,23 +264,22 @@ def _ew_kernel(out_ptr, a_ptr, b_ptr, c_ptr, a_s, b_s, c_s, alpha, N,
     if NIN > 2:
         z = _operand(c_ptr, c_s, _dot(i0, i1, i2, i3, i4, i5, c0, c1, c2, c3, c4, c5, RANK),
                      mask, C_TY, C_SCALAR, BLOCK)
-    r = _apply(x, y, z, alpha, OP, FLOAT)
+    r = _apply(x, y, z, OP, FLOAT)
     if VIA_F32:  # the interpreter mis-converts int/f64 -> bf16; via fp32 is exact on both
         r = r.to(tl.float32)
     o_off = _dot(i0, i1, i2, i3, i4, i5, o0, o1, o2, o3, o4, o5, RANK)
     tl.store(out_ptr + o_off, r.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-# -- dtypes ----------------------------------------------------------------------------------
+# -- dtypes (decided by the caller or blaze.dtypes.result_type; the kernel only converts) ---------
 _TL = {"bool": tl.int1, "uint8": tl.uint8, "int8": tl.int8, "int16": tl.int16, "int32": tl.int32,
        "int64": tl.int64, "float16": tl.float16, "bfloat16": tl.bfloat16, "float32": tl.float32,
        "float64": tl.float64}
 SUPPORTED_DTYPES = tuple(_TL)
-_FLOAT_RANK = {"float16": 1, "bfloat16": 1, "float32": 2, "float64": 3}
 
 
 def _is_float(name: str) -> bool:
-    return name in _FLOAT_RANK
+    return name in ("float16", "bfloat16", "float32", "float64")
 
 
 def _np_dtype(d) -> np.dtype:
@@ -310,37 +291,15 @@ def _np_dtype(d) -> np.dtype:
 
 def check_dtype(name: str, dtype) -> str:
     """The dtype's name if kernels support it, else a TypeError naming ``name``."""
-    s = str(dtype)
+    s = dtype.name if isinstance(dtype, _dt.dtype) else str(dtype)
     if s not in _TL:
         raise TypeError(f"{name}: dtype {s} is not supported (supported: {', '.join(SUPPORTED_DTYPES)})")
     return s
 
 
-def promote(dtypes, scalars=()) -> str:
-    """torch-like result dtype of tensor dtypes and Python scalars (names in, name out).
-
-    Floats beat ints beat bool; fp16 with bf16 gives float32; a Python scalar only matters
-    when it is of a higher category than every tensor (float scalar + int tensor -> float32).
-    """
-    names = [str(d) for d in dtypes]
-    floats = [n for n in names if _is_float(n)]
-    if floats:
-        top = max(_FLOAT_RANK[n] for n in floats)
-        tops = {n for n in floats if _FLOAT_RANK[n] == top}
-        return tops.pop() if len(tops) == 1 else "float32"
-    if any(isinstance(s, float) for s in scalars):
-        return "float32"
-    ints = [n for n in names if n != "bool"]
-    if ints:
-        return str(np.result_type(*[np.dtype(n) for n in ints]))
-    if names and not any(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in scalars):
-        return "bool"
-    return "int64"
-
-
-def _compute(name: str) -> str:
-    # fp16/bf16 compute in fp32 (one rounding at the store); bool arithmetic in int32
-    return {"float16": "float32", "bfloat16": "float32", "bool": "int32"}.get(name, name)
+class _Operand(NamedTuple):  # what blaze.dtypes.result_type reads of a buffer
+    ndim: int
+    dtype: _dt.dtype
 
 
 # -- shapes, strides, collapsing -------------------------------------------------------------
@@ -407,8 +366,11 @@ def _scalar(x):
 def _scalar_arg(v, ty: str):
     """Kernel argument for scalar ``v`` read as dtype ``ty`` (float64: its int64 bits)."""
     if ty == "float64":
-        return int(np.array(float(v), np.float64).view(np.int64))
-    return float(v) if _is_float(ty) else v
+        return _F64_BITS.unpack(_F64.pack(float(v)))[0]
+    return float(v) if _is_float(ty) else int(v)
+
+
+_F64, _F64_BITS = struct.Struct("<d"), struct.Struct("<q")
 
 
 # -- heuristic ---------------------------------------------------------------------------------
@@ -421,24 +383,88 @@ def elementwise_heuristic(problem: dict) -> dict:
 
 
 # -- the generic launcher ----------------------------------------------------------------------
-def launch(op: str, inputs, out=None, out_dtype=None, alpha=1.0, config=None):
-    """Run elementwise ``op`` over buffers / Python numbers ``inputs`` into ``out``.
+class _Plan(NamedTuple):
+    """Everything ``launch`` decides from the op, dtypes, shapes and strides: made once per key."""
+    shape: tuple       # the output's shape when ``launch`` allocates it
+    out_dtype: np.dtype
+    n: int             # elements; 0: nothing to launch
+    first: int         # the first buffer input (``launch`` allocates the output like it)
+    ptrs: tuple        # per kernel slot: the input index, or -1 (the output: a scalar's unused pointer)
+    scalars: tuple     # (slot, input index, dtype name) per Python-number operand
+    grid: tuple
+    args: tuple        # N, sizes, strides: the kernel's non-constexpr arguments after the scalars
+    meta: dict         # constexprs, BLOCK, num_warps
 
-    Broadcasts the inputs (numpy rules), allocates ``out`` (contiguous, broadcast shape) if
-    not given, computes fp16/bf16 in fp32 and returns ``out``.
+
+_PLANS: dict = {}
+_PLANS_MAX = 4096      # distinct (op, dtypes, shapes, strides) keys; a training step uses a few hundred
+_NUMBERS = (bool, int, float)
+_BUFFERS: set = set()  # classes seen to be device buffers (data_ptr, shape): one hasattr per class
+
+
+def launch(op: str, inputs, out=None, out_dtype=None, dtype=None, config=None):
+    """Run elementwise ``op`` (a row of ``blaze._optable``) over buffers / Python numbers ``inputs``.
+
+    ``dtype`` is the operands' common dtype and ``out_dtype`` the result's, as the caller decided
+    them; when not given, ``blaze.dtypes.result_type`` decides (the one promotion engine). The
+    operands are converted to ``blaze.dtypes.compute_dtype(dtype)`` in the kernel. Broadcasts
+    the inputs (numpy rules), allocates ``out`` (contiguous, broadcast shape) if not given and
+    returns it. The launch plan is cached per (op, dtypes, shapes, strides): a repeated call
+    costs a dict lookup and the kernel call.
     """
-    spec = {**UNARY_OPS, **BINARY_OPS, **TERNARY_OPS}.get(op)
-    if spec is None:
-        raise ValueError(f"unknown elementwise op {op!r}; known: "
-                         + ", ".join(sorted({**UNARY_OPS, **BINARY_OPS, **TERNARY_OPS})))
-    if len(inputs) != spec.arity:
-        raise ValueError(f"{op} takes {spec.arity} inputs, got {len(inputs)}")
-    bufs = [x for x in inputs if _is_buffer(x)]
-    if not bufs and out is None:
+    sig = [op, out_dtype, dtype]
+    for x in inputs:
+        c = x.__class__
+        if c in _BUFFERS or c not in _NUMBERS and _is_buffer(x) and not _BUFFERS.add(c):
+            sig.append((x.shape, x.strides, x.dtype))
+        elif c in _NUMBERS:
+            sig.append(c)
+        elif isinstance(x, np.generic):
+            return launch(op, [v.item() if isinstance(v, np.generic) else v for v in inputs], out, out_dtype,
+                          dtype, config)
+        else:
+            sig.append(c)  # _plan raises the TypeError (the class: hashable whatever x is)
+    if out is not None:
+        sig.append((out.shape, out.strides, out.dtype))
+    key = tuple(sig)
+    plan = _PLANS.get(key) if config is None else None
+    if plan is None:
+        plan = _plan(op, inputs, out, out_dtype, dtype, config)
+        if config is None:
+            if len(_PLANS) >= _PLANS_MAX:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    if out is None:
+        out = inputs[plan.first].new(plan.shape, plan.out_dtype)
+    if plan.n == 0:
+        return out
+    s = [0, 0, 0]
+    if plan.scalars:
+        for slot, i, ty in plan.scalars:
+            s[slot] = _scalar_arg(inputs[i], ty)
+    p0, p1, p2 = plan.ptrs
+    _ew_kernel[plan.grid](out, out if p0 < 0 else inputs[p0], out if p1 < 0 else inputs[p1],
+                          out if p2 < 0 else inputs[p2], s[0], s[1], s[2], *plan.args, **plan.meta)
+    return out
+
+
+def _plan(op, inputs, out, out_dtype, dtype, config) -> _Plan:
+    """The launch plan: argument checks, dtypes, broadcast, collapsed strides, grid (run once per key)."""
+    entry = ROWS.get(op)
+    if entry is None:
+        raise ValueError(f"unknown elementwise op {op!r}; known: {', '.join(sorted(ROWS))}")
+    row, arity = entry
+    rule = row.rule
+    if len(inputs) != arity:
+        raise ValueError(f"{op} takes {arity} inputs, got {len(inputs)}")
+    is_buf = [_is_buffer(x) for x in inputs]
+    if not any(is_buf) and out is None:
         raise ValueError(f"{op}: at least one input must be a device buffer when out is not given")
-    names = [check_dtype(f"{op} input {i}", x.dtype) if _is_buffer(x) else None for i, x in enumerate(inputs)]
-    scal = [None if _is_buffer(x) else _scalar(x) for x in inputs]
-    shape = broadcast_shapes(*[tuple(x.shape) for x in bufs])
+    names = [check_dtype(f"{op} input {i}", x.dtype) if b else None for i, (x, b) in enumerate(zip(inputs, is_buf))]
+    for x, b in zip(inputs, is_buf):
+        if not b:
+            _scalar(x)  # a TypeError for what is neither a buffer nor a number
+    shape = broadcast_shapes(*[tuple(x.shape) for x, b in zip(inputs, is_buf) if b])
     if out is not None:
         check_dtype(f"{op} out", out.dtype)
         try:
@@ -451,92 +477,102 @@ def launch(op: str, inputs, out=None, out_dtype=None, alpha=1.0, config=None):
         if any(s == 0 and n > 1 for s, n in zip(out.strides, out.shape)):
             raise ValueError(f"{op}: out has a stride-0 (broadcast) dim; writes would overlap")
 
-    # dtype rules (tables keyed by spec.rule)
-    value_idx = [i for i in range(spec.arity) if not (spec.rule == "where" and i == 0)]
-    # promotion sees a bool scalar as bool (scal holds it as the int the kernel takes): where(m, b, False)
-    # on a bool b stays bool
-    pscal = [inputs[i] if isinstance(inputs[i], (bool, np.bool_)) else scal[i] for i in range(spec.arity)]
-    prom = promote([names[i] for i in value_idx if names[i]], [bool(pscal[i]) if isinstance(pscal[i], np.bool_)
-                                                              else pscal[i] for i in value_idx if names[i] is None])
-    if spec.rule == "int" and _is_float(prom):
-        raise TypeError(f"{op}: needs integer or bool inputs, got {prom}")
-    if spec.rule == "float" and not _is_float(prom):
-        want = str(out.dtype) if out is not None else str(out_dtype) if out_dtype is not None else "float32"
-        prom = want if _is_float(want) else "float32"
+    values = [i for i in range(arity) if not (rule == "where" and i == 0)]
+    if dtype is not None:
+        common = check_dtype(f"{op} dtype", dtype)
+    elif op == "identity":  # cast/copy/fill: convert straight from the source (no double rounding)
+        common = names[0]
+    else:
+        common = _dt.result_type(*[_Operand(len(inputs[i].shape), _dt.to_dtype(names[i])) if is_buf[i]
+                                   else inputs[i] for i in values]).name
+    if rule == "int" and _is_float(common):
+        raise TypeError(f"{op}: needs integer or bool inputs, got {common}")
+    if rule == "float" and not _is_float(common):
+        want = check_dtype(f"{op} out", out.dtype) if out is not None else \
+            check_dtype(f"{op} out_dtype", out_dtype) if out_dtype is not None else "float32"
+        common = want if _is_float(want) else "float32"
     if out_dtype is None:
-        out_dtype = out.dtype if out is not None else ("bool" if spec.rule in ("cmp", "logical") else prom)
+        out_dtype = out.dtype if out is not None else "bool" if rule in ("cmp", "logical", "bool") else common
     out_name = check_dtype(f"{op} out_dtype", out_dtype)
-    if out is not None and str(out.dtype) != out_name:
+    if out is not None and check_dtype(f"{op} out", out.dtype) != out_name:
         raise TypeError(f"{op}: out has dtype {out.dtype}, out_dtype is {out_name}")
-    comp = _compute(prom)
-    if op == "identity":  # cast/copy/fill: convert straight from the source (no double rounding)
-        comp = names[0] or _compute(out_name)
-    if spec.rule == "int" and prom == "bool":
-        comp = "bool"
-    tys = ["bool" if spec.rule == "logical" or (spec.rule == "where" and i == 0) else comp
-           for i in range(spec.arity)]
+    if common is None:  # fill: a number into out
+        comp = _dt.compute_dtype(_dt.to_dtype(out_name)).name
+    elif op == "identity" or (rule == "int" and common == "bool"):
+        comp = common
+    else:
+        comp = _dt.compute_dtype(_dt.to_dtype(common)).name
+    tys = ["bool" if rule in ("logical", "bool") or (rule == "where" and i == 0) else comp for i in range(arity)]
 
-    if out is None:
-        out = bufs[0].new(shape, _np_dtype(out_name))
-    n = int(np.prod(shape, dtype=np.int64))
+    n = 1
+    for d in shape:
+        n *= d
+    meta_cfg = config or elementwise_heuristic(dict(N=n))
+    empty = _Plan(shape, _np_dtype(out_name), 0, is_buf.index(True) if any(is_buf) else -1, (), (), (), (), {})
     if n == 0:
-        return out
-    strides = [tuple(out.strides)] + [broadcast_strides(tuple(x.shape), tuple(x.strides), shape)
-                                      for x in inputs if _is_buffer(x)]
+        return empty
+    strides = [tuple(out.strides) if out is not None else _contig(shape)] + [
+        broadcast_strides(tuple(x.shape), tuple(x.strides), shape) for x, b in zip(inputs, is_buf) if b]
     cshape, cstrides = collapse(shape, *strides)
     if len(cshape) > MAX_RANK:
         raise ValueError(f"{op}: {len(cshape)} dims remain after collapsing shape {shape} "
                          f"(kernel handles {MAX_RANK})")
     int64 = n >= 2**31 or max(_span(cshape, s) for s in cstrides) >= 2**31
-    # pad to MAX_RANK, innermost first
-    pad = lambda t, fill: list(reversed(t)) + [fill] * (MAX_RANK - len(t))  # noqa: E731
-    sizes = pad(cshape, 1)
+
+    def pad(t, fill):  # MAX_RANK entries, innermost first
+        return list(reversed(t)) + [fill] * (MAX_RANK - len(t))
     it = iter(cstrides[1:])
-    ptrs, sargs, sstr = [], [], []
-    for i in range(3):
-        if i < spec.arity and names[i] is not None:
-            ptrs.append(inputs[i])
-            sargs.append(0)
+    ptrs, scalars, sstr = [], [], []
+    for slot in range(3):
+        if slot < arity and is_buf[slot]:
+            ptrs.append(slot)
             sstr += pad(next(it), 0)
         else:
-            ptrs.append(out)
-            v = scal[i] if i < spec.arity else 0
-            sargs.append(_scalar_arg(v, tys[i] if i < spec.arity else "int32"))
+            ptrs.append(-1)
+            if slot < arity:
+                scalars.append((slot, slot, tys[slot]))
             sstr += [0] * MAX_RANK
-    cfg = config or elementwise_heuristic(dict(N=n))
-    meta = {k: v for k, v in cfg.items() if k not in ("num_warps", "num_stages")}
+    meta = {k: v for k, v in meta_cfg.items() if k not in ("num_warps", "num_stages")}
     grid = (triton.cdiv(n, meta["BLOCK"]),)
-    _ew_kernel[grid](out, *ptrs, *sargs, float(alpha), n, *sizes, *pad(cstrides[0], 0), *sstr,
-                     OP=spec.id, FLOAT=_is_float(comp),
-                     A_TY=_TL[tys[0]], B_TY=_TL[tys[min(1, spec.arity - 1)]], C_TY=_TL[tys[spec.arity - 1]],
-                     NIN=spec.arity, A_SCALAR=names[0] is None,
-                     B_SCALAR=spec.arity < 2 or names[1] is None, C_SCALAR=spec.arity < 3 or names[2] is None,
-                     RANK=len(cshape), INT64=int64,
-                     VIA_F32=out_name == "bfloat16" and comp not in ("float32", "bfloat16"), num_warps=cfg.get("num_warps", 4), **meta)
-    return out
+    meta.update(OP=row.kernel_id, FLOAT=_is_float(comp), A_TY=_TL[tys[0]], B_TY=_TL[tys[min(1, arity - 1)]],
+                C_TY=_TL[tys[arity - 1]], NIN=arity, A_SCALAR=not is_buf[0],
+                B_SCALAR=arity < 2 or not is_buf[1], C_SCALAR=arity < 3 or not is_buf[2],
+                RANK=len(cshape), INT64=int64,
+                VIA_F32=out_name == "bfloat16" and comp not in ("float32", "bfloat16"),
+                num_warps=meta_cfg.get("num_warps", 4))
+    return empty._replace(n=n, ptrs=tuple(ptrs), scalars=tuple(scalars), grid=grid,
+                          args=(n, *pad(cshape, 1), *pad(cstrides[0], 0), *sstr), meta=meta)
+
+
+def _contig(shape):
+    """Row-major strides (elements) of ``shape``: those of the output ``launch`` allocates."""
+    if not shape:
+        return ()
+    return tuple(itertools.accumulate((max(s, 1) for s in shape[:0:-1]), operator.mul, initial=1))[::-1]
 
 
 def _check_table(op, table, kind):
-    if op not in table:
-        raise ValueError(f"unknown {kind} op {op!r}; known: {', '.join(table)}")
+    if op not in table or table[op].kernel_id is None:
+        raise ValueError(f"unknown {kind} op {op!r}; known: "
+                         + ", ".join(n for n, r in table.items() if r.kernel_id is not None))
 
 
 def unary(op: str, x, out=None, out_dtype=None, config=None):
-    """``out = op(x)``; e.g. ``unary("exp", x)``. See ``UNARY_OPS``."""
-    _check_table(op, UNARY_OPS, "unary")
+    """``out = op(x)``; e.g. ``unary("exp", x)``. The ops: ``blaze._optable.UNARY``'s rows with a kernel id."""
+    _check_table(op, U, "unary")
     return launch(op, [x], out, out_dtype, config=config)
 
 
-def binary(op: str, a, b, out=None, out_dtype=None, config=None):
+def binary(op: str, a, b, out=None, out_dtype=None, dtype=None, config=None):
     """``out = op(a, b)`` with numpy broadcasting; either input may be a Python number."""
-    _check_table(op, BINARY_OPS, "binary")
-    return launch(op, [a, b], out, out_dtype, config=config)
+    _check_table(op, B, "binary")
+    return launch(op, [a, b], out, out_dtype, dtype, config)
 
 
-def ternary(op: str, a, b, c, out=None, out_dtype=None, alpha=1.0, config=None):
-    """``where(a, b, c)``, ``lerp(a, b, w)``, ``clamp(x, lo, hi)``, ``addcmul: a + alpha*b*c``."""
-    _check_table(op, TERNARY_OPS, "ternary")
-    return launch(op, [a, b, c], out, out_dtype, alpha=alpha, config=config)
+def ternary(op: str, a, b, c, out=None, out_dtype=None, dtype=None, config=None):
+    """``where(a, b, c)`` (``a`` a bool condition) or ``clamp(x, lo, hi)``."""
+    _check_table(op, T, "ternary")
+    return launch(op, [a, b, c], out, out_dtype, dtype, config)
 
 
 def cast(x, dtype, out=None, config=None):

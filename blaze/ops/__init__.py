@@ -1,6 +1,6 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
 from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
-from .. import _debug
+from .. import _debug, _optable
 from .._tensor import Tensor
 
 
@@ -9,11 +9,9 @@ def _bind():
     methods = {}
     for name in list(P.UNARY) + list(P._BOOL_UNARY):
         methods[name] = getattr(P, name)
-    for name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "remainder", "fmod", "hypot",
-                 "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "floor_divide",
-                 "bitwise_and", "bitwise_or", "bitwise_xor", "clamp", "clip", "clamp_min", "clamp_max", "lerp",
+    for name in [*_optable.BINARY, "clamp", "clip", "clamp_min", "clamp_max", "lerp",
                  "addcmul", "addcdiv", "isclose", "allclose", "equal", "subtract", "multiply", "divide",
-                 "true_divide", "greater", "greater_equal", "less", "less_equal", "not_equal", "float_power"):
+                 "true_divide", "greater", "greater_equal", "less", "less_equal", "not_equal", "float_power"]:
         methods[name] = getattr(P, name)
     methods["div"] = lambda self, other, *, rounding_mode=None: P.div_mode(self, other, rounding_mode)
     methods["divide"] = methods["div"]
@@ -103,13 +101,13 @@ def _inplace_method(fn):
 
 def _bind_inplace():
     P = pointwise
-    names = ["add", "sub", "mul", "div", "pow", "clamp", "clamp_min", "clamp_max", "remainder", "fmod", "lerp",
-             "addcmul", "addcdiv", "maximum", "minimum", "floor_divide", "atan2", "hypot", "clip"]
-    names += [n for n in P.UNARY]
+    # arithmetic rows (not comparisons, logical or bitwise ones: those keep their own list below)
+    names = [n for n, row in _optable.BINARY.items() if row.rule in ("same", "float")]
+    names += ["clamp", "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv", "clip"] + list(P.UNARY)
     for name in names:
         fn = getattr(Tensor, name)
         setattr(Tensor, name + "_", _inplace_method(fn))
-    for n in ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "logical_xor"):
+    for n in [n for n, row in _optable.BINARY.items() if row.rule in ("cmp", "logical")] + ["logical_not"]:
         setattr(Tensor, n + "_", _inplace_method(getattr(Tensor, n)))
     for name in ("squeeze", "unsqueeze", "transpose", "t"):
         setattr(Tensor, name + "_", _inplace_view(getattr(Tensor, name)))

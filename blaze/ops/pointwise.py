@@ -7,7 +7,6 @@ ops produce bool tensors and record nothing.
 from __future__ import annotations
 
 import builtins
-import math
 
 from .. import _optable
 from .. import dtypes as _dt
@@ -40,6 +39,8 @@ class _Unary(Function):
             dt = _dt.get_default_dtype()
             data = be.cast(data, dt)
         y = make(be.unary(op, data), x._device, dt)
+        if not ctx.needs_input_grad[0]:  # no graph recorded: nothing will read what is saved
+            return y
         if saves == "x":
             ctx.save_for_backward(x)
         elif saves == "y":
@@ -91,29 +92,11 @@ def logit(input, eps=None, *, out=None):
 
 
 # ---------------------------------------------------------------------------- binary
-def _max_weight(a, b):
-    # ties split the gradient evenly, as PyTorch does
-    return (a > b) + (a == b) * 0.5
-
-
-# name -> (grad for a, what it reads, grad for b, what it reads), each over (g, a, b, y).
-# Only what the needed gradients read is saved: ``x.mul_(3)`` saves nothing of x, as PyTorch.
-BINARY = {
-    "add": (lambda g, a, b, y: g, "", lambda g, a, b, y: g, ""),
-    "sub": (lambda g, a, b, y: g, "", lambda g, a, b, y: -g, ""),
-    "mul": (lambda g, a, b, y: g * b, "b", lambda g, a, b, y: g * a, "a"),
-    "div": (lambda g, a, b, y: g / b, "b", lambda g, a, b, y: -g * a / (b * b), "ab"),
-    "pow": (lambda g, a, b, y: g * b * a ** (b - 1), "ab", lambda g, a, b, y: g * y * (a.log() if isinstance(a, Tensor) else math.log(a)), "ay"),
-    "maximum": (lambda g, a, b, y: g * _max_weight(a, b), "ab", lambda g, a, b, y: g * _max_weight(b, a), "ab"),
-    "minimum": (lambda g, a, b, y: g * _max_weight(b, a), "ab", lambda g, a, b, y: g * _max_weight(a, b), "ab"),
-    "atan2": (lambda g, a, b, y: g * b / (a * a + b * b), "ab", lambda g, a, b, y: -g * a / (a * a + b * b), "ab"),
-    "remainder": (lambda g, a, b, y: g, "", lambda g, a, b, y: -g * (a / b).floor(), "ab"),
-    "fmod": (lambda g, a, b, y: g, "", lambda g, a, b, y: -g * (a / b).trunc(), "ab"),
-    "hypot": (lambda g, a, b, y: g * a / y, "ay", lambda g, a, b, y: g * b / y, "by"),
-}
-_NONDIFF_BINARY = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
-                   "floor_divide", "bitwise_and", "bitwise_or", "bitwise_xor")
-_BOOL_RESULT = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
+# Differentiable rows of blaze/_optable.py (gradients over (g, a, b, y), what each reads); the
+# rest record nothing. Only what the needed gradients read is saved: ``x.mul_(3)`` saves nothing of x.
+BINARY = {n: row for n, row in _optable.BINARY.items() if row.grad_a is not None}
+_NONDIFF_BINARY = tuple(n for n, row in _optable.BINARY.items() if row.grad_a is None)
+_BOOL_RESULT = tuple(n for n, row in _optable.BINARY.items() if row.rule in ("cmp", "logical"))
 
 
 def _scalar_category(s) -> int:
@@ -145,7 +128,7 @@ def _prep(op, a, b):
         dt = b._dtype if c <= b._dtype.category else (_dt.get_default_dtype() if c == 2 else _dt.int64)
     else:
         raise TypeError(f"{op}(): expected at least one Tensor argument")
-    if op == "div" and not dt.is_floating_point:
+    if op in _TO_FLOAT and not dt.is_floating_point:
         dt = _dt.get_default_dtype()
     elif op in _INT_DIVISION and not dt.is_floating_point:
         _check_int_divisor(b)
@@ -156,6 +139,7 @@ def _prep(op, a, b):
 
 
 _INT_DIVISION = ("floor_divide", "remainder", "fmod")
+_TO_FLOAT = tuple(n for n, row in _optable.BINARY.items() if row.rule == "float")  # div, atan2
 
 
 def _check_int_divisor(b) -> None:
@@ -196,8 +180,8 @@ class _Binary(Function):
             raise broadcast_error(getattr(a, "shape", ()), getattr(b, "shape", ())) from None
         na, nb = ctx.needs_input_grad
         if na or nb:  # bookkeeping only when a graph is recorded
-            _, need_a, _, need_b = BINARY[op]
-            needs = (need_a if na else "") + (need_b if nb else "")
+            row = BINARY[op]
+            needs = (row.saves_a if na else "") + (row.saves_b if nb else "")
             ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
             sa, sb = (a if ta and "a" in needs else None), (b if tb and "b" in needs else None)
             sy = out if "y" in needs else None
@@ -209,7 +193,8 @@ class _Binary(Function):
 
     @staticmethod
     def backward(ctx, g):
-        fa, _, fb, _ = BINARY[ctx.op]
+        row = BINARY[ctx.op]
+        fa, fb = row.grad_a, row.grad_b
         sa, sb, y = ctx.saved_tensors if ctx._saved is not None or ctx._freed else (None, None, None)
         a = sa if sa is not None else ctx.scalars[0]
         b = sb if sb is not None else ctx.scalars[1]
@@ -339,47 +324,64 @@ def where(condition, input=None, other=None):
 
 
 class Clamp(Function):
+    """``clamp(x, lo, hi)``: each bound None, a number or a Tensor; one device primitive (on cuda,
+    one fused launch when both bounds are given)."""
     _internal = True
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        dt = x._dtype
-        for v in (lo, hi):
-            if isinstance(v, float) and not dt.is_floating_point:
-                dt = _dt.get_default_dtype()
+        tensors = isinstance(lo, Tensor) or isinstance(hi, Tensor)
+        if tensors:
+            dt = _dt.result_type(*[v for v in (x, lo, hi) if v is not None])
+        else:
+            dt = x._dtype
+            for v in (lo, hi):
+                if isinstance(v, float) and not dt.is_floating_point:
+                    dt = _dt.get_default_dtype()
         be = x._device.backend
-        data = x._data if dt is x._dtype else be.cast(x._data, dt)
-        ctx.save_for_backward(x)
-        ctx.lo, ctx.hi = lo, hi
-        r = be.clamp(data, lo, hi)
+        data, lod, hid = ((v._data if v._dtype is dt else be.cast(v._data, dt)) if isinstance(v, Tensor) else v
+                          for v in (x, lo, hi))
+        ctx.save_for_backward(x, lo if isinstance(lo, Tensor) else None, hi if isinstance(hi, Tensor) else None)
+        ctx.lo, ctx.hi = (None if isinstance(v, Tensor) else v for v in (lo, hi))
+        try:
+            r = be.clamp(data, lod, hid)
+        except ValueError:
+            raise broadcast_shapes_error(*[getattr(v, "shape", ()) for v in (x, lo, hi) if v is not None]) from None
         if _dt.from_numpy_dtype(r.dtype) is not dt:  # bool with int bounds promotes to int64 in the backends
             r = be.cast(r, dt)
         return make(r, x._device, dt)
 
     @staticmethod
     def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        keep = None
-        if ctx.lo is not None:
-            keep = x >= ctx.lo
-        if ctx.hi is not None:
-            k = x <= ctx.hi
-            keep = k if keep is None else keep.logical_and(k)
-        return where(keep, g, 0.0), None, None
+        # PyTorch's clamp_backward_min_max: x where lo <= x <= hi; a tensor lo where x < lo (and
+        # lo < hi), a tensor hi where x > hi (or hi < lo, where hi wins)
+        x, tlo, thi = ctx.saved_tensors
+        lo = tlo if tlo is not None else ctx.lo
+        hi = thi if thi is not None else ctx.hi
+        nx, nlo, nhi = ctx.needs_input_grad
+        gx = glo = ghi = None
+        if nx:
+            keep = None
+            if lo is not None:
+                keep = x >= lo
+            if hi is not None:
+                k = x <= hi
+                keep = k if keep is None else keep.logical_and(k)
+            gx = unbroadcast(where(keep, g, 0.0), x.shape)
+        if nlo and tlo is not None:
+            m = x < tlo
+            glo = unbroadcast(where(m if hi is None else m.logical_and(tlo < hi), g, 0.0), tlo.shape)
+        if nhi and thi is not None:
+            m = x > thi
+            ghi = unbroadcast(where(m if lo is None else m.logical_or(thi < lo), g, 0.0), thi.shape)
+        return gx, glo, ghi
 
 
 def clamp(input, min=None, max=None, *, out=None):
     """Limit values to [min, max], as ``torch.clamp``; bounds may be numbers or tensors."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        r = input
-        if min is not None:
-            r = maximum(r, min)  # noqa: F821
-        if max is not None:
-            r = minimum(r, max)  # noqa: F821
-    else:
-        r = Clamp.apply(input, min, max)
+    r = Clamp.apply(input, min, max)
     return r if out is None else out.copy_(r)
 
 

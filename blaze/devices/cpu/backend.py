@@ -28,19 +28,8 @@ def _upcast(fn):
 UNARY = {n: op.numpy if op.rule in ("exact", "int", "bool") else _upcast(op.numpy) for n, op in _optable.UNARY.items()}
 
 
-def _floor_divide(a, b):
-    return np.floor_divide(a, b)
-
-
-BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
-    "floor_divide": _floor_divide, "remainder": np.remainder, "fmod": np.fmod, "pow": np.power,
-    "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2, "hypot": np.hypot,
-    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
-    "ge": np.greater_equal, "logical_and": np.logical_and, "logical_or": np.logical_or,
-    "logical_xor": np.logical_xor, "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
-    "bitwise_xor": np.bitwise_xor,
-}
+BINARY = {n: op.numpy for n, op in _optable.BINARY.items()}
+_WHERE = _optable.TERNARY["where"].numpy
 
 REDUCE = {"sum": np.sum, "prod": np.prod, "amax": np.max, "amin": np.min, "any": np.any, "all": np.all,
           "mean": np.mean}
@@ -124,7 +113,7 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyOptimPrimitives,
         return BINARY[op](a, b)
 
     def where(self, cond, a, b):
-        return np.where(cond, a, b)
+        return _WHERE(cond, a, b)
 
     def clamp(self, x, lo, hi):
         if lo is not None:

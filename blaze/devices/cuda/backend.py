@@ -47,22 +47,6 @@ def _keep_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
-# Unary ops the elementwise kernel lacks, composed from ones it has (blaze/_optable.py's rows)
-_COMPOSED_UNARY = {n: op.compose for n, op in _optable.UNARY.items() if op.compose is not None}
-
-
-def _fmod(b, x, y):
-    # C fmod: the remainder takes the dividend's sign; Python's remainder takes the divisor's
-    r = b.binary("remainder", x, y)
-    fix = b.binary("logical_and", b.binary("ne", r, 0), b.binary("ne", b.binary("lt", r, 0), b.binary("lt", x, 0)))
-    return b.where(fix, b.binary("sub", r, y), r)
-
-
-_COMPOSED_BINARY = {
-    "fmod": _fmod,
-    "hypot": lambda b, x, y: b.unary("sqrt", b.binary("add", b.binary("mul", x, x), b.binary("mul", y, y))),
-}
-_BINARY_NAMES = {"floor_divide": "floordiv"}
 _REDUCE_NAMES = {"amax": "max", "amin": "min"}
 
 
@@ -185,32 +169,26 @@ class TritonBackend(TritonNNPrimitives, Backend):
 
     # -- elementwise ---------------------------------------------------------------------------
     def unary(self, op, x):
-        composed = _COMPOSED_UNARY.get(op)
-        if composed is not None:
-            return composed(self, x)
-        if x.size == 0:
-            out_dt = np.bool_ if op == "logical_not" else x.dtype
-            return DeviceArray.empty(x.shape, out_dt)
+        row = _optable.UNARY[op]
+        if row.kernel_id is None:
+            return row.compose(self, x)
         return _ew.unary(op, x)
 
     def binary(self, op, a, b):
-        composed = _COMPOSED_BINARY.get(op)
-        if composed is not None:
-            return composed(self, a, b)
-        op = _BINARY_NAMES.get(op, op)
-        a = a.item() if isinstance(a, np.generic) else a
-        b = b.item() if isinstance(b, np.generic) else b
-        shapes = [tuple(v.shape) for v in (a, b) if _is_arr(v)]
-        if any(0 in s for s in shapes):
-            shape = np.broadcast_shapes(*shapes)
-            dt = np.bool_ if op in ("eq", "ne", "lt", "le", "gt", "ge") or op.startswith("logical") else \
-                next(v.dtype for v in (a, b) if _is_arr(v))
-            return DeviceArray.empty(shape, dt)
-        return _ew.binary(op, a, b)
+        row = _optable.BINARY[op]
+        if row.kernel_id is None:
+            return row.compose(self, a, b)
+        # the op layer promoted the operands already: the launcher's result_type agrees, once per plan
+        return _ew.launch(op, (a, b))
 
     def where(self, cond, a, b):
-        return _ew.ternary("where", cond, a.item() if isinstance(a, np.generic) else a,
-                           b.item() if isinstance(b, np.generic) else b)
+        return _ew.launch("where", (cond, a, b))
+
+    def clamp(self, x, lo, hi):
+        if lo is None or hi is None:
+            return x if lo is None and hi is None else \
+                self.binary("minimum", x, hi) if lo is None else self.binary("maximum", x, lo)
+        return _ew.launch("clamp", (x, lo, hi))
 
     def assign(self, dst, src):
         """Write ``src`` (broadcast, cast) into ``dst`` in place; ``dst`` may be a view."""
