@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import blaze
-from blaze.data import (BatchSampler, ConcatDataset, Dataset, RandomSampler, SequentialSampler, Subset,
+from blaze.utils.data import (BatchSampler, ConcatDataset, Dataset, RandomSampler, SequentialSampler, Subset,
                         SubsetRandomSampler, TensorDataset, WeightedRandomSampler, random_split)
 
 

@@ -29,7 +29,7 @@ class IterableDataset(Dataset):
     """A dataset that is a stream: implement ``__iter__``.
 
     With ``num_workers > 0`` every worker iterates its own copy; use
-    :func:`blaze.data.get_worker_info` inside ``__iter__`` to give each worker its shard.
+    :func:`blaze.utils.data.get_worker_info` inside ``__iter__`` to give each worker its shard.
     """
 
     def __iter__(self):
