@@ -14,9 +14,9 @@ The old submodule names are the very same module objects as the new ones (``sys.
 aliases), so patching either path patches both. ``transforms``, ``datasets`` and ``utils``
 import Pillow, so they load on first use.
 """
-import importlib
 import sys
 
+from blaze.utils._lazy import lazy_submodules
 from blaze.utils.data import *  # noqa: F401,F403  (the public names of torch.utils.data)
 from blaze.utils.data import __all__ as _DATA_ALL
 from blaze.utils.data import _utils, dataloader, dataset, distributed, sampler
@@ -32,8 +32,4 @@ _LAZY_SUBMODULES = ("transforms", "datasets", "utils")
 
 __all__ = [*_DATA_ALL, *_LAZY_SUBMODULES]
 
-
-def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_submodules(__name__, _LAZY_SUBMODULES)

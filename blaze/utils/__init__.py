@@ -2,14 +2,10 @@
 
 Submodules load on first use so ``import blaze`` stays fast.
 """
-import importlib
+from ._lazy import lazy_submodules
 
 _LAZY_SUBMODULES = ("data", "dlpack", "download")
 
 __all__ = list(_LAZY_SUBMODULES)
 
-
-def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_submodules(__name__, _LAZY_SUBMODULES)

@@ -5,14 +5,10 @@
 
 Submodules import Pillow, so each loads on first use. Models and ops join this package later.
 """
-import importlib
+from blaze.utils._lazy import lazy_submodules
 
 _LAZY_SUBMODULES = ("datasets", "transforms", "utils")
 
 __all__ = list(_LAZY_SUBMODULES)
 
-
-def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_submodules(__name__, _LAZY_SUBMODULES)
