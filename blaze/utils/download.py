@@ -81,6 +81,14 @@ def _check_url(url: str) -> None:
         raise ValueError(f"only http and https URLs are downloaded, got {url!r}")
 
 
+class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib follows redirects to ftp:// too; a dataset mirror has no reason to leave http(s)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        _check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _fetch(url: str, part: Path, desc: str, timeout: float) -> None:
     """Stream ``url`` into ``part``, continuing from its current size when the server honours Range."""
     have = part.stat().st_size if part.exists() else 0
@@ -88,7 +96,7 @@ def _fetch(url: str, part: Path, desc: str, timeout: float) -> None:
     if have:
         req.add_header("Range", f"bytes={have}-")
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
+        resp = urllib.request.build_opener(_HTTPOnlyRedirects).open(req, timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # Range past the end: the .part is stale or complete; start over
             part.unlink()
@@ -97,8 +105,10 @@ def _fetch(url: str, part: Path, desc: str, timeout: float) -> None:
     from tqdm import tqdm  # loaded here: tqdm costs ~30 ms at import, paid only when downloading
 
     with resp:
-        resumed = have and resp.status == 206 and \
-            resp.headers.get("Content-Range", "").replace(" ", "").startswith(f"bytes{have}-")
+        resumed = bool(have) and resp.status == 206
+        if resumed and not resp.headers.get("Content-Range", "").replace(" ", "").startswith(f"bytes{have}-"):
+            part.unlink()
+            raise ValueError(f"asked for bytes {have}- and got {resp.headers.get('Content-Range')!r}")
         start = have if resumed else 0  # a 200 (Range ignored) is the whole file: rewrite from byte 0
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length and length.isdigit() else None
@@ -111,6 +121,20 @@ def _fetch(url: str, part: Path, desc: str, timeout: float) -> None:
         if total is not None and part.stat().st_size != total:
             raise urllib.error.ContentTooShortError(
                 f"got {part.stat().st_size} of {total} bytes", None)
+
+
+def _fetch_resuming(url: str, part: Path, desc: str, timeout: float) -> Exception | None:
+    """``_fetch``, resumed after a dropped connection up to _RESUME_TRIES times; the last error or None."""
+    error = None
+    for _ in range(_RESUME_TRIES):
+        try:
+            _fetch(url, part, desc, timeout)
+            return None
+        except (OSError, http.client.HTTPException, ValueError) as e:  # URLError is an OSError
+            error = e
+            if isinstance(e, urllib.error.HTTPError) or not part.exists():
+                break  # a 404 (or nothing received) will not get better by asking again
+    return error
 
 
 def download_url(url: str | Sequence[str], root, filename: str | None = None, md5: str | None = None,
@@ -142,31 +166,30 @@ def download_url(url: str | Sequence[str], root, filename: str | None = None, md
         return dest
     root.mkdir(parents=True, exist_ok=True)
     part = root / (filename + ".part")
+    if want is None:
+        part.unlink(missing_ok=True)  # without a checksum, bytes left by an earlier run cannot be trusted
     failures, bad = [], []
     for u in urls:
-        error = None
-        for _ in range(_RESUME_TRIES):
-            try:
-                _fetch(u, part, filename, timeout)
-                error = None
+        while True:
+            resumed = part.exists()
+            error = _fetch_resuming(u, part, filename, timeout)
+            if error is not None:
+                failures.append(f"{u}: {type(error).__name__}: {error}")
                 break
-            except (OSError, http.client.HTTPException, ValueError) as e:  # URLError is an OSError
-                error = e
-                if isinstance(e, urllib.error.HTTPError) or not part.exists():
-                    break  # 404 and friends will not get better by asking again
-        if error is not None:
-            failures.append(f"{u}: {type(error).__name__}: {error}")
-            continue
-        if want is not None and (got := _hash_file(part, want[0])) != want[1]:
+            if want is None or (got := _hash_file(part, want[0])) == want[1]:
+                os.replace(part, dest)
+                return dest
             part.unlink()
-            bad.append(f"{u}: {want[0]} {got}, expected {want[1]}")
-            continue
-        os.replace(part, dest)
-        return dest
+            if not resumed:
+                bad.append(f"{u}: {want[0]} {got}, expected {want[1]}")
+                break
+            # the bytes kept from an earlier run may be another file's: once more from byte 0
     if bad:
         raise ChecksumError(f"{filename}: the download does not match its checksum (nothing was kept in "
                             f"{root}):\n  " + "\n  ".join(bad + failures))
-    raise DownloadError(f"could not download {filename} into {root}; tried:\n  " + "\n  ".join(failures)
+    kept = f"\nThe {part.stat().st_size} bytes received are kept in {part} and resumed next time." \
+        if part.exists() else ""
+    raise DownloadError(f"could not download {filename} into {root}; tried:\n  " + "\n  ".join(failures) + kept
                         + "\nCheck the network (or a proxy), or put the file in that directory yourself.")
 
 

@@ -3,7 +3,7 @@
 The server listens on 127.0.0.1 on a random port, serves ``server.files`` (path -> bytes), honours
 ``Range: bytes=N-`` (206, or 416 past the end), and can misbehave on purpose: ``cut_once[path] = k``
 sends the full Content-Length but closes after k body bytes (once), and ``ignore_range`` answers
-every request with the whole file (200). ``server.log`` records (path, Range header, status).
+every request with the whole file (200), ``redirects[path] = url`` answers 302. ``server.log`` records (path, Range header, status).
 """
 import http.server
 import re
@@ -24,6 +24,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         srv = self.server
         path, rng = self.path, self.headers.get("Range")
+        if path in srv.redirects:
+            srv.log.append((path, rng, 302))
+            self.send_response(302)
+            self.send_header("Location", srv.redirects[path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         data = srv.files.get(path)
         if data is None:
             srv.log.append((path, rng, 404))
@@ -63,7 +70,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.files, self.log, self.cut_once, self.ignore_range = {}, [], {}, False
+        self.files, self.log, self.cut_once, self.redirects, self.ignore_range = {}, [], {}, {}, False
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 

@@ -75,6 +75,39 @@ def test_a_part_file_left_by_an_earlier_run_is_continued(http_server, tmp_path):
     assert _tree(tmp_path) == ["data.bin"]
 
 
+def test_a_part_of_another_file_is_fetched_again_from_byte_0(http_server, tmp_path):
+    http_server.files["/data.bin"] = PAYLOAD
+    (tmp_path / "data.bin.part").write_bytes(b"\xff" * 1000)             # same length prefix, other bytes
+    assert download_url(http_server.url + "/data.bin", tmp_path, md5=MD5).read_bytes() == PAYLOAD
+    assert http_server.log == [("/data.bin", "bytes=1000-", 206), ("/data.bin", None, 200)]
+
+
+def test_without_a_checksum_a_leftover_part_is_not_trusted(http_server, tmp_path):
+    http_server.files["/data.bin"] = PAYLOAD
+    (tmp_path / "data.bin.part").write_bytes(b"\xff" * 1000)
+    assert download_url(http_server.url + "/data.bin", tmp_path).read_bytes() == PAYLOAD
+    assert http_server.log == [("/data.bin", None, 200)]
+
+
+def test_an_unfinished_download_is_kept_for_next_time(http_server, dead_url, tmp_path):
+    http_server.files["/data.bin"] = PAYLOAD
+    http_server.redirects["/moved.bin"] = dead_url + "data.bin"         # this mirror sends us to a dead server
+    (tmp_path / "data.bin.part").write_bytes(PAYLOAD[:50_000])
+    with pytest.raises(DownloadError, match=r"50000 bytes received are kept in .*data.bin.part"):
+        download_url(http_server.url + "/moved.bin", tmp_path, "data.bin", md5=MD5, timeout=5)
+    assert download_url(http_server.url + "/data.bin", tmp_path, md5=MD5).read_bytes() == PAYLOAD
+    assert http_server.log[-1] == ("/data.bin", "bytes=50000-", 206)
+
+
+def test_redirects_are_followed_only_to_http(http_server, tmp_path):
+    http_server.files["/real/data.bin"] = PAYLOAD
+    http_server.redirects["/data.bin"] = http_server.url + "/real/data.bin"
+    http_server.redirects["/ftp.bin"] = "ftp://127.0.0.1/data.bin"
+    assert download_url(http_server.url + "/data.bin", tmp_path, md5=MD5).read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match="only http and https"):
+        download_url(http_server.url + "/ftp.bin", tmp_path / "other", md5=MD5)
+
+
 def test_a_server_that_ignores_range_gets_a_full_download(http_server, tmp_path):
     http_server.files["/data.bin"] = PAYLOAD
     http_server.ignore_range = True
