@@ -73,7 +73,7 @@ class CIFAR10(Dataset):
         ["data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"],
     ]
     test_list = [["test_batch", "40351d587109b95175f43aff81a1287e"]]
-    meta = {"filename": "batches.meta", "key": "label_names", "md5": "5ff9c542aee3614f3951f86de34e609e"}
+    meta = {"filename": "batches.meta", "key": "label_names", "md5": "5ff9c542aee3614f3951f8cda6e48888"}
     label_key = "labels"
     num_classes = 10
 
