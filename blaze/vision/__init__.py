@@ -1,4 +1,4 @@
-"""blaze.vision: torchvision's layout — ``datasets``, ``transforms``, ``utils`` (make_grid, save_image).
+"""blaze.vision: torchvision's layout — ``datasets``, ``transforms``, ``utils`` (make_grid, save_image), ``io``.
 
     from blaze.vision import datasets, transforms
     from blaze.vision.utils import save_image
@@ -7,7 +7,7 @@ Submodules import Pillow, so each loads on first use. Models and ops join this p
 """
 from blaze.utils._lazy import lazy_submodules
 
-_LAZY_SUBMODULES = ("datasets", "transforms", "utils")
+_LAZY_SUBMODULES = ("datasets", "io", "transforms", "utils")
 
 __all__ = list(_LAZY_SUBMODULES)
 

@@ -23,6 +23,7 @@ import blaze
                                      "download_and_extract_archive"]),
     ("blaze.vision.transforms", ["Compose", "ToTensor", "Normalize"]),
     ("blaze.vision.utils", ["make_grid", "save_image"]),
+    ("blaze.vision.io", ["read_image", "decode_image", "write_png", "encode_jpeg", "ImageReadMode"]),
 ])
 def test_pytorch_paths_import(path, names):
     module = importlib.import_module(path)
@@ -32,7 +33,7 @@ def test_pytorch_paths_import(path, names):
 
 def test_torch_style_attribute_access():
     import blaze.utils.data
-    from blaze.vision import datasets, transforms  # noqa: F401  (torchvision's spelling)
+    from blaze.vision import datasets, io, transforms, utils  # noqa: F401  (torchvision's spelling)
     assert blaze.utils.data.DataLoader is blaze.utils.data.dataloader.DataLoader
     assert blaze.utils.dlpack.from_dlpack is blaze.from_dlpack
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
