@@ -34,6 +34,21 @@ def test_download_checks_the_checksum_and_skips_a_valid_file(http_server, tmp_pa
     assert got2.read_bytes() == PAYLOAD
 
 
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_only(http_server, tmp_path, monkeypatch, capsys):
+    http_server.files["/data.bin"] = PAYLOAD
+    download_url(http_server.url + "/data.bin", tmp_path / "quiet", md5=MD5)
+    assert capsys.readouterr().err == ""                                   # not a tty: tqdm stays silent
+    term = _Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    download_url(http_server.url + "/data.bin", tmp_path / "tty", md5=MD5)
+    assert "data.bin:" in term.getvalue() and "/250k " in term.getvalue()      # the bar, sized from Content-Length
+
+
 def test_mirror_fallback_when_the_first_mirror_404s(http_server, tmp_path):
     http_server.files["/good/data.bin"] = PAYLOAD
     urls = [http_server.url + "/gone/data.bin", http_server.url + "/good/data.bin"]
