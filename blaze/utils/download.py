@@ -37,7 +37,7 @@ class DownloadError(OSError):
 
 
 class ChecksumError(DownloadError):
-    """A downloaded (or present) file does not match its published checksum."""
+    """Every mirror that answered delivered a file that does not match its published checksum."""
 
 
 class UnsafeArchiveError(ValueError):
@@ -46,17 +46,17 @@ class UnsafeArchiveError(ValueError):
 
 # ---- checksums --------------------------------------------------------------------------
 
-def _hash_file(path, algorithm: str) -> str:
+def _hash_file(path, algorithm: str, chunk_size: int = 1 << 20) -> str:
     h = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        for chunk in iter(lambda: f.read(chunk_size), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
 def calculate_md5(fpath, chunk_size: int = 1024 * 1024) -> str:
     """The hex MD5 of a file (torchvision's name)."""
-    return _hash_file(fpath, "md5")
+    return _hash_file(fpath, "md5", chunk_size)
 
 
 def _expected(md5: str | None, sha256: str | None) -> tuple[str, str] | None:
