@@ -72,3 +72,10 @@ def test_import_blaze_loads_neither_pillow_nor_tqdm():
             "print(sorted(m for m in ('PIL', 'tqdm', 'blaze.vision.datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_distributed_sampler_asks_blaze_distributed_for_the_world():
+    from blaze.utils.data.distributed import DistributedSampler
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):
+        DistributedSampler(list(range(4)))                               # reaches blaze.distributed, not ImportError
+    assert list(DistributedSampler(list(range(4)), num_replicas=2, rank=1, shuffle=False)) == [1, 3]
