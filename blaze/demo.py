@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 import blaze
-from blaze.data import DataLoader, Subset
-from blaze.data import transforms as T
-from blaze.data.datasets import FashionMNIST
+from blaze.utils.data import DataLoader, Subset
+from blaze.vision import transforms as T
+from blaze.vision.datasets import FashionMNIST
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel mean / std
 GRID_COLS, GRID_ROWS, SCALE = 8, 4, 3  # the predictions picture: 32 test images drawn 3x
@@ -47,12 +47,12 @@ def _datasets(args):
 
 def train_epoch(model, loader, optimizer, device, desc):
     """One pass over ``loader``; returns the mean training loss."""
-    from blaze.utils import progress
+    from tqdm import tqdm
 
     F = blaze.nn.functional
     model.train()
     total, count = 0.0, 0
-    bar = progress(loader, desc=desc)
+    bar = tqdm(loader, desc=desc, disable=None)  # disable=None: no bar when stderr is not a terminal
     for images, labels in bar:
         images, labels = images.to(device), labels.to(device)
         loss = F.cross_entropy(model(images), labels)
@@ -61,7 +61,7 @@ def train_epoch(model, loader, optimizer, device, desc):
         optimizer.step()
         total += loss.item() * labels.shape[0]
         count += labels.shape[0]
-        bar.set_postfix(loss=total / count)
+        bar.set_postfix(loss=f"{total / count:.4g}")
     return total / max(count, 1)
 
 

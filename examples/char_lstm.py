@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import blaze  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 from blaze import nn  # noqa: E402
 from blaze.data import DataLoader, RandomSampler  # noqa: E402
 from blaze.data.datasets import CharDataset  # noqa: E402
@@ -122,7 +123,7 @@ def main(argv=None) -> float:
     loader = DataLoader(train_ds, batch_size=args.batch_size, sampler=sampler)
 
     t0 = time.perf_counter()
-    bar = blaze.utils.progress(loader, desc="train")
+    bar = tqdm(loader, desc="train", disable=None)  # silent when stderr is not a terminal
     for x, y in bar:
         x, y = x.to(args.device), y.to(args.device)
         logits, _ = model(x)

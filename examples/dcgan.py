@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import blaze  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 from blaze import nn  # noqa: E402
 from blaze.data import DataLoader, RandomSampler  # noqa: E402
 from blaze.data import transforms as T  # noqa: E402
@@ -99,7 +100,7 @@ def main(argv=None) -> tuple[float, float]:
     fixed_z = blaze.randn(64, args.nz, 1, 1, device=args.device)
 
     t0 = time.perf_counter()
-    bar = blaze.utils.progress(loader, desc="train")
+    bar = tqdm(loader, desc="train", disable=None)  # silent when stderr is not a terminal
     for real, _ in bar:
         real = real.to(args.device)
         b = real.shape[0]

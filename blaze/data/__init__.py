@@ -1,38 +1,35 @@
-"""blaze.data: datasets, samplers, the DataLoader, and (as submodules) transforms, datasets, utils.
+"""blaze.data: the pre-PyTorch-layout name, kept as a thin re-export so old imports keep working.
 
-The PyTorch counterparts are ``torch.utils.data`` and ``torchvision.{transforms,datasets,utils}``::
+New code imports where PyTorch keeps things:
 
-    from blaze.data import DataLoader
-    from blaze.data import transforms as T
-    from blaze.data.datasets import FashionMNIST
+| blaze.data (old)                  | now (PyTorch's path)                                     |
+| --------------------------------- | -------------------------------------------------------- |
+| ``blaze.data.DataLoader`` etc.    | ``blaze.utils.data`` (``torch.utils.data``)              |
+| ``blaze.data.{dataset,sampler,dataloader,distributed}`` | ``blaze.utils.data.<same name>`` |
+| ``blaze.data.collate``            | ``blaze.utils.data._utils.collate``                      |
+| ``blaze.data.{transforms,utils}`` | ``blaze.vision.{transforms,utils}`` (``torchvision``)    |
+| ``blaze.data.datasets``           | ``blaze.vision.datasets`` plus :class:`CharDataset`      |
 
-    ds = FashionMNIST(transform=T.Compose([T.ToTensor(), T.Normalize((0.286,), (0.353,))]))
-    for images, labels in DataLoader(ds, batch_size=64, shuffle=True, num_workers=2):
-        ...
-
-``transforms``, ``datasets`` and ``utils`` import Pillow, so they load on first use.
+The old submodule names are the very same module objects as the new ones (``sys.modules``
+aliases), so patching either path patches both. ``transforms``, ``datasets`` and ``utils``
+import Pillow, so they load on first use.
 """
-import importlib
+import sys
 
-from ._worker import WorkerInfo, get_worker_info
-from .collate import default_collate, default_convert
-from .dataloader import DataLoader
-from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
-from .distributed import DistributedSampler
-from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
-                      WeightedRandomSampler)
+from blaze.utils._lazy import lazy_submodules
+from blaze.utils.data import *  # noqa: F401,F403  (the public names of torch.utils.data)
+from blaze.utils.data import __all__ as _DATA_ALL
+from blaze.utils.data import _utils, dataloader, dataset, distributed, sampler
+
+# old submodule path -> the module it now is; the Pillow-free ones are aliased at import
+_MOVED = {"dataset": dataset, "sampler": sampler, "dataloader": dataloader, "distributed": distributed,
+          "collate": _utils.collate, "_worker": _utils.worker}
+for _old, _module in _MOVED.items():
+    sys.modules[f"{__name__}.{_old}"] = _module
+    globals()[_old] = _module
 
 _LAZY_SUBMODULES = ("transforms", "datasets", "utils")
 
-__all__ = [
-    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler", "IterableDataset",
-    "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
-    "WeightedRandomSampler", "WorkerInfo", "default_collate", "default_convert", "get_worker_info",
-    "random_split", *_LAZY_SUBMODULES,
-]
+__all__ = [*_DATA_ALL, *_LAZY_SUBMODULES]
 
-
-def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_submodules(__name__, _LAZY_SUBMODULES)

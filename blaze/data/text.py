@@ -8,7 +8,7 @@ import numpy as np
 
 import blaze
 
-from .dataset import Dataset
+from blaze.utils.data.dataset import Dataset
 
 
 _TEXT_SUFFIXES = (".txt", ".text", ".md")

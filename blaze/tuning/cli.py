@@ -217,7 +217,7 @@ def _run_tuning(problems, args, out) -> int:
     from blaze.tuning.cache import cache_path
     from blaze.tuning.timer import default_timer
     from blaze.tuning.tuner import candidate_configs, tune
-    from blaze.utils.progress import ProgressBar
+    from tqdm import tqdm
     timer = default_timer(args.warmup, args.repeats)
     total = 0
     for name, problem in problems:
@@ -225,10 +225,10 @@ def _run_tuning(problems, args, out) -> int:
             total += len(candidate_configs(name, problem, max_configs=args.max_configs))
         except Exception:  # reported by the tuning loop below
             pass
-    bar = ProgressBar(total=total, desc="tuning", file=sys.stderr)
+    bar = tqdm(total=total, desc="tuning", file=sys.stderr, disable=None)
     results, failed = [], []
     for name, problem in problems:
-        bar.set_postfix(kernel=name)
+        bar.set_postfix(kernel=name, refresh=False)
         try:
             results.append(tune(name, problem, max_configs=args.max_configs, timer=timer,
                                 on_config=lambda cfg, ms: bar.update(1)))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import blaze
-from blaze.data import default_collate, default_convert
+from blaze.utils.data import default_collate, default_convert
 
 
 def test_tensors_are_stacked():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import blaze
-from blaze.data import (BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler, get_worker_info)
-from blaze.data import transforms as T
-from blaze.data.datasets import bundled_fashion_mnist
+from blaze.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler, get_worker_info)
+from blaze.vision import transforms as T
+from blaze.vision.datasets import bundled_fashion_mnist
 
 
 class Squares(Dataset):
@@ -144,7 +144,7 @@ def test_same_batches_for_any_num_workers():
 
 def test_same_random_transforms_for_any_num_workers():
     tf = T.Compose([T.RandomCrop(28, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize((0.5,), (0.5,))])
-    ds = blaze.data.Subset(bundled_fashion_mnist(train=False, transform=tf), range(48))
+    ds = blaze.utils.data.Subset(bundled_fashion_mnist(train=False, transform=tf), range(48))
     runs = []
     for nw in (0, 2):
         blaze.manual_seed(7)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import blaze
-from blaze.data import (BatchSampler, ConcatDataset, Dataset, RandomSampler, SequentialSampler, Subset,
-                        SubsetRandomSampler, TensorDataset, WeightedRandomSampler, random_split)
+from blaze.utils.data import (BatchSampler, ConcatDataset, Dataset, RandomSampler, SequentialSampler, StackDataset,
+                              Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler, random_split)
 
 
 class Range(Dataset):
@@ -30,6 +30,19 @@ def test_tensor_dataset():
     assert b.item() == 2
     with pytest.raises(ValueError, match="Size mismatch"):
         TensorDataset(x, blaze.from_numpy(np.arange(5)))
+
+
+def test_stack_dataset_tuple_and_dict():
+    ds = StackDataset(Range(3), TensorDataset(blaze.arange(3) * 10))
+    assert len(ds) == 3 and ds[2][0] == 2 and ds[2][1][0].item() == 20
+    named = StackDataset(a=Range(3), b=Range(3))
+    assert named[1] == {"a": 1, "b": 1} and len(named) == 3
+    with pytest.raises(ValueError, match="Size mismatch"):
+        StackDataset(Range(3), Range(4))
+    with pytest.raises(ValueError, match="both types are given"):
+        StackDataset(Range(3), b=Range(3))
+    with pytest.raises(ValueError, match="At least one dataset"):
+        StackDataset()
 
 
 def test_subset_and_concat():

@@ -4,17 +4,29 @@ import io
 import numpy as np
 from PIL import Image
 
-from blaze.utils import progress
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
 
 
-def test_progress_bar_counts_and_postfix():
-    out = io.StringIO()
-    bar = progress(range(20), desc="epoch 1", file=out)
-    for _ in bar:
-        bar.set_postfix(loss=0.123456)
-    lines = out.getvalue().splitlines()
-    assert lines[-1].startswith("epoch 1  [") and "20/20" in lines[-1] and "loss=0.1235" in lines[-1]
-    assert len(lines) <= 11  # not a tty: one line per 10% plus the final one
+def test_demo_bar_is_tqdm_and_quiet_off_a_terminal(monkeypatch, capsys):
+    """The epoch bar is tqdm's (disable=None): drawn on a terminal, silent in a log or a pipe."""
+    from blaze.demo import train_epoch
+    from blaze.utils.data import DataLoader, TensorDataset
+    import blaze
+
+    blaze.manual_seed(0)
+    model = blaze.nn.Linear(4, 3)
+    loader = DataLoader(TensorDataset(blaze.randn(40, 4), blaze.randint(0, 3, (40,))), batch_size=8)
+    opt = blaze.optim.SGD(model.parameters(), lr=0.1)
+    train_epoch(model, loader, opt, "cpu", "epoch 1")
+    assert capsys.readouterr().err == ""                                 # captured stderr is not a tty
+    term = _Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    loss = train_epoch(model, loader, opt, "cpu", "epoch 2")
+    final = term.getvalue().split("\r")[-1]
+    assert final.startswith("epoch 2: 100%") and "5/5" in final and f"loss={loss:.4g}" in final
 
 
 def test_demo_trains_and_draws(tmp_path, capsys):

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 import blaze
-from blaze.data.utils import make_grid, save_image
+from blaze.vision.utils import make_grid, save_image
 
 
 def test_make_grid_layout():

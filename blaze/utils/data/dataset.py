@@ -29,7 +29,7 @@ class IterableDataset(Dataset):
     """A dataset that is a stream: implement ``__iter__``.
 
     With ``num_workers > 0`` every worker iterates its own copy; use
-    :func:`blaze.data.get_worker_info` inside ``__iter__`` to give each worker its shard.
+    :func:`blaze.utils.data.get_worker_info` inside ``__iter__`` to give each worker its shard.
     """
 
     def __iter__(self):
@@ -66,6 +66,33 @@ class TensorDataset(Dataset):
 
     def __len__(self):
         return self.tensors[0].shape[0]
+
+
+class StackDataset(Dataset):
+    """Datasets of one length read side by side: ``StackDataset(a, b)[i] == (a[i], b[i])``,
+    ``StackDataset(image=a, text=b)[i] == {"image": a[i], "text": b[i]}``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like input/"
+                             "output, but both types are given.")
+        datasets = args or tuple(kwargs.values())
+        if not datasets:
+            raise ValueError("At least one dataset should be passed")
+        lengths = [len(d) for d in datasets]
+        if any(n != lengths[0] for n in lengths):
+            raise ValueError("Size mismatch between datasets")
+        self._length = lengths[0]
+        self.datasets = args if args else kwargs
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self):
+        return self._length
 
 
 class Subset(Dataset):

@@ -2,7 +2,7 @@
 
 Workers are processes (``multiprocessing``, 'fork' on Linux, else 'spawn'). Each worker has
 its own task queue; all answer on one result queue; the main process hands batches out in
-sampler order. See ``blaze/data/_worker.py`` for the seeding rule that makes batches and
+sampler order. See ``blaze/utils/data/_utils/worker.py`` for the seeding rule that makes batches and
 random transforms identical for any ``num_workers``.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ import warnings
 import blaze
 from blaze import _env
 
-from . import _worker
-from .collate import default_collate, default_convert
+from ._utils import worker as _worker
+from ._utils.collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 import blaze
-from blaze.data import transforms as T
+from blaze.vision import transforms as T
 
 
 def _rgb(h=20, w=30, seed=0):
