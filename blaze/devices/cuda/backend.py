@@ -519,8 +519,6 @@ class TritonBackend(TritonNNPrimitives, Backend):
         return self._fallback("unique", lambda nb, a: nb.unique(a, sorted_, return_inverse, return_counts), x)
 
     def einsum(self, eq, *xs):
-        from .einsum import einsum
-        r = einsum(self, eq, xs)
-        if r is not None:
-            return r
-        return self._fallback("einsum", lambda nb, *a: nb.einsum(eq, *a), *xs)
+        if any(x.dtype.kind not in "fV" for x in xs):  # the GEMM kernel multiplies floats only
+            return self._fallback("einsum", lambda nb, *a: nb.einsum(eq, *a), *xs)
+        return super().einsum(eq, *xs)  # permutes, sums and GEMMs: blaze/devices/defaults/einsum.py
