@@ -74,6 +74,7 @@ class TritonBackend(TritonNNPrimitives, Backend):
     def __init__(self):
         from . import memory as cuda_memory
         cuda_memory.device()  # fail here, with the reason, when neither a GPU nor the interpreter is there
+        _ix.install_error_word(cuda_memory.error_word)  # index-checking kernels report into the memory layer
         import blaze.tuning  # noqa: F401  (installs the tuning cache's lookup into the kernel registry)
         self._masks = {}
 
