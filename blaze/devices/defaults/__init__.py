@@ -10,12 +10,14 @@ from __future__ import annotations
 from .attention import AttentionDefaults
 from .conv import ConvDefaults
 from .derived import DerivedDefaults
+from .fused import FusedDefaults
 from .nn import NNDefaults
 from .optim import OptimDefaults
 from .rnn import RNNDefaults
 
 
-class GroupDefaults(DerivedDefaults, NNDefaults, ConvDefaults, AttentionDefaults, RNNDefaults, OptimDefaults):
+class GroupDefaults(DerivedDefaults, NNDefaults, FusedDefaults, ConvDefaults, AttentionDefaults, RNNDefaults,
+                    OptimDefaults):
     """Every optional group's default, composed from the core primitives."""
 
 
