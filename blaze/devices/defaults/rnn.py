@@ -30,6 +30,11 @@ def _one_minus(be, a):
     return be.binary("sub", 1.0, a)
 
 
+def _sigmoid_grad(be, y):
+    """sigmoid' from the sigmoid's output y: y (1 - y)."""
+    return be.binary("mul", y, _one_minus(be, y))
+
+
 class RNNDefaults:
     def lstm_forward(self, gx, h0, c0, w_hh):
         """gx (T, B, 4H) gates i, f, g, o. Returns (hs, cs (T, B, H), gates (T, B, 4H) after activation)."""
@@ -61,11 +66,10 @@ class RNNDefaults:
             dh = self.binary("add", dh, self.getitem(dhs, (t,)))
             dc = self.binary("add", dc, self.binary("mul", self.binary("mul", dh, o), _one_minus(self, self.binary(
                 "mul", tc, tc))))
-            sig_d = lambda y: self.binary("mul", y, _one_minus(self, y))  # noqa: E731  sigmoid' from its output
-            di = self.binary("mul", self.binary("mul", dc, g), sig_d(i))
-            df = self.binary("mul", self.binary("mul", dc, c_prev), sig_d(f))
+            di = self.binary("mul", self.binary("mul", dc, g), _sigmoid_grad(self, i))
+            df = self.binary("mul", self.binary("mul", dc, c_prev), _sigmoid_grad(self, f))
             dg = self.binary("mul", self.binary("mul", dc, i), _one_minus(self, self.binary("mul", g, g)))
-            do = self.binary("mul", self.binary("mul", dh, tc), sig_d(o))
+            do = self.binary("mul", self.binary("mul", dh, tc), _sigmoid_grad(self, o))
             dgates[t] = self.cat([di, df, dg, do], 1)
             dc = self.binary("mul", dc, f)
             dh = self.matmul(dgates[t], w_hh)
