@@ -27,9 +27,6 @@ def _signature(cls, name):
     return [(p.name, p.default) for p in inspect.signature(getattr(cls, name)).parameters.values()]
 
 
-def _implemented(cls, name):
-    """False for a group primitive the class inherits unimplemented from Backend."""
-    return not getattr(getattr(cls, name), "_unimplemented_group", None)
 
 
 @pytest.mark.parametrize("name", _declared())
@@ -41,14 +38,9 @@ def test_one_signature_per_primitive(name):
         classes.append(TritonBackend)
     except ImportError:  # no Triton: the cuda side is checked where it is installed
         pass
-    impl = [c for c in classes if _implemented(c, name)]
     assert all(issubclass(c, Backend) for c in classes)
-    if _implemented(Backend, name):  # declared here with its signature: every device matches it
-        assert impl == classes
-        for c in impl:
-            assert _signature(c, name) == _signature(Backend, name), (c.__name__, name)
-    for c in impl[1:]:
-        assert _signature(c, name) == _signature(impl[0], name), (c.__name__, name)
+    for c in classes:  # every primitive is declared (core) or defaulted (groups) on Backend with its signature
+        assert _signature(c, name) == _signature(Backend, name), (c.__name__, name)
 
 
 def test_capabilities_are_declared():
@@ -92,8 +84,6 @@ def test_a_core_only_device_runs_a_training_step():
     object.__setattr__(CPU, "_backend", CoreOnly())
     try:
         losses, params = _train()
-        with pytest.raises(NotImplementedError, match="'conv2d' \\(fused group 'conv'"):
-            F.conv2d(blaze.randn(1, 1, 4, 4), blaze.randn(1, 1, 3, 3))
     finally:
         object.__setattr__(CPU, "_backend", saved)
     assert losses[-1] < losses[0]

@@ -1,11 +1,11 @@
 """The declared device interface: a required core tier and optional fused groups.
 
 A device implements the ``CORE`` primitives (abstract below: creation, copy/cast, random,
-elementwise by op name, reductions, views, movement/indexing, matmul). Everything else is in a
-fused group (``GROUPS``); a group's primitive either has a default here, written once over the
-core tier, or raises ``NotImplementedError`` naming the group until the device provides it.
-``supports(group)`` says whether a device brings its own (fused) version of a whole group;
-callers ask it instead of probing with ``getattr``.
+elementwise by op name, reductions, views, movement/indexing, matmul). Everything else is in an
+optional group (``GROUPS``) whose default is written once over the core tier
+(blaze/devices/defaults/, one module per group), so a device with only the core tier runs every
+layer; a device overrides a group with its fused version. ``supports(group)`` says whether a
+device brings its own version of a whole group; callers ask it instead of probing with ``getattr``.
 
 Arrays are the device's own type (``numpy.ndarray`` on cpu, ``DeviceArray`` on cuda); dtypes
 arrive as ``blaze.dtypes`` objects, already promoted by the op layer.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 
-import numpy as np
+from .defaults import GroupDefaults
 
 CORE = (
     "empty", "full", "from_numpy", "to_numpy", "copy", "cast",
@@ -27,17 +27,17 @@ CORE = (
     "matmul",
 )
 
-# Optional groups. A primitive with a default below works on every device; the others raise
-# until a device implements them (the cpu and cuda devices implement all of them).
+# Optional groups, each with a default over the core tier (blaze/devices/defaults/).
 GROUPS = {
-    "derived": ("arange", "linspace", "eye", "clamp", "stack", "expand_dims", "logsumexp", "index_select",
-                # no default over the core tier yet: a device provides these or raises naming the group
-                "var", "sum_to_dtype", "diagonal", "flip", "roll", "tril", "triu", "repeat", "repeat_interleave",
+    "derived": ("arange", "linspace", "eye", "clamp", "stack", "expand_dims", "logsumexp", "index_select", "var",
+                "sum_to_dtype", "diagonal", "flip", "roll", "tril", "triu", "repeat", "repeat_interleave",
                 "pad_mode", "topk", "einsum"),
     "nn": ("linear", "softmax", "softmax_backward", "gelu", "gelu_backward", "layer_norm", "layer_norm_backward",
            "rms_norm", "rms_norm_backward", "batch_norm", "batch_norm_backward", "cross_entropy",
            "cross_entropy_backward", "embedding", "embedding_backward", "dropout", "dropout_backward",
            "dropout_mask"),
+    # a linear layer with the matmul epilogue's activation and residual (F.linear_act)
+    "fused": ("linear_act", "linear_act_backward"),
     "conv": ("conv2d", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias", "max_pool2d",
              "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
              "adaptive_avg_pool2d_backward", "interpolate2d", "interpolate2d_backward"),
@@ -50,7 +50,7 @@ GROUPS = {
 _SUPPORTS: dict = {}
 
 
-class Backend(abc.ABC):
+class Backend(GroupDefaults, abc.ABC):
     """One device's primitives. Subclass, implement ``CORE``, and the device runs."""
 
     name: str = "?"
@@ -160,85 +160,3 @@ class Backend(abc.ABC):
                 raise ValueError(f"unknown primitive group {group!r} (known: {', '.join(GROUPS)})")
             r = _SUPPORTS[key] = all(getattr(cls, n) is not getattr(Backend, n) for n in GROUPS[group])
         return r
-
-    # -- derived: defaults over the core tier ------------------------------------------------
-    # arange / linspace / eye are built from their arguments alone on the host and uploaded.
-    def arange(self, start, end, step, dtype):
-        a = np.arange(start, end, step, dtype=np.float64 if dtype.is_floating_point else np.int64)
-        return self.from_numpy(a.astype(dtype.np, copy=False))
-
-    def linspace(self, start, end, steps, dtype):
-        return self.from_numpy(np.linspace(start, end, steps, dtype=np.float64).astype(dtype.np))
-
-    def eye(self, n, m, dtype):
-        return self.from_numpy(np.eye(n, m, dtype=dtype.np))
-
-    def clamp(self, x, lo, hi):
-        if lo is not None:
-            x = self.binary("maximum", x, lo)
-        if hi is not None:
-            x = self.binary("minimum", x, hi)
-        return x
-
-    def expand_dims(self, x, axis):
-        shape = tuple(x.shape)
-        return self.reshape(x, shape[:axis] + (1,) + shape[axis:])
-
-    def stack(self, xs, axis):
-        xs = list(xs)
-        axis = axis % (xs[0].ndim + 1)
-        return self.cat([self.expand_dims(x, axis) for x in xs], axis)
-
-    def logsumexp(self, x, axis, keepdim):
-        m = self.reduce("amax", x, axis, True)
-        m = self.where(self.unary("isfinite", m), m, self.full((), 0, _dtype_of(x)))  # all -inf rows stay -inf
-        s = self.reduce("sum", self.unary("exp", self.binary("sub", x, m)), axis, True)
-        r = self.binary("add", self.unary("log", s), m)
-        return r if keepdim else self.reshape(r, _drop(r.shape, axis))
-
-    def index_select(self, x, axis, idx):
-        return self.getitem(x, (slice(None),) * axis + (idx,))
-
-    # -- nn: defaults over the core tier -------------------------------------------------------
-    def linear(self, x, weight, bias=None):
-        """x (M, K) @ weight (N, K)^T + bias (N,) -> (M, N); the transpose is a view."""
-        return self.matmul(x, self.permute(weight, (1, 0)), bias=bias)
-
-    def softmax(self, x, log: bool = False):
-        z = self.binary("sub", x, self.reduce("amax", x, (x.ndim - 1,), True))
-        e = self.unary("exp", z)
-        s = self.reduce("sum", e, (x.ndim - 1,), True)
-        return self.binary("sub", z, self.unary("log", s)) if log else self.binary("div", e, s)
-
-    def softmax_backward(self, grad_out, y, log: bool = False):
-        last = (y.ndim - 1,)
-        if log:  # g - exp(y) * sum(g)
-            return self.binary("sub", grad_out, self.binary("mul", self.unary("exp", y),
-                                                            self.reduce("sum", grad_out, last, True)))
-        gy = self.reduce("sum", self.binary("mul", grad_out, y), last, True)  # y * (g - sum(g*y))
-        return self.binary("mul", y, self.binary("sub", grad_out, gy))
-
-
-def _drop(shape, axis):
-    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
-    return tuple(s for i, s in enumerate(shape) if i not in axes)
-
-
-def _dtype_of(x):
-    from ..dtypes import from_numpy_dtype
-    return from_numpy_dtype(x.dtype)
-
-
-def _unimplemented(group: str, name: str):
-    def missing(self, *args, **kwargs):
-        raise NotImplementedError(f"the {self.name} device does not implement {name!r} (fused group {group!r}; "
-                                  f"it has no default over the core tier yet)")
-    missing.__name__ = name
-    missing._unimplemented_group = group
-    return missing
-
-
-for _group, _names in GROUPS.items():
-    for _n in _names:
-        if not hasattr(Backend, _n):
-            setattr(Backend, _n, _unimplemented(_group, _n))

@@ -14,7 +14,7 @@ Indices: int64 or int32. Negative indices in [-size, 0) wrap like Python's. Laun
 read index contents (that would need a host sync). The kernels are guarded instead: an
 index outside [-size, size) never touches memory — gathers write 0 for that element,
 scatters skip it — and raises the op's code in the device error word
-(``cuda_memory.error_word``), which the host turns into a RuntimeError at the next
+(installed by the memory layer: ``install_error_word``), which the host turns into a RuntimeError at the next
 synchronisation, as CUDA's device-side asserts.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import triton
 import triton.language as tl
 
 from blaze._env import interpret
-from blaze.kernels.buffer import check_buffer
+from blaze.kernels.buffer import HostBuffer, check_buffer
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
 MAX_DIMS = 6
@@ -191,13 +191,25 @@ def move_heuristic(problem: dict) -> dict:
     return dict(BLOCK=block, num_warps=4 if block >= 512 else 1)
 
 
+# The device error word belongs to the memory layer (blaze/devices/cuda/memory.py), which sits
+# above the kernels: the cuda device installs its allocator here when it loads (as tuning
+# installs its config lookup into the registry), so no kernel imports the device layer.
+_ERROR_WORD = [None]
+
+
+def install_error_word(source) -> None:
+    """Use ``source(op) -> (int32 word, op's code)`` for the kernels that check indices."""
+    _ERROR_WORD[0] = source
+
+
 def error_word(op, like):
     """(device error word, op's code) for a kernel that checks ``op``'s indices on buffer ``like``."""
-    from blaze.devices.cuda import memory as cuda_memory  # the memory layer owns the word
-    if not interpret() and not isinstance(like, cuda_memory.DeviceArray):
-        # host buffers off the interpreter are only ever compiled (tests/kernels/compile_util)
+    source = _ERROR_WORD[0]
+    if source is None or (not interpret() and isinstance(like, HostBuffer)):
+        # no memory layer loaded, or host buffers off the interpreter (only ever compiled:
+        # tests/kernels/compile_util): a scratch word nobody reads
         return like.new((1,), "int32"), 0
-    return cuda_memory.error_word(op)
+    return source(op)
 
 
 def _launch(mode, sizes, src, src_strides, dst, dst_strides, idx=None, idx_strides=None,

@@ -130,11 +130,13 @@ def _clamp(g, rec):
                             None if hi is None else g.scalar(hi, _np(dt))])]
 
 
-def _gelu(g, rec):  # exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); ONNX's Gelu op needs opset 20
-    x = g.value(rec.args[0])
-    dt = _np(rec.outs[0].dtype)
+def _gelu_value(g, x, dt):  # exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); ONNX's Gelu op needs opset 20
     erf = g.node("Erf", [g.node("Mul", [x, g.scalar(1 / math.sqrt(2.0), dt)])])
-    return [g.node("Mul", [g.node("Mul", [x, g.scalar(0.5, dt)]), g.node("Add", [erf, g.scalar(1.0, dt)])])]
+    return g.node("Mul", [g.node("Mul", [x, g.scalar(0.5, dt)]), g.node("Add", [erf, g.scalar(1.0, dt)])])
+
+
+def _gelu(g, rec):
+    return [_gelu_value(g, g.value(rec.args[0]), _np(rec.outs[0].dtype))]
 
 
 # ----------------------------------------------------------------------------- shape and movement
@@ -307,10 +309,26 @@ def _gather(g, rec):
 
 
 # ----------------------------------------------------------------------------- nn functions
-def _linear(g, rec):
-    x, w, b = rec.args
+def _linear_rows(g, x, w, b):
     y = g.node("MatMul", [g.value(x), g.node("Transpose", [g.value(w)], perm=[1, 0])])
-    return [y if b is None else g.node("Add", [y, g.value(b)])]
+    return y if b is None else g.node("Add", [y, g.value(b)])
+
+
+def _linear(g, rec):
+    return [_linear_rows(g, *rec.args)]
+
+
+def _linear_act(g, rec):  # F.linear_act: act(x @ w.T + b) + residual
+    x, w, b, residual, act = rec.args
+    y = _linear_rows(g, x, w, b)
+    dt = _np(rec.outs[0].dtype)
+    if act == "gelu":
+        y = _gelu_value(g, y, dt)
+    elif act in _UNARY:
+        y = g.node(_UNARY[act], [y])
+    elif act is not None:
+        y = _COMPOSED_UNARY[act](g, y, dt)
+    return [y if residual is None else g.node("Add", [y, g.value(residual)])]
 
 
 def _matmul(g, rec):
@@ -508,7 +526,7 @@ TABLE = {
     "Prod": _reduce("ReduceProd"), "LogSumExp": _reduce("ReduceLogSumExp"), "Norm2": _reduce("ReduceL2"),
     "Var": _var, "CumSum": _cumsum, "argmax": _arg_reduce("ArgMax"), "argmin": _arg_reduce("ArgMin"),
     "Gather": _gather,
-    "_Linear": _linear, "MatMul": _matmul, "_Softmax": _softmax, "_LayerNorm": _layer_norm, "_RMSNorm": _rms_norm,
+    "_Linear": _linear, "_LinearAct": _linear_act, "MatMul": _matmul, "_Softmax": _softmax, "_LayerNorm": _layer_norm, "_RMSNorm": _rms_norm,
     "_Embedding": _embedding, "_Conv2d": _conv, "_ConvGradInput": _conv_transpose, "_MaxPool2d": _max_pool_fn,
     "_FusedAttention": _attention,
     "nn.LSTM": _rnn, "nn.GRU": _rnn, "nn.RNN": _rnn, "nn.BatchNorm1d": _batch_norm, "nn.BatchNorm2d": _batch_norm,

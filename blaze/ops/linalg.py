@@ -6,6 +6,7 @@ import numpy as np
 from .. import amp as _amp
 from .. import dtypes as _dt
 from ..autograd.function import Function
+from ..devices.defaults.einsum import parse as parse_einsum
 from ._util import make, same_device, unbroadcast
 
 
@@ -132,31 +133,12 @@ def tensordot(a, b, dims=2):
 
 
 # ---------------------------------------------------------------------------- einsum
-def _parse_einsum(eq, n):
-    eq = eq.replace(" ", "")
-    if "->" in eq:
-        lhs, out = eq.split("->")
-    else:
-        lhs = eq
-        counts = {}
-        for c in lhs.replace(",", ""):
-            counts[c] = counts.get(c, 0) + 1
-        out = "".join(sorted(c for c, k in counts.items() if k == 1 and c != "."))
-    ins = lhs.split(",")
-    if len(ins) != n:
-        raise RuntimeError("einsum(): more operands were provided than specified in the equation"
-                           if len(ins) < n else "einsum(): fewer operands were provided than specified in the equation")
-    if "." in eq:
-        raise NotImplementedError("einsum: ellipsis ('...') is not supported; write the dims out (see README)")
-    return ins, out
-
-
 class Einsum(Function):
     _internal = True
 
     @staticmethod
     def forward(ctx, eq, *xs):
-        ins, out = _parse_einsum(eq, len(xs))
+        ins, out = parse_einsum(eq, len(xs))
         ctx.ins, ctx.out = ins, out
         ctx.save_for_backward(*xs)
         return make(xs[0]._device.backend.einsum(f"{','.join(ins)}->{out}", *[x._data for x in xs]),
@@ -193,7 +175,7 @@ def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     same_device(*operands)
-    ins, _ = _parse_einsum(equation, len(operands))
+    ins, _ = parse_einsum(equation, len(operands))
     for sub, x in zip(ins, operands):
         if len(sub) != x.ndim:
             raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(sub)}) does not match the "

@@ -42,6 +42,9 @@ VECTOR = {  # (B, 8) inputs
     "exp2-rsqrt": Fn(lambda x: x.exp2() + (x.abs() + 1).rsqrt()), "zeros_like": Fn(lambda x: blaze.zeros_like(x) + x),
     "slice-neg": Fn(lambda x: x[:, -3:][..., None]), "permute-reshape": Fn(lambda x: x.reshape(-1, 2, 4).permute(2, 0, 1)),
     "comparisons": Fn(lambda x: ((x > 0) & (x < 1)) | (x == 0)),
+    **{f"linear_act-{a}": Fn((lambda a, lin: lambda x: F.linear_act(x, lin.weight, lin.bias, activation=a,
+                                                                       residual=x))(a, nn.Linear(8, 8)))
+       for a in ("relu", "gelu", "gelu_tanh", "silu", "tanh")},
 }
 
 IMAGE = {  # (B, 4, 6, 6) inputs

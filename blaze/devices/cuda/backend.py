@@ -58,6 +58,7 @@ class TritonBackend(TritonNNPrimitives, Backend):
     def __init__(self):
         from . import memory as cuda_memory
         cuda_memory.device()  # fail here, with the reason, when neither a GPU nor the interpreter is there
+        _ix.install_error_word(cuda_memory.error_word)  # index-checking kernels report into the memory layer
         import blaze.tuning  # noqa: F401  (installs the tuning cache's lookup into the kernel registry)
         self._masks = {}
 
@@ -497,8 +498,6 @@ class TritonBackend(TritonNNPrimitives, Backend):
         return self._fallback("unique", lambda nb, a: nb.unique(a, sorted_, return_inverse, return_counts), x)
 
     def einsum(self, eq, *xs):
-        from .einsum import einsum
-        r = einsum(self, eq, xs)
-        if r is not None:
-            return r
-        return self._fallback("einsum", lambda nb, *a: nb.einsum(eq, *a), *xs)
+        if any(x.dtype.kind not in "fV" for x in xs):  # the GEMM kernel multiplies floats only
+            return self._fallback("einsum", lambda nb, *a: nb.einsum(eq, *a), *xs)
+        return super().einsum(eq, *xs)  # permutes, sums and GEMMs: blaze/devices/defaults/einsum.py

@@ -11,78 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .memory import DeviceArray, _contig_strides
+from .memory import DeviceArray, _contig_strides, _is_array, basic_view, normalize_key  # noqa: F401 (re-exported)
 
 
 # an index computed as out of range becomes this offset: negative even after the flat take's
 # wrap (+ allocation size < 2**62), so the kernel skips it instead of touching memory
 _SKIP = -(1 << 62)
-
-
-def _is_array(k) -> bool:
-    """An index array: on the device, or still on the host (checked there before any launch)."""
-    return isinstance(k, (DeviceArray, np.ndarray))
-
-
-def normalize_key(key, ndim):
-    """Key as a tuple with Ellipsis expanded and trailing slices added."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    consumed = 0
-    for k in key:
-        if k is None or k is Ellipsis:
-            continue
-        consumed += k.ndim if _is_array(k) and k.dtype == np.bool_ else 1
-    if consumed > ndim:
-        raise IndexError(f"too many indices for tensor of dimension {ndim}")
-    out, seen = [], False
-    for k in key:
-        if k is Ellipsis:
-            if seen:
-                raise IndexError("an index can only have a single ellipsis ('...')")
-            seen = True
-            out.extend([slice(None)] * (ndim - consumed))
-        else:
-            out.append(k)
-    if not seen:
-        out.extend([slice(None)] * (ndim - consumed))
-    return tuple(out)
-
-
-def basic_view(x: DeviceArray, key):
-    """Apply the basic part of a normalized key.
-
-    Returns (view, adv): ``view`` keeps a full dim for every advanced index; ``adv`` lists
-    (key position, view dim or None for an int, index array or int, dim size).
-    """
-    has_arrays = any(_is_array(k) for k in key)
-    shape, strides, off, adv = [], [], x.offset, []
-    d = 0
-    for pos, k in enumerate(key):
-        if k is None:
-            shape.append(1)
-            strides.append(0)
-            continue
-        n, st = x.shape[d], x.strides[d]
-        if _is_array(k):
-            adv.append((pos, len(shape), k, n))
-            shape.append(n)
-            strides.append(st)
-        elif isinstance(k, slice):
-            start, stop, step = k.indices(n)  # NumPy semantics: negative steps are strided views too
-            length = len(range(start, stop, step))
-            off += start * st if length else 0
-            shape.append(length)
-            strides.append(st * step)
-        else:
-            i = int(k)
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for dimension {d} with size {n}")
-            off += (i % n) * st
-            if has_arrays:
-                adv.append((pos, None, i, n))
-        d += 1
-    return x.view_as(shape, strides, off), adv
 
 
 def result_layout(view: DeviceArray, adv, bshape):

@@ -418,7 +418,6 @@ class DeviceArray:
 
     def __getitem__(self, key) -> "DeviceArray":
         """Basic indexing (ints, slices, None, Ellipsis) as a view; advanced keys go through the backend."""
-        from .index import basic_view, normalize_key
         ks = key if isinstance(key, tuple) else (key,)
         if any(not (k is None or k is Ellipsis or isinstance(k, (int, slice, np.integer))) or isinstance(k, bool)
                for k in ks):
@@ -468,6 +467,77 @@ class DeviceArray:
                 dev.download(out, self.data_ptr())
         check_device_errors()
         return out
+
+
+# ----------------------------------------------------------------------------- keys
+# Normalization and basic (view) indexing live with the array type: DeviceArray[...] and the
+# advanced indexing in devices/cuda/index.py share them (index.py sits above this module).
+
+
+def _is_array(k) -> bool:
+    """An index array: on the device, or still on the host (checked there before any launch)."""
+    return isinstance(k, (DeviceArray, np.ndarray))
+
+
+def normalize_key(key, ndim):
+    """Key as a tuple with Ellipsis expanded and trailing slices added."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    consumed = 0
+    for k in key:
+        if k is None or k is Ellipsis:
+            continue
+        consumed += k.ndim if _is_array(k) and k.dtype == np.bool_ else 1
+    if consumed > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    out, seen = [], False
+    for k in key:
+        if k is Ellipsis:
+            if seen:
+                raise IndexError("an index can only have a single ellipsis ('...')")
+            seen = True
+            out.extend([slice(None)] * (ndim - consumed))
+        else:
+            out.append(k)
+    if not seen:
+        out.extend([slice(None)] * (ndim - consumed))
+    return tuple(out)
+
+
+def basic_view(x: DeviceArray, key):
+    """Apply the basic part of a normalized key.
+
+    Returns (view, adv): ``view`` keeps a full dim for every advanced index; ``adv`` lists
+    (key position, view dim or None for an int, index array or int, dim size).
+    """
+    has_arrays = any(_is_array(k) for k in key)
+    shape, strides, off, adv = [], [], x.offset, []
+    d = 0
+    for pos, k in enumerate(key):
+        if k is None:
+            shape.append(1)
+            strides.append(0)
+            continue
+        n, st = x.shape[d], x.strides[d]
+        if _is_array(k):
+            adv.append((pos, len(shape), k, n))
+            shape.append(n)
+            strides.append(st)
+        elif isinstance(k, slice):
+            start, stop, step = k.indices(n)  # NumPy semantics: negative steps are strided views too
+            length = len(range(start, stop, step))
+            off += start * st if length else 0
+            shape.append(length)
+            strides.append(st * step)
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for dimension {d} with size {n}")
+            off += (i % n) * st
+            if has_arrays:
+                adv.append((pos, None, i, n))
+        d += 1
+    return x.view_as(shape, strides, off), adv
 
 
 # ----------------------------------------------------------------------------- device-side errors

@@ -78,6 +78,26 @@ class TritonNNPrimitives:
         wt = weight.view_as((weight.shape[1], weight.shape[0]), (weight.strides[1], weight.strides[0]))
         return self.matmul(x, wt, bias=bias)
 
+    def linear_act(self, x, weight, bias=None, residual=None, activation=None):
+        """(y, pre) from one GEMM whose epilogue applies bias, activation and residual and also
+        stores the pre-activation (one extra (M, N) write instead of a second pass over y)."""
+        wt = weight.view_as((weight.shape[1], weight.shape[0]), (weight.strides[1], weight.strides[0]))
+        r = _mm.matmul(x, wt, bias=bias, residual=residual, activation=activation, allow_tf32=_flags.allow_tf32,
+                       save_preact=activation is not None)
+        return r if activation is not None else (r, None)
+
+    def linear_act_backward(self, grad, x, weight, pre, activation=None, need_input=True, need_weight=True,
+                            need_bias=False):
+        """dact(pre) and both gradient GEMMs in the matmul backward kernels; dw is written through a
+        transposed view, so it lands as (N, K) without a copy."""
+        n, k = weight.shape
+        wt = weight.view_as((k, n), (weight.strides[1], weight.strides[0]))
+        dw = DeviceArray.empty((n, k), weight.dtype) if need_weight else None
+        dx, _, db = _mm.matmul_backward(grad, x, wt, preact=pre, activation=activation, need_a=need_input,
+                                        need_b=need_weight, need_bias=need_bias, allow_tf32=_flags.allow_tf32,
+                                        out_b=None if dw is None else dw.view_as((k, n), (1, k)))
+        return dx, dw, db
+
     # -- softmax / norms / losses ------------------------------------------------------------
     def softmax(self, x, log: bool = False):
         return _sm.softmax(_rows(x), log=log)

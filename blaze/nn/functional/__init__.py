@@ -9,3 +9,4 @@ from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .misc import *  # noqa: F401,F403
+from .fused import *  # noqa: F401,F403

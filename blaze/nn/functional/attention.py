@@ -148,6 +148,18 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     (N*num_heads, L, S); bool True means *not allowed*, float is added. ``is_causal`` with no
     attn_mask applies the causal mask. Returns (out (N, L, E), weights or None).
     """
+    return attention_add(None, query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj_weight,
+                         out_proj_bias, dropout_p, training, key_padding_mask, need_weights, attn_mask,
+                         average_attn_weights, is_causal, q_proj_weight, k_proj_weight, v_proj_weight)
+
+
+def attention_add(residual, query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj_weight,
+                  out_proj_bias, dropout_p=0.0, training=True, key_padding_mask=None, need_weights=True,
+                  attn_mask=None, average_attn_weights=True, is_causal=False, q_proj_weight=None, k_proj_weight=None,
+                  v_proj_weight=None):
+    """``residual + multi_head_attention_forward(...)[0]`` (and the weights), the add fused into the
+    output projection's GEMM epilogue (F.linear_act); ``residual`` None: no add. Not exported."""
+    from .fused import linear_act
     from .linear import linear
     N, L, E = query.shape
     S = key.shape[1]
@@ -204,7 +216,8 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     else:
         out = _FusedAttention.apply(q, k, v, attn_mask, key_padding_mask, causal, scale)
     out = out.transpose(1, 2).reshape(N, L, E)                              # (N, L, H*hd)
-    out = linear(out, out_proj_weight, out_proj_bias)
+    out = (linear(out, out_proj_weight, out_proj_bias) if residual is None
+           else linear_act(out, out_proj_weight, out_proj_bias, residual=residual))
     if not need_weights:
         return out, None
     return out, (weights.mean(dim=1) if average_attn_weights else weights)

@@ -86,9 +86,16 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
+        return self._forward(None, query, key, value, key_padding_mask, need_weights, attn_mask,
+                             average_attn_weights, is_causal)
+
+    def _forward(self, residual, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                 average_attn_weights=True, is_causal=False):
+        """forward, plus ``residual`` (laid out as ``query``) added in the output projection's epilogue."""
         unbatched = query.ndim == 2
         if unbatched:       # (L, E) -> (1, L, E); masks gain the batch dim too
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
+            residual = None if residual is None else residual.unsqueeze(0)
             if key_padding_mask is not None:
                 key_padding_mask = key_padding_mask.unsqueeze(0)
         elif not self.batch_first:   # (L, N, E) -> (N, L, E), keeping q is k is v for the fused projection
@@ -97,8 +104,9 @@ class MultiheadAttention(Module):
             query = query.transpose(0, 1)
             key = query if same_qk else key.transpose(0, 1)
             value = key if same_kv else value.transpose(0, 1)
-        out, weights = F.multi_head_attention_forward(
-            query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.out_proj.weight,
+            residual = None if residual is None else residual.transpose(0, 1)
+        out, weights = F.attention.attention_add(
+            residual, query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.out_proj.weight,
             self.out_proj.bias, self.dropout, self.training, key_padding_mask, need_weights, attn_mask,
             average_attn_weights, is_causal, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
         if unbatched:
@@ -109,6 +117,7 @@ class MultiheadAttention(Module):
 
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+_EPILOGUE = {F.relu: "relu", F.gelu: "gelu"}  # activations the matmul epilogue applies (F.linear_act)
 
 
 def _activation(act):
@@ -117,6 +126,33 @@ def _activation(act):
     if act not in _ACTIVATIONS:
         raise RuntimeError(f"activation should be relu/gelu, not {act}")
     return _ACTIVATIONS[act]
+
+
+def _idle(drop) -> bool:
+    """A Dropout that is the identity now (eval mode or p = 0): a residual add may move before it."""
+    return not drop.training or drop.p == 0
+
+
+def _attention_add(attn, drop, residual, q, kv, mask, key_padding_mask, is_causal):
+    """``residual + drop(attn(q, kv, kv))``; with ``drop`` idle the add is the out-projection's epilogue."""
+    kw = dict(attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False, is_causal=is_causal)
+    if _idle(drop):
+        return attn._forward(residual, q, kv, kv, **kw)[0]
+    return residual + drop(attn(q, kv, kv, **kw)[0])
+
+
+def _feed_forward_add(layer, drop, residual, x):
+    """``residual + drop(linear2(dropout(act(linear1(x)))))``: linear1 + activation in one GEMM epilogue
+    when the activation is relu/gelu, and linear2 + the residual in another when ``drop`` is idle."""
+    act = next((name for fn, name in _EPILOGUE.items() if layer.activation is fn), None)
+    if act is not None:
+        h = F.linear_act(x, layer.linear1.weight, layer.linear1.bias, activation=act)
+    else:
+        h = layer.activation(layer.linear1(x))
+    h = layer.dropout(h)
+    if _idle(drop):
+        return F.linear_act(h, layer.linear2.weight, layer.linear2.bias, residual=residual)
+    return residual + drop(layer.linear2(h))
 
 
 class TransformerEncoderLayer(Module):
@@ -143,20 +179,14 @@ class TransformerEncoderLayer(Module):
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            x = x + self._ff_block(self.norm2(x))
+            h = self.norm1(x)
+            x = _attention_add(self.self_attn, self.dropout1, x, h, h, src_mask, src_key_padding_mask, is_causal)
+            x = _feed_forward_add(self, self.dropout2, x, self.norm2(x))
         else:
-            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-            x = self.norm2(x + self._ff_block(x))
+            x = self.norm1(_attention_add(self.self_attn, self.dropout1, x, x, x, src_mask, src_key_padding_mask,
+                                          is_causal))
+            x = self.norm2(_feed_forward_add(self, self.dropout2, x, x))
         return x
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
-
-    def _ff_block(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
 class TransformerDecoderLayer(Module):
@@ -188,28 +218,18 @@ class TransformerDecoderLayer(Module):
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
         x = tgt
+        sa = (self.self_attn, self.dropout1)
+        ca = (self.multihead_attn, self.dropout2)
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
-            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
-            x = x + self._ff_block(self.norm3(x))
+            h = self.norm1(x)
+            x = _attention_add(*sa, x, h, h, tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = _attention_add(*ca, x, self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+            x = _feed_forward_add(self, self.dropout3, x, self.norm3(x))
         else:
-            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-            x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
-            x = self.norm3(x + self._ff_block(x))
+            x = self.norm1(_attention_add(*sa, x, x, x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+            x = self.norm2(_attention_add(*ca, x, x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
+            x = self.norm3(_feed_forward_add(self, self.dropout3, x, x))
         return x
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, is_causal=is_causal,
-                           need_weights=False)[0]
-        return self.dropout1(x)
-
-    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal):
-        x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                                is_causal=is_causal, need_weights=False)[0]
-        return self.dropout2(x)
-
-    def _ff_block(self, x):
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
 def _clones(module, n):

@@ -1,29 +1,43 @@
-"""einsum on the cuda device as permutes, reductions and batched GEMMs (no kernel of its own).
+"""einsum over the core tier: the one equation parser, and a composition as permutes, reductions and GEMMs.
 
 Operands are folded left to right. For a pair, every label is a batch label (in both
 operands and still needed), a contracted label (in both, not needed), or a free label of
 one side; labels needed by neither the output nor a later operand are summed away first.
-Each pair becomes one (Z, M, K) @ (Z, K, N) matmul after a permute and reshape.
+Each pair becomes one (Z, M, K) @ (Z, K, N) matmul after a permute and reshape. A label
+repeated within one operand (a trace, a diagonal) is first taken as a strided diagonal view.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def _parse(eq, ndims):
+def parse(eq: str, n: int):
+    """Split ``eq`` into (input subscripts, output subscripts) for ``n`` operands, torch's errors."""
     eq = eq.replace(" ", "")
     if "->" in eq:
         lhs, out = eq.split("->")
-    else:
+    else:  # implicit output: the labels seen once, sorted
         lhs = eq
         letters = lhs.replace(",", "")
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c != "."))
     ins = lhs.split(",")
-    if "." in eq or len(ins) != len(ndims) or any(len(s) != n for s, n in zip(ins, ndims)):
-        return None
-    if any(len(set(s)) != len(s) for s in ins):  # repeated labels (traces, diagonals)
-        return None
+    if len(ins) != n:
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation"
+                           if len(ins) < n else "einsum(): fewer operands were provided than specified in the equation")
+    if "." in eq:
+        raise NotImplementedError("einsum: ellipsis ('...') is not supported; write the dims out (see README)")
     return ins, out
+
+
+def _diagonals(be, x, labels):
+    """Take each repeated label's diagonal (a view) until every label of ``x`` is distinct."""
+    while len(set(labels)) != len(labels):
+        c = next(c for c in labels if labels.count(c) > 1)
+        i = labels.index(c)
+        j = labels.index(c, i + 1)
+        x = be.diagonal(x, 0, i, j)  # the two dims go; the diagonal becomes the last dim
+        labels = labels[:i] + labels[i + 1:j] + labels[j + 1:] + c
+    return x, labels
 
 
 def _sum_away(be, x, labels, keep):
@@ -53,13 +67,9 @@ def _pair(be, a, la, b, lb, needed):
 
 
 def einsum(be, eq, xs):
-    """``numpy.einsum(eq, *xs)`` on device arrays, or None when the equation needs the fallback."""
-    parsed = _parse(eq, [x.ndim for x in xs])
-    if parsed is None:
-        return None
-    ins, out = parsed
-    if any(x.dtype.kind not in "fV" for x in xs):
-        return None
+    """``numpy.einsum(eq, *xs)`` on device arrays through ``be``'s core primitives."""
+    ins, out = parse(eq, len(xs))
+    xs, ins = zip(*(_diagonals(be, x, s) for x, s in zip(xs, ins)))
     later = [set("".join(ins[i + 1:]) + out) for i in range(len(ins))]
     acc, la = _sum_away(be, xs[0], ins[0], later[0] | set(ins[1]) if len(ins) > 1 else set(out))
     for i in range(1, len(xs)):

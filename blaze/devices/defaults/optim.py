@@ -1,0 +1,94 @@
+"""Defaults of the ``optim`` group over the core tier: SGD, Adam/AdamW, RMSprop and Adagrad steps.
+
+Same arguments and in-place results as the cpu reference (blaze/devices/cpu/optim.py, which
+follows PyTorch's ``_single_tensor_<name>``): the new values are computed in float32 (float64
+stays float64) and written back into ``param`` and its state with ``assign``, which casts, so a
+float16/bfloat16 parameter is rounded once per step, not once per op.
+"""
+from __future__ import annotations
+
+import math
+
+from ._util import acc
+
+
+def _sq(be, a):
+    return be.binary("mul", a, a)
+
+
+def _lerp(be, a, b, w):
+    """a + w * (b - a): PyTorch's ``lerp_``."""
+    return be.binary("add", a, be.binary("mul", be.binary("sub", b, a), w))
+
+
+class OptimDefaults:
+    def _grad(self, p, grad, maximize, weight_decay):
+        g = acc(self, grad)
+        if maximize:
+            g = self.unary("neg", g)
+        if weight_decay != 0:
+            g = self.binary("add", g, self.binary("mul", p, weight_decay))
+        return g
+
+    def sgd_step(self, param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+                 weight_decay=0.0, maximize=False, first_step=False):
+        p = acc(self, param)
+        g = self._grad(p, grad, maximize, weight_decay)
+        if momentum != 0:
+            if first_step:  # buf = clone(grad): no dampening on the first step
+                buf = g
+            else:
+                buf = self.binary("add", self.binary("mul", acc(self, momentum_buffer), momentum),
+                                  self.binary("mul", g, 1 - dampening) if dampening != 0 else g)
+            self.assign(momentum_buffer, buf)
+            g = self.binary("add", g, self.binary("mul", buf, momentum)) if nesterov else buf
+        self.assign(param, self.binary("sub", p, self.binary("mul", g, lr)))
+        return param
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, *, lr=1e-3,
+                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
+        beta1, beta2 = betas
+        step_size = lr / (1 - beta1 ** int(step))    # bias corrections as float64 Python scalars, as PyTorch
+        bc2_sqrt = math.sqrt(1 - beta2 ** int(step))
+        p = acc(self, param)
+        g = self._grad(p, grad, maximize, 0.0 if decoupled else weight_decay)
+        if decoupled and weight_decay != 0:  # AdamW: decay the weights, not the gradient
+            p = self.binary("mul", p, 1 - lr * weight_decay)
+        m = _lerp(self, acc(self, exp_avg), g, 1 - beta1)
+        v = self.binary("add", self.binary("mul", acc(self, exp_avg_sq), beta2), self.binary("mul", _sq(self, g), 1 - beta2))
+        self.assign(exp_avg, m)
+        self.assign(exp_avg_sq, v)
+        if amsgrad:
+            v = self.binary("maximum", acc(self, max_exp_avg_sq), v)
+            self.assign(max_exp_avg_sq, v)
+        denom = self.binary("add", self.binary("div", self.unary("sqrt", v), bc2_sqrt), eps)
+        self.assign(param, self.binary("sub", p, self.binary("mul", self.binary("div", m, denom), step_size)))
+        return param
+
+    def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2, alpha=0.99,
+                     eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+        p = acc(self, param)
+        g = self._grad(p, grad, maximize, weight_decay)
+        sq = self.binary("add", self.binary("mul", acc(self, square_avg), alpha), self.binary("mul", _sq(self, g), 1 - alpha))
+        self.assign(square_avg, sq)
+        if centered:
+            g_avg = _lerp(self, acc(self, grad_avg), g, 1 - alpha)
+            self.assign(grad_avg, g_avg)
+            sq = self.binary("sub", sq, _sq(self, g_avg))
+        step = self.binary("div", g, self.binary("add", self.unary("sqrt", sq), eps))
+        if momentum > 0:
+            step = self.binary("add", self.binary("mul", acc(self, momentum_buffer), momentum), step)
+            self.assign(momentum_buffer, step)
+        self.assign(param, self.binary("sub", p, self.binary("mul", step, lr)))
+        return param
+
+    def adagrad_step(self, param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                     maximize=False):
+        p = acc(self, param)
+        g = self._grad(p, grad, maximize, weight_decay)
+        clr = lr / (1 + (int(step) - 1) * lr_decay)
+        s = self.binary("add", acc(self, state_sum), _sq(self, g))
+        self.assign(state_sum, s)
+        std = self.binary("add", self.unary("sqrt", s), eps)
+        self.assign(param, self.binary("sub", p, self.binary("mul", self.binary("div", g, std), clr)))
+        return param
