@@ -437,6 +437,17 @@ class Module:
             return t.to(dev) if dev is not None else t
         return self._apply(convert)
 
+    def share_memory(self) -> "Module":
+        """Move every parameter, gradient and buffer into shared memory in place (Hogwild training).
+
+        Unlike ``_apply`` this keeps every tensor's identity, so a buffer held elsewhere is shared too.
+        """
+        for t in list(self.parameters()) + list(self.buffers()):
+            t.share_memory_()
+            if t.grad is not None:
+                t.grad.share_memory_()
+        return self
+
     def cpu(self) -> "Module":
         return self.to("cpu")
 
