@@ -67,7 +67,7 @@ def main():
         p.join()
     moved = not torch.equal(before_hogwild, model.fc1.weight.detach())
     print(f"alias={torch.__name__} nn={nn.__name__} first={first:.4f} after={after:.4f} "
-          f"hogwild_moved={moved} exitcodes={",".join(str(p.exitcode) for p in ps)}")
+          f"hogwild_moved={moved} exitcodes={','.join(str(p.exitcode) for p in ps)}")
 
 
 if __name__ == "__main__":
