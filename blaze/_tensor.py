@@ -149,12 +149,12 @@ class Tensor:
 
     def share_memory_(self) -> "Tensor":
         """Move this CPU tensor's memory into shared memory, in place (no-op on cuda, as PyTorch)."""
-        from .multiprocessing._shared import share_memory_
+        from ._shared_memory import share_memory_
         return share_memory_(self)
 
     def is_shared(self) -> bool:
         """True when this tensor's memory is shared memory that other processes can map."""
-        from .multiprocessing._shared import is_shared
+        from ._shared_memory import is_shared
         return is_shared(self)
 
     @property

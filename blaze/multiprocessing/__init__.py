@@ -23,7 +23,7 @@ _STRATEGIES = {"file_descriptor"}
 
 
 def get_all_sharing_strategies() -> set:
-    """The ways shared tensors can be passed: only "file_descriptor" (a duplicated descriptor, see ``_shared``)."""
+    """The ways shared tensors can be passed: only "file_descriptor" (a duplicated descriptor, see blaze/_shared_memory.py)."""
     return set(_STRATEGIES)
 
 

@@ -16,7 +16,7 @@ from multiprocessing import reduction
 
 from .._tensor import Tensor
 from .. import dtypes as _dt
-from ._shared import _SharedMap, array_in, map_of, mapped, open_map
+from .._shared_memory import _SharedMap, array_in, map_of, mapped, open_map
 
 _DONE = []
 

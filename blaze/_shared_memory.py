@@ -1,5 +1,8 @@
 """Shared-memory storage for CPU tensors: ``Tensor.share_memory_()`` and ``Tensor.is_shared()``.
 
+(Passing such a tensor to another process *by handle* is ``blaze.multiprocessing``'s part:
+importing it registers the reducers, as ``import torch.multiprocessing`` does.)
+
 A shared tensor's array lives in a ``_SharedMap``: an ``mmap`` (MAP_SHARED) of an anonymous
 memory file (``memfd_create`` on Linux; elsewhere a temporary file unlinked as soon as it is
 open). The file has no name anywhere, so nothing can leak into /dev/shm: the kernel frees
@@ -125,8 +128,6 @@ def share_memory_(t):
         # cuda: blaze shares no device memory between processes (no CUDA IPC); a cuda tensor
         # sent to another process is copied. PyTorch documents share_memory_ as a no-op there too.
         return t
-    from .reductions import init_reductions
-    init_reductions()
     chain, base = [t], t._base
     if base is not None and not is_shared(base):
         views, p = [t], getattr(t, "_view_parent", None)
