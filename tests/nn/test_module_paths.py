@@ -79,3 +79,9 @@ def test_tensor_device_and_layout_flags():
 def test_onnx_export_name_resolves():
     import blaze.onnx
     assert callable(blaze.onnx.export)
+
+
+def test_modules_utils_tuple_helpers():
+    from blaze.nn.modules.utils import _pair, _quadruple, _reverse_repeat_tuple, _single, _triple
+    assert _pair(3) == (3, 3) and _pair((1, 2)) == (1, 2) and _single(2) == (2,) and _triple(1) == (1, 1, 1)
+    assert _quadruple(0) == (0, 0, 0, 0) and _reverse_repeat_tuple((1, 2), 2) == (2, 2, 1, 1)
