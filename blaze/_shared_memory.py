@@ -90,13 +90,12 @@ def map_of(a: np.ndarray):
 def array_in(m: _SharedMap, np_dtype, shape, strides, offset: int) -> np.ndarray:
     """An array over ``m`` after checking that every element it can reach lies inside the mapping."""
     np_dtype = np.dtype(np_dtype)
+    if 0 in tuple(shape):
+        return np.ndarray(tuple(shape), np_dtype, buffer=m, offset=0)  # reaches no element
     lo = hi = offset
     for n, s in zip(shape, strides):
-        if n == 0:
-            lo = hi = offset
-            break
         lo, hi = (lo + (n - 1) * s, hi) if s < 0 else (lo, hi + (n - 1) * s)
-    if lo < 0 or (hi + np_dtype.itemsize > len(m) and 0 not in shape):
+    if lo < 0 or hi + np_dtype.itemsize > len(m):
         raise ValueError(f"shared tensor of shape {tuple(shape)} and strides {tuple(strides)} at byte offset "
                          f"{offset} does not fit in its {len(m)}-byte shared storage")
     return np.ndarray(tuple(shape), np_dtype, buffer=m, offset=offset, strides=tuple(strides))

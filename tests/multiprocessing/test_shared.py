@@ -146,3 +146,19 @@ def test_hogwild_two_processes_train_one_model(method):
     assert not np.allclose(model[0].weight.numpy(force=True), w0.numpy())  # the parent sees the children's steps
     assert loss1 < 0.5 * loss0
     assert time.monotonic() - start < 20
+
+
+def test_handle_roundtrip_shapes_and_bounds_check():
+    from multiprocessing.reduction import ForkingPickler
+
+    from blaze._shared_memory import array_in, new_map
+    for t in (blaze.zeros(0, 3), blaze.tensor(3.5), blaze.arange(10.0)[::3], nn.Parameter(blaze.ones(2, 2))):
+        t.share_memory_()
+        back = ForkingPickler.loads(ForkingPickler.dumps(t))
+        assert type(back) is type(t) and back.shape == t.shape and back.tolist() == t.tolist()
+        assert back.requires_grad == t.requires_grad and (back.numel() == 0 or back.is_shared())
+    m = new_map(16)  # a handle that reaches past its storage is refused, never read
+    with pytest.raises(ValueError, match="does not fit"):
+        array_in(m, np.float32, (5,), (4,), 0)
+    with pytest.raises(ValueError, match="does not fit"):
+        array_in(m, np.float32, (2,), (-4,), 0)
