@@ -85,3 +85,10 @@ def test_modules_utils_tuple_helpers():
     from blaze.nn.modules.utils import _pair, _quadruple, _reverse_repeat_tuple, _single, _triple
     assert _pair(3) == (3, 3) and _pair((1, 2)) == (1, 2) and _single(2) == (2,) and _triple(1) == (1, 1, 1)
     assert _quadruple(0) == (0, 0, 0, 0) and _reverse_repeat_tuple((1, 2), 2) == (2, 2, 1, 1)
+
+
+def test_private_norm_bases_at_pytorchs_paths():
+    from blaze.nn.modules.batchnorm import _BatchNorm, _NormBase
+    from blaze.nn.modules.instancenorm import _InstanceNorm
+    assert isinstance(nn.BatchNorm2d(3), _BatchNorm) and isinstance(nn.SyncBatchNorm(3), _NormBase)
+    assert isinstance(nn.InstanceNorm2d(3), _InstanceNorm) and not isinstance(nn.LayerNorm(3), _NormBase)
