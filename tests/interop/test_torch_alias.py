@@ -74,6 +74,7 @@ def test_cli_lists_the_torch_command(capsys):
     from blaze import cli
     assert cli.main(["--help"]) == 0
     assert "torch" in capsys.readouterr().out
+    assert cli.main(["torch", "--help"]) == 0 and "python -m blaze.run" in capsys.readouterr().out
     assert compat.main([]) == 2 and compat.main([os.path.join(ROOT, "no_such_script.py")]) == 2
 
 
