@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_USAGE)
         return 0 if argv else 2
-    install()
     if argv[0] == "-m":
         if len(argv) < 2:
             print(_USAGE, file=sys.stderr)
             return 2
+        install()
         sys.argv = [argv[1]] + argv[2:]
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         return 0
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(script):
         print(f"blaze.run: can't open file {script!r}: no such file", file=sys.stderr)
         return 2
+    install()
     sys.argv = argv
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")

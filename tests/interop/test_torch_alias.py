@@ -88,3 +88,20 @@ def test_pytorch_script_runs_unchanged_under_blaze_run():
     assert fields["alias"] == "blaze" and fields["nn"] == "blaze.nn"
     assert float(fields["after"]) < 0.25 * float(fields["first"])
     assert fields["hogwild_moved"] == "True" and fields["exitcodes"] == "0,0"
+
+
+def test_stand_in_refuses_its_package_name():
+    with pytest.raises(ImportError, match="only stands in"):
+        importlib.import_module("blaze._alias_path.torch")
+    assert not compat.is_installed()
+
+
+def test_run_module_form(tmp_path, monkeypatch, capsys):
+    (tmp_path / "torch_prog.py").write_text("import sys\nimport torch.nn as nn\nprint(nn.__name__, sys.argv[1:])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    try:
+        assert compat.main(["-m", "torch_prog", "--flag"]) == 0
+    finally:
+        compat.uninstall()
+    assert capsys.readouterr().out.strip() == "blaze.nn ['--flag']"
