@@ -49,6 +49,7 @@ def test_one_device_moves_inputs_and_keeps_output_there():
     m.to("cuda")
     dp = DataParallel(m, device_ids=[0])
     assert dp.device_ids == [0] and dp.output_device == 0
+    assert DataParallel(m, device_ids=[blaze.device("cuda")], output_device="cuda:0").output_device == 0
     x = blaze.randn(6, 4)
     extra = {"bias": blaze.ones(3)}
     y = dp(x, extra=extra)  # cpu inputs, nested ones too, are scattered to cuda:0
@@ -63,6 +64,8 @@ def test_placement_and_device_errors():
         DataParallel(Two(), device_ids=[0])
     with pytest.raises(RuntimeError, match="device_ids"):
         data_parallel(Two(), blaze.randn(2, 4), device_ids=[0])
+    with pytest.raises(ValueError, match="Expected a cuda device, but got: cpu"):
+        DataParallel(Two(), device_ids=["cpu"])
     with pytest.raises(NotImplementedError, match="DistributedDataParallel"):
         DataParallel(Two(), device_ids=[0, 1])
 

@@ -21,12 +21,21 @@ from ..._tensor import Tensor
 from ..modules.module import Module
 
 
+def _index(d) -> int:
+    if isinstance(d, int):
+        return d
+    dev = _device(d)
+    if dev.type != "cuda":
+        raise ValueError(f"Expected a cuda device, but got: {dev}")
+    return dev.index or 0
+
+
 def _device_ids(device_ids):
     if device_ids is None:
         return [cuda.current_device()] if cuda.is_available() else []
     if cuda.device_count() == 0:
         return []
-    ids = [_device(d).index if isinstance(d, (str, _device)) else int(d) for d in device_ids]
+    ids = [_index(d) for d in device_ids]
     if len(ids) > 1:
         raise NotImplementedError(f"blaze's DataParallel runs on one device, got device_ids={list(device_ids)}; "
                                   "use blaze.nn.parallel.DistributedDataParallel (one process per GPU) to scale out")
@@ -78,7 +87,7 @@ class DataParallel(Module):
             self.output_device = None
             self.src_device_obj = None
             return
-        self.output_device = self.device_ids[0] if output_device is None else output_device
+        self.output_device = self.device_ids[0] if output_device is None else _index(output_device)
         self.src_device_obj = _device("cuda", self.device_ids[0])
         _check_placement(module, self.src_device_obj)
 
