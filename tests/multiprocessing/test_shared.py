@@ -46,8 +46,18 @@ def test_module_share_memory_keeps_identity():
     m(blaze.randn(4, 3)).sum().backward()
     assert m.share_memory() is m
     assert m.weight is w and all(p.is_shared() and p.grad.is_shared() for p in m.parameters())
+    before = _maps()
     bn = nn.BatchNorm1d(3).share_memory()
     assert all(b.is_shared() for b in bn.buffers())
+    assert _maps() == before + 1  # weights, biases, running stats and the step count: one storage
+    bn(blaze.randn(4, 3))  # running stats update in place, in shared memory
+    assert bn.running_mean.is_shared() and bn.num_batches_tracked.item() == 1
+    big = W.mlp()
+    big.share_memory()
+    before = big[0].weight.detach().clone()
+    with blaze.no_grad():
+        big[0].weight.add_(1)
+    np.testing.assert_array_equal(big[0].weight.numpy(force=True), before.numpy() + 1)
 
 
 def test_pickled_by_handle_not_bytes():

@@ -440,12 +440,12 @@ class Module:
     def share_memory(self) -> "Module":
         """Move every parameter, gradient and buffer into shared memory in place (Hogwild training).
 
-        Unlike ``_apply`` this keeps every tensor's identity, so a buffer held elsewhere is shared too.
+        Unlike ``_apply`` this keeps every tensor's identity, so a buffer held elsewhere is shared too;
+        they are packed into one shared storage.
         """
-        for t in list(self.parameters()) + list(self.buffers()):
-            t.share_memory_()
-            if t.grad is not None:
-                t.grad.share_memory_()
+        from ..._shared_memory import share_all_
+        tensors = list(self.parameters()) + list(self.buffers())
+        share_all_(tensors + [t.grad for t in tensors if t.grad is not None])
         return self
 
     def cpu(self) -> "Module":
