@@ -35,13 +35,14 @@ def _require():
 
 
 def _index(device) -> int:
+    """The cuda index of ``device`` (an int, "cuda:i", a device; None: 0). Also used by nn.DataParallel."""
     if device is None:
         return 0
     if isinstance(device, int):
         return device
     d = _device(device)
     if d.type != "cuda":
-        raise ValueError(f"{d} doesn't match the current accelerator cuda")
+        raise ValueError(f"Expected a cuda device, but got: {d}")
     return d.index or 0
 
 

@@ -87,7 +87,7 @@ def test_accelerator_with_a_gpu(monkeypatch):
     acc.set_device_index("cuda:0")
     with pytest.raises(RuntimeError, match="one cuda device"):
         acc.set_device_index(1)
-    with pytest.raises(ValueError, match="current accelerator"):
+    with pytest.raises(ValueError, match="Expected a cuda device, but got: cpu"):
         acc.set_device_index("cpu")
     t = blaze.ones(3, device="cuda") * 2
     acc.synchronize()

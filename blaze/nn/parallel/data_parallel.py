@@ -16,18 +16,10 @@ from __future__ import annotations
 from itertools import chain
 
 from ... import cuda
+from ...accelerator import _index
 from ...device import device as _device
 from ..._tensor import Tensor
 from ..modules.module import Module
-
-
-def _index(d) -> int:
-    if isinstance(d, int):
-        return d
-    dev = _device(d)
-    if dev.type != "cuda":
-        raise ValueError(f"Expected a cuda device, but got: {dev}")
-    return dev.index or 0
 
 
 def _device_ids(device_ids):
