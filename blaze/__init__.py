@@ -82,6 +82,8 @@ def __getattr__(name):
     if name in ("save", "load"):
         from . import serialization
         return getattr(serialization, name)
+    if name in ("multiprocessing", "accelerator", "compat"):
+        return importlib.import_module(f"blaze.{name}")
     if name == "autocast":
         from .amp import autocast
         return autocast

@@ -134,6 +134,30 @@ class Tensor:
         return self._device.type == "cuda"
 
     @property
+    def is_cpu(self) -> bool:
+        return self._device.type == "cpu"
+
+    # Device types and layouts blaze has none of (PyTorch code tests them to pick a code path).
+    is_xpu = is_mps = is_meta = is_ipu = is_xla = is_maia = is_mtia = is_vulkan = property(lambda self: False)
+    is_sparse = is_sparse_csr = is_quantized = is_nested = is_mkldnn = property(lambda self: False)
+
+    def is_complex(self) -> bool:
+        return False  # blaze has no complex dtypes
+
+    def is_signed(self) -> bool:
+        return self._dtype.is_signed
+
+    def share_memory_(self) -> "Tensor":
+        """Move this CPU tensor's memory into shared memory, in place (no-op on cuda, as PyTorch)."""
+        from ._shared_memory import share_memory_
+        return share_memory_(self)
+
+    def is_shared(self) -> bool:
+        """True when this tensor's memory is shared memory that other processes can map."""
+        from ._shared_memory import is_shared
+        return is_shared(self)
+
+    @property
     def is_leaf(self) -> bool:
         return self._grad_fn is None
 

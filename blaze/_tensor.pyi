@@ -207,12 +207,43 @@ class Tensor:
     def index_select(self, dim, index) -> Any: ...  # ops.indexing
     def inner(self, other) -> Any: ...  # ops.linalg
     def int(self, memory_format=None) -> Any: ...  # ops.conversion
+    def is_complex(self) -> Any: ...  # _tensor
     def is_contiguous(self) -> Any: ...  # _tensor
+    @property
+    def is_cpu(self) -> Any: ...  # _tensor
     @property
     def is_cuda(self) -> Any: ...  # _tensor
     def is_floating_point(self) -> Any: ...  # _tensor
     @property
+    def is_ipu(self) -> Any: ...  # _tensor
+    @property
     def is_leaf(self) -> Any: ...  # _tensor
+    @property
+    def is_maia(self) -> Any: ...  # _tensor
+    @property
+    def is_meta(self) -> Any: ...  # _tensor
+    @property
+    def is_mkldnn(self) -> Any: ...  # _tensor
+    @property
+    def is_mps(self) -> Any: ...  # _tensor
+    @property
+    def is_mtia(self) -> Any: ...  # _tensor
+    @property
+    def is_nested(self) -> Any: ...  # _tensor
+    @property
+    def is_quantized(self) -> Any: ...  # _tensor
+    def is_shared(self) -> Any: ...  # _tensor
+    def is_signed(self) -> Any: ...  # _tensor
+    @property
+    def is_sparse(self) -> Any: ...  # _tensor
+    @property
+    def is_sparse_csr(self) -> Any: ...  # _tensor
+    @property
+    def is_vulkan(self) -> Any: ...  # _tensor
+    @property
+    def is_xla(self) -> Any: ...  # _tensor
+    @property
+    def is_xpu(self) -> Any: ...  # _tensor
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Any: ...  # ops.pointwise
     def isfinite(self) -> Any: ...  # ops.pointwise
     def isinf(self) -> Any: ...  # ops.pointwise
@@ -329,6 +360,7 @@ class Tensor:
     def select(self, dim, index) -> Any: ...  # ops.shape
     @property
     def shape(self) -> Any: ...  # _tensor
+    def share_memory_(self) -> Any: ...  # _tensor
     def short(self, memory_format=None) -> Any: ...  # ops.conversion
     def sigmoid(self, *, out=None) -> Any: ...  # ops.pointwise
     def sigmoid_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops

@@ -1,4 +1,4 @@
-"""The ``blaze`` console script: ``blaze demo``, ``blaze tune`` and ``blaze run``.
+"""The ``blaze`` console script: ``blaze demo``, ``blaze tune``, ``blaze run`` and ``blaze torch``.
 
 Each subcommand lives in its own module and is imported only when asked for, so
 ``blaze --help`` stays fast and needs neither Triton nor a GPU.
@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "demo": ("blaze.demo", "train a CNN on the bundled Fashion-MNIST subset and plot its predictions"),
     "tune": ("blaze.tuning.cli", "autotune Triton kernels for this GPU and cache the winners"),
     "run": ("blaze.distributed.launch", "start N processes of a training script over mpiexec (blaze run -n 2 x.py)"),
+    "torch": ("blaze.compat", "run a PyTorch script unchanged, torch/torchvision aliased to blaze (blaze torch x.py)"),
 }
 
 

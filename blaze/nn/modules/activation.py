@@ -231,6 +231,15 @@ class PReLU(Module):
         return f"num_parameters={self.num_parameters}"
 
 
+def __getattr__(name):
+    # PyTorch defines MultiheadAttention here (nn.modules.activation); blaze keeps it beside the
+    # transformer layers that use it and resolves this path lazily, so neither file imports the other.
+    if name == "MultiheadAttention":
+        from .transformer import MultiheadAttention
+        return MultiheadAttention
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid", "LogSigmoid",
            "Softplus", "Softsign", "Tanhshrink", "Softmax", "LogSoftmax", "Softmin", "Hardtanh", "Hardswish",
            "Hardsigmoid", "Threshold", "Hardshrink", "Softshrink", "GLU", "PReLU"]

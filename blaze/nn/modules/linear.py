@@ -7,6 +7,7 @@ from ...ops.creation import empty
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from .container import Identity  # noqa: F401 - PyTorch's path: nn.modules.linear.Identity
 from .module import Module
 
 

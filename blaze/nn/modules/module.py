@@ -437,6 +437,17 @@ class Module:
             return t.to(dev) if dev is not None else t
         return self._apply(convert)
 
+    def share_memory(self) -> "Module":
+        """Move every parameter, gradient and buffer into shared memory in place (Hogwild training).
+
+        Unlike ``_apply`` this keeps every tensor's identity, so a buffer held elsewhere is shared too;
+        they are packed into one shared storage.
+        """
+        from ..._shared_memory import share_all_
+        tensors = list(self.parameters()) + list(self.buffers())
+        share_all_(tensors + [t.grad for t in tensors if t.grad is not None])
+        return self
+
     def cpu(self) -> "Module":
         return self.to("cpu")
 
