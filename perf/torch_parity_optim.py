@@ -65,6 +65,73 @@ def optimizer_cases(add):
         add(opt_case(f"optim/Adagrad-{n}", lambda O, g, kw=kw: O.Adagrad(g, **kw)))
 
 
+def new_optimizer_cases(add):
+    """Issue 13's optimizers: several settings each, incl. weight_decay, maximize and each flag."""
+    table = {
+        "Adadelta": {"default": dict(), "rho-eps-wd": dict(lr=0.5, rho=0.7, eps=1e-4, weight_decay=0.1),
+                     "maximize": dict(lr=2.0, maximize=True)},
+        "Adamax": {"default": dict(lr=0.01), "wd-betas": dict(lr=0.02, betas=(0.7, 0.9), weight_decay=0.1, eps=1e-4),
+                   "maximize": dict(lr=0.02, maximize=True)},
+        "NAdam": {"default": dict(lr=0.01), "wd": dict(lr=0.01, weight_decay=0.1),
+                  "decoupled-wd": dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+                  "momentum_decay-maximize": dict(lr=0.01, momentum_decay=0.05, betas=(0.8, 0.95), maximize=True)},
+        "RAdam": {"default": dict(lr=0.01), "wd": dict(lr=0.01, weight_decay=0.1, betas=(0.9, 0.5)),
+                  "decoupled-wd-maximize": dict(lr=0.01, weight_decay=0.2, decoupled_weight_decay=True,
+                                                maximize=True, betas=(0.8, 0.6))},
+        "ASGD": {"default": dict(lr=0.05), "t0-lambd-alpha": dict(lr=0.1, lambd=0.1, alpha=0.5, t0=2),
+                 "wd-maximize": dict(lr=0.05, weight_decay=0.1, maximize=True, t0=0)},
+        "Rprop": {"default": dict(lr=0.05), "etas-sizes": dict(lr=0.1, etas=(0.3, 1.5), step_sizes=(0.01, 0.2)),
+                  "maximize": dict(lr=0.05, maximize=True)},
+        "Adafactor": {"default": dict(lr=0.01), "wd-d-eps": dict(lr=0.05, weight_decay=0.1, d=2.0, eps=(1e-6, 1e-2)),
+                      "beta2_decay-maximize": dict(lr=0.05, beta2_decay=-0.5, maximize=True)},
+    }
+    for opt_name, settings in table.items():
+        for n, kw in settings.items():
+            add(opt_case(f"optim/{opt_name}-{n}", lambda O, g, kw=kw, c=opt_name: getattr(O, c)(g, **kw), steps=6))
+            add(mlp_case(f"optim/{opt_name}-{n}-mlp", lambda O, ps, kw=kw, c=opt_name: getattr(O, c)(ps, **kw)))
+    lb = {"default": dict(), "strong_wolfe": dict(line_search_fn="strong_wolfe"),
+          "history3-lr": dict(lr=0.5, history_size=3, max_iter=7),
+          "strong_wolfe-history2-maxeval": dict(line_search_fn="strong_wolfe", history_size=2, max_eval=9)}
+    for n, kw in lb.items():
+        add(mlp_case(f"optim/LBFGS-{n}-mlp", lambda O, ps, kw=kw: O.LBFGS(ps, **kw), steps=3, closure=True))
+
+
+_MLP = [R.standard_normal((6, 4)) * 0.5, R.standard_normal(6) * 0.1, R.standard_normal((1, 6)) * 0.5,
+        R.standard_normal(1) * 0.1]
+_X, _Y = R.standard_normal((16, 4)), R.standard_normal((16, 1))
+
+
+def mlp_case(name, make, steps=8, closure=False):
+    """A 4-6-1 tanh MLP on fixed data, MSE loss, real backward passes (float64); parameters after
+    every step (for LBFGS: every step(closure), each running its own inner iterations)."""
+    def run():
+        traj = {}
+        for lname, T in LIBS.items():
+            ps = [T.tensor(a.copy(), requires_grad=True) for a in _MLP]
+            x, y = T.tensor(_X), T.tensor(_Y)
+            opt = make(T.optim, ps)
+
+            def loss_fn():
+                opt.zero_grad()
+                h = T.tanh(x @ ps[0].T + ps[1])
+                loss = ((h @ ps[2].T + ps[3] - y) ** 2).mean()
+                loss.backward()
+                return loss
+            seq = []
+            for _ in range(steps):
+                if closure:
+                    opt.step(loss_fn)
+                else:
+                    loss_fn()
+                    opt.step()
+                seq.append([p.detach().numpy().copy() for p in ps])
+            traj[lname] = seq
+        for s, (bs, ts) in enumerate(zip(traj["blaze"], traj["torch"])):
+            for i, (b, t) in enumerate(zip(bs, ts)):
+                compare(f"step {s + 1} param {i}", b, t, 1e-9, 1e-8)
+    return name, run
+
+
 def sched_case(name, make, steps=30, opt="sgd", metrics=None):
     """``make(lr_scheduler, opt)``: lr (and momentum / betas) per group after each step."""
     def run():
@@ -150,6 +217,7 @@ def clip_case(name, norm_type, max_norm=1.0, fn="norm"):
 def register(cases):
     """Add the optimizer / scheduler / clip cases to ``cases``."""
     optimizer_cases(cases.append)
+    new_optimizer_cases(cases.append)
     scheduler_cases(cases.append)
     for nt in (2, 1, float("inf"), 3.0, "inf"):
         cases.append(clip_case(f"clip_grad_norm_/p={nt}", nt))
