@@ -132,7 +132,7 @@ def mlp_case(name, make, steps=8, closure=False):
     return name, run
 
 
-def sched_case(name, make, steps=30, opt="sgd", metrics=None):
+def sched_case(name, make, steps=30, opt="sgd", metrics=None, epochs=None):
     """``make(lr_scheduler, opt)``: lr (and momentum / betas) per group after each step."""
     def run():
         rec = {}
@@ -146,6 +146,8 @@ def sched_case(name, make, steps=30, opt="sgd", metrics=None):
                 o.step()
                 if metrics is not None:
                     sch.step(metrics[s])
+                elif epochs is not None:
+                    sch.step(epochs[s])
                 else:
                     sch.step()
                 row = [g["lr"] for g in o.param_groups]
@@ -181,6 +183,7 @@ def scheduler_cases(add):
                                                              L.StepLR(o, 4), L.CosineAnnealingLR(o, 6)], [4, 12])}
     for name, f in mk.items():
         add(sched_case(f"sched/{name}", f))
+    new_scheduler_cases(add)
     add(sched_case("sched/OneCycleLR-adam-betas", lambda L, o: L.OneCycleLR(o, max_lr=0.5, total_steps=31), opt="adam"))
     plateau = [1.0, 0.9, 0.9, 0.9, 0.95, 0.9, 0.91, 0.92, 0.93, 0.5, 0.5, 0.5, 0.5, 0.49, 0.49, 0.49, 0.49, 0.49,
                0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
@@ -190,6 +193,53 @@ def scheduler_cases(add):
     for name, kw in pm.items():
         add(sched_case(f"sched/ReduceLROnPlateau-{name}", lambda L, o, kw=kw: L.ReduceLROnPlateau(o, **kw),
                        metrics=plateau))
+
+
+class _Halving:
+    """A callable object as CyclicLR's scale_fn (its state_dict keeps such objects' attributes)."""
+
+    def __init__(self):
+        self.base = 0.5
+
+    def __call__(self, x):
+        return self.base ** (x - 1)
+
+
+def new_scheduler_cases(add):
+    """Issue 13's schedulers: lr (and momentum / beta1) sequences, incl. step(epoch) jumps."""
+    mk = {"ConstantLR": lambda L, o: L.ConstantLR(o),
+          "ConstantLR-factor": lambda L, o: L.ConstantLR(o, factor=0.5, total_iters=7),
+          "PolynomialLR": lambda L, o: L.PolynomialLR(o, total_iters=12),
+          "PolynomialLR-power2": lambda L, o: L.PolynomialLR(o, total_iters=20, power=2.0),
+          "CyclicLR-triangular": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=4),
+          "CyclicLR-triangular2-down": lambda L, o: L.CyclicLR(o, [0.01, 0.02], [0.1, 0.3], step_size_up=3,
+                                                               step_size_down=5, mode="triangular2"),
+          "CyclicLR-exp_range": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=5, mode="exp_range", gamma=0.97,
+                                                        base_momentum=0.7, max_momentum=0.95),
+          "CyclicLR-scale_fn-iterations": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=3, scale_fn=_Halving(),
+                                                                  scale_mode="iterations", cycle_momentum=False),
+          "CosineAnnealingWarmRestarts": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=6),
+          "CosineAnnealingWarmRestarts-Tmult2-etamin": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2,
+                                                                                                 eta_min=0.001),
+          "ChainedScheduler": lambda L, o: L.ChainedScheduler([L.ConstantLR(o, factor=0.5, total_iters=4),
+                                                               L.ExponentialLR(o, 0.9)]),
+          "ChainedScheduler-3": lambda L, o: L.ChainedScheduler([L.LinearLR(o, 0.2, total_iters=6),
+                                                                 L.CosineAnnealingLR(o, T_max=10),
+                                                                 L.MultiplicativeLR(o, lambda e: 0.98)], optimizer=o),
+          "Sequential-of-Polynomial-Constant": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.25, 3),
+                                                                               L.PolynomialLR(o, 15, 1.5)], [6])}
+    for name, f in mk.items():
+        add(sched_case(f"sched/{name}", f))
+    add(sched_case("sched/CyclicLR-adam-betas", lambda L, o: L.CyclicLR(o, 0.001, 0.01, step_size_up=4), opt="adam"))
+    frac = [e + b / 4 for e in range(8) for b in range(4)][:30]
+    add(sched_case("sched/CosineAnnealingWarmRestarts-fractional-epochs",
+                   lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2, eta_min=0.01), epochs=frac))
+    add(sched_case("sched/CosineAnnealingWarmRestarts-fractional-Tmult1",
+                   lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3), epochs=frac))
+    jumps = [3, 1, 7, 12, 0, 25, 5, 5, 19, 2] * 3
+    for name, f in {"ConstantLR": lambda L, o: L.ConstantLR(o, factor=0.5, total_iters=6),
+                    "PolynomialLR": lambda L, o: L.PolynomialLR(o, total_iters=20, power=0.5)}.items():
+        add(sched_case(f"sched/{name}-step-epoch", f, epochs=jumps))
 
 
 def clip_case(name, norm_type, max_norm=1.0, fn="norm"):
