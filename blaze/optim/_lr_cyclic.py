@@ -7,7 +7,7 @@ import math
 import types
 from functools import partial
 
-from .lr_scheduler import LRScheduler, _per_group
+from .lr_scheduler import LRScheduler, OneCycleLR, _per_group
 from .optimizer import Optimizer
 
 __all__ = ["CyclicLR", "CosineAnnealingWarmRestarts"]
@@ -90,11 +90,7 @@ class CyclicLR(LRScheduler):
     def scale_fn(self, x) -> float:
         return (self._scale_fn_custom or self._scale_fn_ref)(x)
 
-    def _set_momentum(self, group, value):
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
+    _set_momentum = OneCycleLR._set_momentum
 
     def get_lr(self):
         cycle = math.floor(1 + self.last_epoch / self.total_size)

@@ -1,7 +1,7 @@
 """Adamax, as ``torch.optim.Adamax``."""
 from __future__ import annotations
 
-from .. import maximum
+from ..ops.pointwise import maximum
 from ._compose import ComposedOptimizer, betas_ok, check_common, prepared_grad, zeros_like
 
 __all__ = ["Adamax"]

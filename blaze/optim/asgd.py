@@ -1,7 +1,7 @@
 """ASGD, as ``torch.optim.ASGD``."""
 from __future__ import annotations
 
-from ._compose import ComposedOptimizer, check_common, prepared_grad, scalar_state, zeros_like
+from ._compose import ComposedOptimizer, prepared_grad, scalar_state, zeros_like
 
 __all__ = ["ASGD"]
 

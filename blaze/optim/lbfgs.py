@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 
-from .. import cat, zeros
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..ops.creation import zeros
+from ..ops.movement import cat
 from .optimizer import Optimizer, _check
 
 __all__ = ["LBFGS"]

@@ -1,7 +1,8 @@
 """Rprop, as ``torch.optim.Rprop``."""
 from __future__ import annotations
 
-from .. import ones_like, where
+from ..ops.creation import ones_like
+from ..ops.pointwise import where
 from ._compose import ComposedOptimizer, prepared_grad, zeros_like
 from .optimizer import _check, _full_like
 

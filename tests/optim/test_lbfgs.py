@@ -53,6 +53,7 @@ def ref_lbfgs(x, grad_fn, lr, iters, m):
     S, Y = [], []
     d = -g
     gamma = 1.0
+    t = g_prev = None  # set by the first iteration, used from the second
     for k in range(iters):
         if k > 0:
             s, y = t * d, g - g_prev

@@ -46,6 +46,14 @@ def _grad(p, g, maximize, weight_decay):
     return g + weight_decay * p
 
 
+def _decay(p, g, lr, weight_decay, decoupled, maximize):
+    """AdamW-style p *= 1 - lr * wd when decoupled, else the L2 term on the gradient."""
+    g = -g if maximize else g
+    if decoupled:
+        return p * (1 - lr * weight_decay), g
+    return p, g + weight_decay * p
+
+
 # -- references ----------------------------------------------------------------------------------
 def ref_adadelta(p, gs, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False):
     """Zeiler (2012), Algorithm 1, with a learning rate on the update."""
@@ -79,11 +87,7 @@ def ref_nadam(p, gs, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, mome
     v = np.zeros_like(p)
     prod = 1.0
     for t, g in enumerate(gs, 1):
-        g = -g if maximize else g
-        if decoupled_weight_decay:
-            p = p * (1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * p
+        p, g = _decay(p, g, lr, weight_decay, decoupled_weight_decay, maximize)
         mu = betas[0] * (1 - 0.5 * 0.96 ** (t * momentum_decay))
         mu_next = betas[0] * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
         prod *= mu
@@ -101,11 +105,7 @@ def ref_radam(p, gs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, deco
     v = np.zeros_like(p)
     rho_inf = 2 / (1 - betas[1]) - 1
     for t, g in enumerate(gs, 1):
-        g = -g if maximize else g
-        if decoupled_weight_decay:
-            p = p * (1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * p
+        p, g = _decay(p, g, lr, weight_decay, decoupled_weight_decay, maximize)
         m = betas[0] * m + (1 - betas[0]) * g
         v = betas[1] * v + (1 - betas[1]) * g * g
         m_hat = m / (1 - betas[0] ** t)
