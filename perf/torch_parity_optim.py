@@ -65,7 +65,74 @@ def optimizer_cases(add):
         add(opt_case(f"optim/Adagrad-{n}", lambda O, g, kw=kw: O.Adagrad(g, **kw)))
 
 
-def sched_case(name, make, steps=30, opt="sgd", metrics=None):
+def new_optimizer_cases(add):
+    """Issue 13's optimizers: several settings each, incl. weight_decay, maximize and each flag."""
+    table = {
+        "Adadelta": {"default": dict(), "rho-eps-wd": dict(lr=0.5, rho=0.7, eps=1e-4, weight_decay=0.1),
+                     "maximize": dict(lr=2.0, maximize=True)},
+        "Adamax": {"default": dict(lr=0.01), "wd-betas": dict(lr=0.02, betas=(0.7, 0.9), weight_decay=0.1, eps=1e-4),
+                   "maximize": dict(lr=0.02, maximize=True)},
+        "NAdam": {"default": dict(lr=0.01), "wd": dict(lr=0.01, weight_decay=0.1),
+                  "decoupled-wd": dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+                  "momentum_decay-maximize": dict(lr=0.01, momentum_decay=0.05, betas=(0.8, 0.95), maximize=True)},
+        "RAdam": {"default": dict(lr=0.01), "wd": dict(lr=0.01, weight_decay=0.1, betas=(0.9, 0.5)),
+                  "decoupled-wd-maximize": dict(lr=0.01, weight_decay=0.2, decoupled_weight_decay=True,
+                                                maximize=True, betas=(0.8, 0.6))},
+        "ASGD": {"default": dict(lr=0.05), "t0-lambd-alpha": dict(lr=0.1, lambd=0.1, alpha=0.5, t0=2),
+                 "wd-maximize": dict(lr=0.05, weight_decay=0.1, maximize=True, t0=0)},
+        "Rprop": {"default": dict(lr=0.05), "etas-sizes": dict(lr=0.1, etas=(0.3, 1.5), step_sizes=(0.01, 0.2)),
+                  "maximize": dict(lr=0.05, maximize=True)},
+        "Adafactor": {"default": dict(lr=0.01), "wd-d-eps": dict(lr=0.05, weight_decay=0.1, d=2.0, eps=(1e-6, 1e-2)),
+                      "beta2_decay-maximize": dict(lr=0.05, beta2_decay=-0.5, maximize=True)},
+    }
+    for opt_name, settings in table.items():
+        for n, kw in settings.items():
+            add(opt_case(f"optim/{opt_name}-{n}", lambda O, g, kw=kw, c=opt_name: getattr(O, c)(g, **kw), steps=6))
+            add(mlp_case(f"optim/{opt_name}-{n}-mlp", lambda O, ps, kw=kw, c=opt_name: getattr(O, c)(ps, **kw)))
+    lb = {"default": dict(), "strong_wolfe": dict(line_search_fn="strong_wolfe"),
+          "history3-lr": dict(lr=0.5, history_size=3, max_iter=7),
+          "strong_wolfe-history2-maxeval": dict(line_search_fn="strong_wolfe", history_size=2, max_eval=9)}
+    for n, kw in lb.items():
+        add(mlp_case(f"optim/LBFGS-{n}-mlp", lambda O, ps, kw=kw: O.LBFGS(ps, **kw), steps=3, closure=True))
+
+
+_MLP = [R.standard_normal((6, 4)) * 0.5, R.standard_normal(6) * 0.1, R.standard_normal((1, 6)) * 0.5,
+        R.standard_normal(1) * 0.1]
+_X, _Y = R.standard_normal((16, 4)), R.standard_normal((16, 1))
+
+
+def mlp_case(name, make, steps=8, closure=False):
+    """A 4-6-1 tanh MLP on fixed data, MSE loss, real backward passes (float64); parameters after
+    every step (for LBFGS: every step(closure), each running its own inner iterations)."""
+    def run():
+        traj = {}
+        for lname, T in LIBS.items():
+            ps = [T.tensor(a.copy(), requires_grad=True) for a in _MLP]
+            x, y = T.tensor(_X), T.tensor(_Y)
+            opt = make(T.optim, ps)
+
+            def loss_fn():
+                opt.zero_grad()
+                h = T.tanh(x @ ps[0].T + ps[1])
+                loss = ((h @ ps[2].T + ps[3] - y) ** 2).mean()
+                loss.backward()
+                return loss
+            seq = []
+            for _ in range(steps):
+                if closure:
+                    opt.step(loss_fn)
+                else:
+                    loss_fn()
+                    opt.step()
+                seq.append([p.detach().numpy().copy() for p in ps])
+            traj[lname] = seq
+        for s, (bs, ts) in enumerate(zip(traj["blaze"], traj["torch"])):
+            for i, (b, t) in enumerate(zip(bs, ts)):
+                compare(f"step {s + 1} param {i}", b, t, 1e-9, 1e-8)
+    return name, run
+
+
+def sched_case(name, make, steps=30, opt="sgd", metrics=None, epochs=None):
     """``make(lr_scheduler, opt)``: lr (and momentum / betas) per group after each step."""
     def run():
         rec = {}
@@ -79,6 +146,8 @@ def sched_case(name, make, steps=30, opt="sgd", metrics=None):
                 o.step()
                 if metrics is not None:
                     sch.step(metrics[s])
+                elif epochs is not None:
+                    sch.step(epochs[s])
                 else:
                     sch.step()
                 row = [g["lr"] for g in o.param_groups]
@@ -114,6 +183,7 @@ def scheduler_cases(add):
                                                              L.StepLR(o, 4), L.CosineAnnealingLR(o, 6)], [4, 12])}
     for name, f in mk.items():
         add(sched_case(f"sched/{name}", f))
+    new_scheduler_cases(add)
     add(sched_case("sched/OneCycleLR-adam-betas", lambda L, o: L.OneCycleLR(o, max_lr=0.5, total_steps=31), opt="adam"))
     plateau = [1.0, 0.9, 0.9, 0.9, 0.95, 0.9, 0.91, 0.92, 0.93, 0.5, 0.5, 0.5, 0.5, 0.49, 0.49, 0.49, 0.49, 0.49,
                0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
@@ -123,6 +193,53 @@ def scheduler_cases(add):
     for name, kw in pm.items():
         add(sched_case(f"sched/ReduceLROnPlateau-{name}", lambda L, o, kw=kw: L.ReduceLROnPlateau(o, **kw),
                        metrics=plateau))
+
+
+class _Halving:
+    """A callable object as CyclicLR's scale_fn (its state_dict keeps such objects' attributes)."""
+
+    def __init__(self):
+        self.base = 0.5
+
+    def __call__(self, x):
+        return self.base ** (x - 1)
+
+
+def new_scheduler_cases(add):
+    """Issue 13's schedulers: lr (and momentum / beta1) sequences, incl. step(epoch) jumps."""
+    mk = {"ConstantLR": lambda L, o: L.ConstantLR(o),
+          "ConstantLR-factor": lambda L, o: L.ConstantLR(o, factor=0.5, total_iters=7),
+          "PolynomialLR": lambda L, o: L.PolynomialLR(o, total_iters=12),
+          "PolynomialLR-power2": lambda L, o: L.PolynomialLR(o, total_iters=20, power=2.0),
+          "CyclicLR-triangular": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=4),
+          "CyclicLR-triangular2-down": lambda L, o: L.CyclicLR(o, [0.01, 0.02], [0.1, 0.3], step_size_up=3,
+                                                               step_size_down=5, mode="triangular2"),
+          "CyclicLR-exp_range": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=5, mode="exp_range", gamma=0.97,
+                                                        base_momentum=0.7, max_momentum=0.95),
+          "CyclicLR-scale_fn-iterations": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=3, scale_fn=_Halving(),
+                                                                  scale_mode="iterations", cycle_momentum=False),
+          "CosineAnnealingWarmRestarts": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=6),
+          "CosineAnnealingWarmRestarts-Tmult2-etamin": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2,
+                                                                                                 eta_min=0.001),
+          "ChainedScheduler": lambda L, o: L.ChainedScheduler([L.ConstantLR(o, factor=0.5, total_iters=4),
+                                                               L.ExponentialLR(o, 0.9)]),
+          "ChainedScheduler-3": lambda L, o: L.ChainedScheduler([L.LinearLR(o, 0.2, total_iters=6),
+                                                                 L.CosineAnnealingLR(o, T_max=10),
+                                                                 L.MultiplicativeLR(o, lambda e: 0.98)], optimizer=o),
+          "Sequential-of-Polynomial-Constant": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.25, 3),
+                                                                               L.PolynomialLR(o, 15, 1.5)], [6])}
+    for name, f in mk.items():
+        add(sched_case(f"sched/{name}", f))
+    add(sched_case("sched/CyclicLR-adam-betas", lambda L, o: L.CyclicLR(o, 0.001, 0.01, step_size_up=4), opt="adam"))
+    frac = [e + b / 4 for e in range(8) for b in range(4)][:30]
+    add(sched_case("sched/CosineAnnealingWarmRestarts-fractional-epochs",
+                   lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2, eta_min=0.01), epochs=frac))
+    add(sched_case("sched/CosineAnnealingWarmRestarts-fractional-Tmult1",
+                   lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3), epochs=frac))
+    jumps = [3, 1, 7, 12, 0, 25, 5, 5, 19, 2] * 3
+    for name, f in {"ConstantLR": lambda L, o: L.ConstantLR(o, factor=0.5, total_iters=6),
+                    "PolynomialLR": lambda L, o: L.PolynomialLR(o, total_iters=20, power=0.5)}.items():
+        add(sched_case(f"sched/{name}-step-epoch", f, epochs=jumps))
 
 
 def clip_case(name, norm_type, max_norm=1.0, fn="norm"):
@@ -150,6 +267,7 @@ def clip_case(name, norm_type, max_norm=1.0, fn="norm"):
 def register(cases):
     """Add the optimizer / scheduler / clip cases to ``cases``."""
     optimizer_cases(cases.append)
+    new_optimizer_cases(cases.append)
     scheduler_cases(cases.append)
     for nt in (2, 1, float("inf"), 3.0, "inf"):
         cases.append(clip_case(f"clip_grad_norm_/p={nt}", nt))
