@@ -2,7 +2,6 @@
 import gc
 import os
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -140,7 +139,6 @@ def test_cuda_tensor_is_not_shared(monkeypatch):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_hogwild_two_processes_train_one_model(method):
-    start = time.monotonic()
     ctx = mp.get_context(method)
     model = W.mlp().share_memory()
     x, y = W.make_data()
@@ -155,7 +153,6 @@ def test_hogwild_two_processes_train_one_model(method):
     loss1 = F.mse_loss(model(x), y).item()
     assert not np.allclose(model[0].weight.numpy(force=True), w0.numpy())  # the parent sees the children's steps
     assert loss1 < 0.5 * loss0
-    assert time.monotonic() - start < 20
 
 
 def test_handle_roundtrip_shapes_and_bounds_check():
