@@ -114,6 +114,26 @@ def test_conv2d_grad(C, O, k, s, p, d, g):
     check_grad(lambda x, w, b: F.conv2d(x, w, b, s, p, d, g), [x, w, b])
 
 
+STRIDE1_CASES = [  # the CPU fast paths: dx as a flipped-kernel conv, direct 1x1 and depthwise
+    (3, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # dx = conv(dy, flipped w), pad 1
+    (4, 6, (3, 2), (1, 1), (2, 1), (2, 1), 2),     # dilation 2, groups 2: pad 2 = the kernel's reach
+    (3, 2, (2, 2), (1, 1), (2, 1), (1, 1), 1),     # pad 2 > reach 1: col2im fallback
+    (4, 6, (1, 1), (1, 1), (0, 0), (1, 1), 2),     # 1x1: direct GEMM, no im2col
+    (4, 4, (3, 3), (1, 1), (1, 1), (1, 1), 4),     # depthwise: window adds
+    (4, 4, (3, 3), (2, 2), (1, 0), (1, 1), 4),     # depthwise strided
+]
+
+
+@pytest.mark.parametrize("C,O,k,s,p,d,g", STRIDE1_CASES)
+def test_conv2d_fast_paths_forward_and_grad(C, O, k, s, p, d, g):
+    x = RNG.standard_normal((2, C, 7, 6))
+    w = RNG.standard_normal((O, C // g) + k)
+    b = RNG.standard_normal(O)
+    y = F.conv2d(T(x, False), T(w, False), T(b, False), s, p, d, g)
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, b, s, p, d, g), atol=1e-12)
+    check_grad(lambda x, w, b: F.conv2d(x, w, b, s, p, d, g), [x, w, b])
+
+
 def test_conv2d_padding_same_valid_and_unbatched():
     x = RNG.standard_normal((1, 2, 7, 6))
     w = RNG.standard_normal((3, 2, 4, 3))         # even kernel: 'same' pads 1 before, 2 after
