@@ -10,10 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def _sigmoid(x):
-    return 0.5 * (np.tanh(0.5 * x) + 1)
-
-
 class NumpyRNNPrimitives:
     """Recurrent-layer primitives of the NumPy backend (hand-written BPTT)."""
 
@@ -32,7 +28,8 @@ class NumpyRNNPrimitives:
         wt = np.ascontiguousarray(w_hh.T * half)                   # (H, 4H)
         hs = np.empty((T, B, H), gx.dtype)
         cs = np.empty((T, B, H), gx.dtype)
-        gates = np.empty_like(gx)
+        gates = np.empty_like(gx)                                 # the step's GEMM writes here directly
+        tmp = np.empty((B, H), gx.dtype)                          # i * g, then tanh(c): no per-step allocation
         sig = (slice(0, 2 * H), slice(3 * H, H4))
         h, c = h0, c0
         for t in range(T):
@@ -45,9 +42,11 @@ class NumpyRNNPrimitives:
                 a[:, sl] += 0.5
             c_new = cs[t]
             np.multiply(a[:, H:2 * H], c, out=c_new)
-            c_new += a[:, :H] * a[:, 2 * H:3 * H]
+            np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=tmp)
+            c_new += tmp
+            np.tanh(c_new, out=tmp)
             h = hs[t]
-            np.multiply(a[:, 3 * H:], np.tanh(c_new), out=h)
+            np.multiply(a[:, 3 * H:], tmp, out=h)
             c = c_new
         return hs, cs, gates
 
@@ -67,16 +66,19 @@ class NumpyRNNPrimitives:
         fac[:, :, 3] = tc * o * (1 - o)
         dc_dh = o * (1 - tc * tc)                                  # d c_t / d h_t through tanh(c)
         dgates = np.empty((T, B, 4, H), gates.dtype)
-        dh = dh_n.copy()
+        dh, dh_next = dh_n.copy(), np.empty_like(dh_n)            # ping-pong: the GEMM writes the other one
         dc = dc_n.copy()
+        tmp = np.empty_like(dc)
         for t in range(T - 1, -1, -1):
             dh += dhs[t]
-            dc += dh * dc_dh[t]
+            np.multiply(dh, dc_dh[t], out=tmp)
+            dc += tmp
             d = dgates[t]
             np.multiply(fac[t, :, :3], dc[:, None, :], out=d[:, :3])
             np.multiply(fac[t, :, 3], dh, out=d[:, 3])
             dc *= f[t]
-            dh = d.reshape(B, H4) @ w_hh
+            np.matmul(d.reshape(B, H4), w_hh, out=dh_next)
+            dh, dh_next = dh_next, dh
         dgates = dgates.reshape(T, B, H4)
         h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)      # (T, B, H)
         dw = dgates.reshape(T * B, H4).T @ h_prev.reshape(T * B, H)
@@ -94,17 +96,27 @@ class NumpyRNNPrimitives:
         gates = np.empty_like(gx)
         hn = np.empty((T, B, H), gx.dtype)
         wt = np.ascontiguousarray(w_hh.T)
+        a = np.empty((B, H3), gx.dtype)                           # h W_hh^T + b_hh, reused every step
         h = h0
         for t in range(T):
-            a = h @ wt                                       # (B, 3H)
+            np.matmul(h, wt, out=a)
             if b_hh is not None:
                 a += b_hh
             gt = gates[t]
-            gt[:, :2 * H] = _sigmoid(gx[t, :, :2 * H] + a[:, :2 * H])
+            rz = gt[:, :2 * H]                                   # sigmoid in place: 0.5 * (tanh(x / 2) + 1)
+            np.add(gx[t, :, :2 * H], a[:, :2 * H], out=rz)
+            rz *= 0.5
+            np.tanh(rz, out=rz)
+            rz += 1
+            rz *= 0.5
             hn[t] = a[:, 2 * H:]
-            gt[:, 2 * H:] = np.tanh(gx[t, :, 2 * H:] + gt[:, :H] * hn[t])
-            z, n = gt[:, H:2 * H], gt[:, 2 * H:]
-            hs[t] = n + z * (h - n)
+            r, z, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+            np.multiply(r, hn[t], out=n)
+            n += gx[t, :, 2 * H:]
+            np.tanh(n, out=n)
+            np.subtract(h, n, out=hs[t])                         # h' = n + z * (h - n)
+            hs[t] *= z
+            hs[t] += n
             h = hs[t]
         return hs, gates, hn
 
