@@ -61,10 +61,10 @@ def _mem(name: str, idx: int, side: str) -> float | None:
         return None
 
 
-def measure(filter_text: str | None, mem: bool, repeat: int) -> list[dict]:
+def measure(filter_text: str | None, mem: bool, repeat: int, quick: bool = False) -> list[dict]:
     from perf.cases.layers import CASES
     from perf.runner import Env, run_op_case, try_torch
-    env = Env("cpu", False, try_torch())
+    env = Env("cpu", quick, try_torch())                      # quick: 11 samples instead of 15, same sizes
     rows = []
     for case in CASES:
         if filter_text and filter_text not in case.name:
@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     p.add_argument("--filter", default=None)
     p.add_argument("--repeat", type=int, default=1, help="time each row N times, quote the median")
     p.add_argument("--no-mem", action="store_true")
+    p.add_argument("--quick", action="store_true", help="fewer timing samples (the table's sizes all the same)")
     p.add_argument("--out", default=None)
     p.add_argument("--before", default=None)
     p.add_argument("--mem-child", nargs=3, help=argparse.SUPPRESS)
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
         name, idx, side = args.mem_child
         _mem_child(name, int(idx), side)
         return 0
-    rows = measure(args.filter, not args.no_mem, args.repeat)
+    rows = measure(args.filter, not args.no_mem, args.repeat, args.quick)
     before_rows = json.load(open(args.before))["rows"] if args.before else None
     print(table(rows, before_rows))
     if args.out:
