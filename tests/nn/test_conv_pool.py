@@ -93,8 +93,9 @@ CONV_CASES = [  # (C, O, kernel, stride, padding, dilation, groups)
     (4, 4, (2, 3), (1, 3), (0, 1), (1, 2), 4),
 ]
 FAST_PATH_CASES = [  # the CPU fast paths: dx as a flipped-kernel conv, direct 1x1 and depthwise
-    (3, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # dx = conv(dy, flipped w), pad 1
-    (4, 6, (3, 2), (1, 1), (2, 1), (2, 1), 2),     # dilation 2, groups 2: pad 2 = the kernel's reach
+    (4, 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # dx = conv(dy, flipped w), pad 1
+    (6, 4, (3, 2), (1, 1), (2, 1), (2, 1), 2),     # dilation 2, groups 2: pad 2 = the kernel's reach
+    (3, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # O > C: col2im
     (3, 2, (2, 2), (1, 1), (2, 1), (1, 1), 1),     # pad 2 > reach 1: col2im fallback
     (4, 6, (1, 1), (1, 1), (0, 0), (1, 1), 2),     # 1x1: direct GEMM, no im2col
     (4, 4, (3, 3), (1, 1), (1, 1), (1, 1), 4),     # depthwise: window adds
