@@ -123,6 +123,18 @@ def test_conv2d_grad(C, O, k, s, p, d, g):
     check_grad(lambda x, w, b: F.conv2d(x, w, b, s, p, d, g), [x, w, b])
 
 
+@pytest.mark.parametrize("C,O,k,s,p,d,g", [CONV_CASES[2], FAST_PATH_CASES[0]])
+def test_conv2d_im2col_in_batch_chunks(monkeypatch, C, O, k, s, p, d, g):
+    """A tiny im2col budget: every sample is its own GEMM (forward and dw accumulate over chunks)."""
+    from blaze.devices.cpu import conv as cpu_conv
+    monkeypatch.setattr(cpu_conv, "_COLS_ELEMS", 50)
+    x = RNG.standard_normal((3, C, 7, 6))
+    w = RNG.standard_normal((O, C // g) + k)
+    y = F.conv2d(T(x, False), T(w, False), None, s, p, d, g)
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, s, p, d, g), atol=1e-12)
+    check_grad(lambda x, w: F.conv2d(x, w, None, s, p, d, g), [x, w])
+
+
 def test_conv2d_padding_same_valid_and_unbatched():
     x = RNG.standard_normal((1, 2, 7, 6))
     w = RNG.standard_normal((3, 2, 4, 3))         # even kernel: 'same' pads 1 before, 2 after
