@@ -128,6 +128,7 @@ def test_conv2d_im2col_in_batch_chunks(monkeypatch, C, O, k, s, p, d, g):
     """A tiny im2col budget: every sample is its own GEMM (forward and dw accumulate over chunks)."""
     from blaze.devices.cpu import conv as cpu_conv
     monkeypatch.setattr(cpu_conv, "_COLS_ELEMS", 50)
+    monkeypatch.setattr(cpu_conv, "_MIN_GEMM_N", 1)
     x = RNG.standard_normal((3, C, 7, 6))
     w = RNG.standard_normal((O, C // g) + k)
     y = F.conv2d(T(x, False), T(w, False), None, s, p, d, g)

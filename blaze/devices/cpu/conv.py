@@ -59,15 +59,17 @@ def _cols(x, KH, KW, stride, padding, dilation, groups):
     return np.ascontiguousarray(win).reshape(groups, (C // groups) * KH * KW, N * P * Q), (P, Q)
 
 
-# im2col budget per GEMM (elements): 2M float32 = 8 MiB of columns. B8 64ch 56^2 builds one
-# sample (7 MiB) at a time instead of 58 MiB at once; small layers (B64 16ch 14^2: 28k per
-# sample) still make one GEMM over the whole batch.
+# im2col budget per GEMM (elements): 2M float32 = 8 MiB of columns, but never fewer than
+# 8192 GEMM columns (n*P*Q) per chunk. Measured (1 thread, B8, forward + backward / torch):
+# 64ch 56^2 one sample per chunk 1.76 -> 1.48 and 58 -> 7 MiB of columns; 128ch 28^2 and
+# 256ch 14^2 got slower in 2- and 4-sample chunks (1.09 -> 1.40, 1.05 -> 1.24), so they stay whole.
 _COLS_ELEMS = 1 << 21
+_MIN_GEMM_N = 8192
 
 
-def _batch_chunks(N, per_sample):
+def _batch_chunks(N, per_sample, PQ):
     """(n0, n1) slices of the batch whose im2col matrices fit :data:`_COLS_ELEMS`."""
-    step = max(1, _COLS_ELEMS // max(1, per_sample))
+    step = max(1, _COLS_ELEMS // max(1, per_sample), -(-_MIN_GEMM_N // max(1, PQ)))
     return [(n0, min(n0 + step, N)) for n0 in range(0, N, step)]
 
 
@@ -217,7 +219,7 @@ class NumpyConvPrimitives:
             P, Q = _conv_out(H, W, KH, KW, stride, padding, dilation)
             y = np.empty((N, O, P, Q), x.dtype)
             wg = w.reshape(groups, O // groups, Cg * KH * KW)
-            for n0, n1 in _batch_chunks(N, C * KH * KW * P * Q):
+            for n0, n1 in _batch_chunks(N, C * KH * KW * P * Q, P * Q):
                 cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
                 y[n0:n1] = np.matmul(wg, cols).reshape(O, n1 - n0, P, Q).transpose(1, 0, 2, 3)
         if bias is not None:
@@ -257,7 +259,8 @@ class NumpyConvPrimitives:
         grad_out, x = _f32(grad_out, x)
         O, Cg, KH, KW = weight_shape
         dw = None
-        for n0, n1 in _batch_chunks(x.shape[0], x.shape[1] * KH * KW * grad_out.shape[2] * grad_out.shape[3]):
+        PQ = grad_out.shape[2] * grad_out.shape[3]
+        for n0, n1 in _batch_chunks(x.shape[0], x.shape[1] * KH * KW * PQ, PQ):
             cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
             part = np.matmul(_dy_rows(grad_out[n0:n1], groups), np.swapaxes(cols, 1, 2))  # (G, Og, K)
             dw = part if dw is None else np.add(dw, part, out=dw)
