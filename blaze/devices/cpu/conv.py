@@ -59,12 +59,12 @@ def _cols(x, KH, KW, stride, padding, dilation, groups):
     return np.ascontiguousarray(win).reshape(groups, (C // groups) * KH * KW, N * P * Q), (P, Q)
 
 
-# im2col budget per GEMM (elements): 2M float32 = 8 MiB of columns, but never fewer than
-# 8192 GEMM columns (n*P*Q) per chunk. Measured (1 thread, B8, forward + backward / torch):
-# 64ch 56^2 one sample per chunk 1.76 -> 1.48 and 58 -> 7 MiB of columns; 128ch 28^2 and
-# 256ch 14^2 got slower in 2- and 4-sample chunks (1.09 -> 1.40, 1.05 -> 1.24), so they stay whole.
+# im2col budget per GEMM (elements): 2M float32 = 8 MiB of columns, and at least 1024 GEMM
+# columns (n*P*Q) per chunk so no GEMM gets thin. B8 64ch 56^2 forward + backward (1 thread,
+# vs torch): one sample per chunk 1.76 -> 1.48 and peak 81 -> 29 MiB (58 MiB of columns before).
+# 128ch 28^2 in 2-sample chunks read 1.09-1.40 over runs, as whole-batch GEMMs did: noise.
 _COLS_ELEMS = 1 << 21
-_MIN_GEMM_N = 8192
+_MIN_GEMM_N = 1024
 
 
 def _batch_chunks(N, per_sample, PQ):
