@@ -10,7 +10,8 @@ Causal attention (PyTorch's top-left aligned tril) lets block [i0, i1) stop at k
 with 16 blocks only 53% of the score matrix is ever computed, and only the diagonal tile
 is masked. Each block still holds whole rows, so the softmax is the reference's (one max,
 one sum per row), not an online rescaling: same numerics, fewer passes. B2 H4 D64 T=2048
-forward + backward on 2 cores: 782 ms -> see perf/bench_cpu_layers.py.
+forward + backward, 1 thread, blaze / torch: 2.95 -> 1.33, peak 292 -> 64 MiB
+(perf/bench_cpu_layers.py).
 """
 from __future__ import annotations
 
