@@ -42,8 +42,9 @@ class ModelCase:
 def op_cases() -> list[Case]:
     """Every op case, in table order."""
     from perf.cases.dispatch import CASES as dispatch
+    from perf.cases.layers import CASES as layers
     from perf.cases.ops import CASES as ops
-    return list(ops) + list(dispatch)
+    return list(ops) + list(layers) + list(dispatch)
 
 
 def model_cases() -> list[ModelCase]:

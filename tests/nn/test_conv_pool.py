@@ -92,9 +92,18 @@ CONV_CASES = [  # (C, O, kernel, stride, padding, dilation, groups)
     (4, 6, (3, 3), (2, 1), (1, 2), (2, 2), 2),
     (4, 4, (2, 3), (1, 3), (0, 1), (1, 2), 4),
 ]
+FAST_PATH_CASES = [  # the CPU fast paths: dx as a flipped-kernel conv, direct 1x1 and depthwise
+    (4, 3, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # dx = conv(dy, flipped w), pad 1
+    (6, 4, (3, 2), (1, 1), (2, 1), (2, 1), 2),     # dilation 2, groups 2: pad 2 = the kernel's reach
+    (3, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # O > C: col2im
+    (3, 2, (2, 2), (1, 1), (2, 1), (1, 1), 1),     # pad 2 > reach 1: col2im fallback
+    (4, 6, (1, 1), (1, 1), (0, 0), (1, 1), 2),     # 1x1: direct GEMM, no im2col
+    (4, 4, (3, 3), (1, 1), (1, 1), (1, 1), 4),     # depthwise: window adds
+    (4, 4, (3, 3), (2, 2), (1, 0), (1, 1), 4),     # depthwise strided
+]
 
 
-@pytest.mark.parametrize("C,O,k,s,p,d,g", CONV_CASES)
+@pytest.mark.parametrize("C,O,k,s,p,d,g", CONV_CASES + FAST_PATH_CASES)
 def test_conv2d_forward(C, O, k, s, p, d, g):
     x = RNG.standard_normal((2, C, 13, 11))
     w = RNG.standard_normal((O, C // g) + k)
@@ -106,12 +115,25 @@ def test_conv2d_forward(C, O, k, s, p, d, g):
     np.testing.assert_allclose(y32.numpy(), ref_conv(x, w, None, s, p, d, g), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("C,O,k,s,p,d,g", CONV_CASES[1:3])
+@pytest.mark.parametrize("C,O,k,s,p,d,g", CONV_CASES[1:3] + FAST_PATH_CASES)
 def test_conv2d_grad(C, O, k, s, p, d, g):
     x = RNG.standard_normal((2, C, 6, 5))
     w = RNG.standard_normal((O, C // g) + k)
     b = RNG.standard_normal(O)
     check_grad(lambda x, w, b: F.conv2d(x, w, b, s, p, d, g), [x, w, b])
+
+
+@pytest.mark.parametrize("C,O,k,s,p,d,g", [CONV_CASES[2], FAST_PATH_CASES[0]])
+def test_conv2d_im2col_in_batch_chunks(monkeypatch, C, O, k, s, p, d, g):
+    """A tiny im2col budget: every sample is its own GEMM (forward and dw accumulate over chunks)."""
+    from blaze.devices.cpu import conv as cpu_conv
+    monkeypatch.setattr(cpu_conv, "_COLS_ELEMS", 50)
+    monkeypatch.setattr(cpu_conv, "_MIN_GEMM_N", 1)
+    x = RNG.standard_normal((3, C, 7, 6))
+    w = RNG.standard_normal((O, C // g) + k)
+    y = F.conv2d(T(x, False), T(w, False), None, s, p, d, g)
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, s, p, d, g), atol=1e-12)
+    check_grad(lambda x, w: F.conv2d(x, w, None, s, p, d, g), [x, w])
 
 
 def test_conv2d_padding_same_valid_and_unbatched():

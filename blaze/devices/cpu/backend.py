@@ -10,9 +10,11 @@ import numpy as np
 
 from ... import _optable
 from ..interface import Backend
+from .attention import NumpyAttentionPrimitives
 from .conv import NumpyConvPrimitives
 from .nn import NumpyNNPrimitives, _erf
 from .optim import NumpyOptimPrimitives
+from .rnn import NumpyRNNPrimitives
 
 
 def _upcast(fn):
@@ -48,7 +50,8 @@ def _is_half(dt) -> bool:
     return dt.itemsize == 2 and dt.kind != "i" and dt.kind != "u"
 
 
-class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyOptimPrimitives, Backend):
+class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyAttentionPrimitives, NumpyRNNPrimitives,
+                   NumpyOptimPrimitives, Backend):
     name = "cpu"
 
     # -- creation and transfer -------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""CPU primitives for convolution, pooling, resampling, attention and recurrent layers (NumPy).
+"""CPU primitives for convolution, pooling and resampling (NumPy).
 
-Signatures follow the Triton launchers in ``blaze/kernels/`` (conv.py, pooling.py,
-attention.py): the same argument names and order, backend arrays in and out. Geometry
+Signatures follow the Triton launchers in ``blaze/kernels/`` (conv.py, pooling.py): the
+same argument names and order, backend arrays in and out. Geometry
 arguments (stride, padding, dilation, kernel_size) arrive as (h, w) pairs of ints.
 
 Convolution is im2col + GEMM: a strided *view* of the padded input holds every window
@@ -9,9 +9,6 @@ Convolution is im2col + GEMM: a strided *view* of the padded input holds every w
 batched matmul does the arithmetic in BLAS. float16/bfloat16 inputs compute in float32.
 """
 from __future__ import annotations
-
-import functools
-import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -62,6 +59,20 @@ def _cols(x, KH, KW, stride, padding, dilation, groups):
     return np.ascontiguousarray(win).reshape(groups, (C // groups) * KH * KW, N * P * Q), (P, Q)
 
 
+# im2col budget per GEMM (elements): 2M float32 = 8 MiB of columns, and at least 1024 GEMM
+# columns (n*P*Q) per chunk so no GEMM gets thin. B8 64ch 56^2 forward + backward (1 thread,
+# vs torch): one sample per chunk 1.76 -> 1.48 and peak 81 -> 29 MiB (58 MiB of columns before).
+# 128ch 28^2 in 2-sample chunks read 1.09-1.40 over runs, as whole-batch GEMMs did: noise.
+_COLS_ELEMS = 1 << 21
+_MIN_GEMM_N = 1024
+
+
+def _batch_chunks(N, per_sample, PQ):
+    """(n0, n1) slices of the batch whose im2col matrices fit :data:`_COLS_ELEMS`."""
+    step = max(1, _COLS_ELEMS // max(1, per_sample), -(-_MIN_GEMM_N // max(1, PQ)))
+    return [(n0, min(n0 + step, N)) for n0 in range(0, N, step)]
+
+
 def _col2im(dcols, input_shape, KH, KW, P, Q, stride, padding, dilation):
     """Adjoint of :func:`_cols`: scatter-add (G, Cg*KH*KW, N*P*Q) columns into (N, C, H, W)."""
     N, C, H, W = input_shape
@@ -74,6 +85,22 @@ def _col2im(dcols, input_shape, KH, KW, P, Q, stride, padding, dilation):
         for j in range(KW):
             dxp[:, :, i * dh:i * dh + (P - 1) * sh + 1:sh, j * dw:j * dw + (Q - 1) * sw + 1:sw] += d[:, i, j]
     return dxp[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)           # (N, C, H, W)
+
+
+def _depthwise(x, w, stride, padding, dilation):
+    """Depthwise conv (groups = C = O): KH*KW scaled adds of window views; im2col would copy
+    KH*KW times the input to feed C GEMMs with K = KH*KW, each a matrix-vector product."""
+    N, C, H, W = x.shape
+    KH, KW = w.shape[2:]
+    P, Q = _conv_out(H, W, KH, KW, stride, padding, dilation)
+    win = _windows(_pad_hw(x, padding[0], padding[0], padding[1], padding[1]), KH, KW, P, Q, stride, dilation)
+    y = np.zeros((N, C, P, Q), x.dtype)
+    tmp = np.empty_like(y)
+    for i in range(KH):
+        for j in range(KW):
+            np.multiply(win[..., i, j], w[:, 0, i, j].reshape(1, C, 1, 1), out=tmp)
+            y += tmp
+    return y
 
 
 def _dy_rows(grad_out, groups):
@@ -161,40 +188,6 @@ RESAMPLE = {
 }
 
 
-@functools.lru_cache(maxsize=16)
-def _causal_bias(S_q, S_k, dtype):
-    """(S_q, S_k) additive mask, 0 where key j <= query i (PyTorch's top-left aligned tril), else -inf.
-
-    Built once per shape: np.where(np.tri(...), s, -inf) made a bool matrix and a second full
-    copy of the scores on every call (forward and backward)."""
-    bias = np.zeros((S_q, S_k), dtype)
-    bias[~np.tri(S_q, S_k, dtype=bool)] = -np.inf
-    bias.flags.writeable = False
-    return bias
-
-
-def _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask):
-    """Scaled, masked scores (B, H, S_q, S_k) in float32 (float64 stays float64); a fresh array."""
-    ct = np.float64 if q.dtype == np.float64 else np.float32
-    s = np.matmul(q.astype(ct, copy=False), np.swapaxes(k.astype(ct, copy=False), -1, -2))
-    s *= ct(scale)
-    S_q, S_k = s.shape[-2:]
-    if attn_mask is not None:
-        if attn_mask.dtype == np.bool_:
-            s = np.where(attn_mask, s, -np.inf)
-        else:
-            s = s + attn_mask.astype(ct, copy=False)
-    if key_padding_mask is not None:
-        s = np.where(key_padding_mask[:, None, None, :], -np.inf, s)
-    if causal:
-        s += _causal_bias(S_q, S_k, np.dtype(ct))
-    return s
-
-
-def _sigmoid(x):
-    return 0.5 * (np.tanh(0.5 * x) + 1)
-
-
 def _max_scan_nan(views):
     """(max, argmax offset) by PyTorch's scan: update when v > max or v is NaN (the last NaN wins)."""
     out = views[0].copy()
@@ -208,29 +201,52 @@ def _max_scan_nan(views):
 
 
 class NumpyConvPrimitives:
-    """Conv / pooling / resampling / attention / recurrent primitives of the NumPy backend."""
+    """Conv / pooling / resampling primitives of the NumPy backend."""
 
     # -- convolution -------------------------------------------------------------------------
     def conv2d(self, x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
         """y (N, O, P, Q) = cross-correlation of x (N, C, H, W) with w (O, C/groups, KH, KW) + bias."""
         dt = x.dtype
         x, w, bias = _f32(x, w, bias)
-        N = x.shape[0]
+        N, C, H, W = x.shape
         O, Cg, KH, KW = w.shape
-        cols, (P, Q) = _cols(x, KH, KW, stride, padding, dilation, groups)   # (G, K, N*P*Q)
-        y = np.matmul(w.reshape(groups, O // groups, Cg * KH * KW), cols)    # (G, Og, N*P*Q)
-        y = np.ascontiguousarray(y.reshape(O, N, P, Q).transpose(1, 0, 2, 3))  # (N, O, P, Q)
+        if (KH, KW) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
+            # 1x1: x is already the column matrix; one batched GEMM writes NCHW directly
+            y = np.matmul(w.reshape(groups, O // groups, Cg), x.reshape(N, groups, Cg, H * W)).reshape(N, O, H, W)
+        elif groups == C == O and groups > 1:
+            y = _depthwise(x, w, stride, padding, dilation)
+        else:
+            P, Q = _conv_out(H, W, KH, KW, stride, padding, dilation)
+            y = np.empty((N, O, P, Q), x.dtype)
+            wg = w.reshape(groups, O // groups, Cg * KH * KW)
+            for n0, n1 in _batch_chunks(N, C * KH * KW * P * Q, P * Q):
+                cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
+                y[n0:n1] = np.matmul(wg, cols).reshape(O, n1 - n0, P, Q).transpose(1, 0, 2, 3)
         if bias is not None:
             y += bias.reshape(1, O, 1, 1)
         return y.astype(dt, copy=False)
 
     def conv2d_backward_input(self, grad_out, w, input_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                               groups=1):
-        """dx (input_shape) of conv2d: columns w^T @ dy, scattered back by col2im."""
+        """dx (input_shape) of conv2d.
+
+        Stride 1 (padding <= the kernel's reach, O <= C): dx is the forward conv of dy with the flipped,
+        in/out-swapped kernel, padded by reach - padding: one im2col copy and one GEMM, where
+        col2im's KH*KW strided scatter-adds over (N, C, H, W) cost 23 ms of 56 (B8 64ch 56^2, 1 thread).
+        Otherwise: columns w^T @ dy, scattered back by col2im.
+        """
         dt = grad_out.dtype
         grad_out, w = _f32(grad_out, w)
         P, Q = grad_out.shape[2:]
         O, Cg, KH, KW = w.shape
+        reach = ((KH - 1) * dilation[0], (KW - 1) * dilation[1])
+        # the flipped conv copies O*KH*KW rows of dy: worth it when O <= C (64 -> 64 ch: 56 -> 40 ms);
+        # 16 -> 32 ch at 14^2 (B64) it is 10% slower than col2im and 3x slower for C = 1
+        if tuple(stride) == (1, 1) and padding[0] <= reach[0] and padding[1] <= reach[1] and O // groups <= Cg:
+            wf = w[:, :, ::-1, ::-1].reshape(groups, O // groups, Cg, KH, KW).swapaxes(1, 2)  # (G, Cg, Og, KH, KW)
+            wf = np.ascontiguousarray(wf).reshape(groups * Cg, O // groups, KH, KW)
+            pad = (reach[0] - padding[0], reach[1] - padding[1])
+            return self.conv2d(grad_out, wf, None, (1, 1), pad, dilation, groups).astype(dt, copy=False)
         wt = np.swapaxes(w.reshape(groups, O // groups, Cg * KH * KW), 1, 2)   # (G, K, Og)
         dcols = np.matmul(wt, _dy_rows(grad_out, groups))                    # (G, K, N*P*Q)
         dx = _col2im(dcols, tuple(input_shape), KH, KW, P, Q, stride, padding, dilation)
@@ -242,8 +258,12 @@ class NumpyConvPrimitives:
         dt = x.dtype
         grad_out, x = _f32(grad_out, x)
         O, Cg, KH, KW = weight_shape
-        cols, _ = _cols(x, KH, KW, stride, padding, dilation, groups)        # (G, K, N*P*Q)
-        dw = np.matmul(_dy_rows(grad_out, groups), np.swapaxes(cols, 1, 2))  # (G, Og, K)
+        dw = None
+        PQ = grad_out.shape[2] * grad_out.shape[3]
+        for n0, n1 in _batch_chunks(x.shape[0], x.shape[1] * KH * KW * PQ, PQ):
+            cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
+            part = np.matmul(_dy_rows(grad_out[n0:n1], groups), np.swapaxes(cols, 1, 2))  # (G, Og, K)
+            dw = part if dw is None else np.add(dw, part, out=dw)
         return dw.reshape(weight_shape).astype(dt, copy=False)
 
     def conv2d_backward_bias(self, grad_out):
@@ -348,178 +368,3 @@ class NumpyConvPrimitives:
         ct = np.float32 if _half(dy) else dy.dtype
         mh, mw = self._resample_mats(input_shape[2:], dy.shape[2:], mode, align_corners, scales, ct)
         return (mh.T @ dy.astype(ct, copy=False) @ mw).astype(dy.dtype, copy=False)
-
-    # -- attention ---------------------------------------------------------------------------
-    def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None):
-        """(out, lse) of softmax(q k^T * scale + mask) v; lse float32 (B, H, S_q), -inf on fully masked rows."""
-        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-        s = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)   # fresh: softmax in place
-        m = s.max(axis=-1, keepdims=True)
-        m[~np.isfinite(m)] = 0.0                                  # fully masked row: exp(-inf - 0) = 0
-        s -= m
-        np.exp(s, out=s)
-        tot = s.sum(axis=-1, keepdims=True)                       # (B, H, S_q, 1); 0 on fully masked rows
-        with np.errstate(divide="ignore"):
-            lse = (np.log(tot) + m)[..., 0]
-        tot[tot == 0] = 1.0                                       # those rows keep p = 0
-        s /= tot
-        out = np.matmul(s, v.astype(s.dtype, copy=False)).astype(q.dtype, copy=False)
-        return out, lse.astype(np.float32 if s.dtype != np.float64 else np.float64, copy=False)
-
-    def attention_backward(self, do, q, k, v, out, lse, causal=False, scale=None, attn_mask=None,
-                           key_padding_mask=None):
-        """(dq, dk, dv); recomputes p = exp(s - lse) instead of storing it (in place on the scores)."""
-        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-        p = _attn_scores(q, k, causal, scale, attn_mask, key_padding_mask)
-        ct = p.dtype
-        lse = lse.astype(ct)                                      # a copy: fully masked rows -> +inf, p = 0
-        lse[~np.isfinite(lse)] = np.inf
-        p -= lse[..., None]
-        np.exp(p, out=p)
-        do_, q_, k_, v_ = (a.astype(ct, copy=False) for a in (do, q, k, v))
-        dv = np.matmul(np.swapaxes(p, -1, -2), do_)
-        ds = np.matmul(do_, np.swapaxes(v_, -1, -2))             # dp, becomes ds in place
-        ds -= np.einsum("...d,...d->...", do_, out.astype(ct, copy=False))[..., None]   # delta = rowsum(do * out)
-        ds *= p
-        ds *= ct.type(scale)
-        dq = np.matmul(ds, k_)
-        dk = np.matmul(np.swapaxes(ds, -1, -2), q_)
-        return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
-
-    # -- recurrent layers (one call per layer and direction, hand-written BPTT) ---------------
-    def lstm_forward(self, gx, h0, c0, w_hh):
-        """Whole-sequence LSTM. gx (T, B, 4H) = x W_ih^T + b_ih + b_hh, gate order i, f, g, o.
-
-        Returns (hs (T, B, H), cs (T, B, H), gates (T, B, 4H) after their nonlinearities).
-        """
-        T, B, H4 = gx.shape
-        H = H4 // 4
-        # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: halving the i, f, o pre-activations up front (once,
-        # for all steps) lets each step run ONE tanh over all four gates, then an affine fix-up.
-        half = np.ones(H4, gx.dtype)
-        half[:2 * H] = half[3 * H:] = 0.5
-        gxs = gx * half
-        wt = np.ascontiguousarray(w_hh.T * half)                   # (H, 4H)
-        hs = np.empty((T, B, H), gx.dtype)
-        cs = np.empty((T, B, H), gx.dtype)
-        gates = np.empty_like(gx)
-        sig = (slice(0, 2 * H), slice(3 * H, H4))
-        h, c = h0, c0
-        for t in range(T):
-            a = gates[t]
-            np.matmul(h, wt, out=a)
-            a += gxs[t]
-            np.tanh(a, out=a)
-            for sl in sig:
-                a[:, sl] *= 0.5
-                a[:, sl] += 0.5
-            c_new = cs[t]
-            np.multiply(a[:, H:2 * H], c, out=c_new)
-            c_new += a[:, :H] * a[:, 2 * H:3 * H]
-            h = hs[t]
-            np.multiply(a[:, 3 * H:], np.tanh(c_new), out=h)
-            c = c_new
-        return hs, cs, gates
-
-    def lstm_backward(self, dhs, dh_n, dc_n, gates, hs, cs, h0, c0, w_hh):
-        """(dgx (T, B, 4H), dh0, dc0, dw_hh (4H, H)) of :meth:`lstm_forward`."""
-        T, B, H4 = gates.shape
-        H = H4 // 4
-        # Everything that does not depend on the recurrence is computed for all steps at once,
-        # so the serial loop is one GEMM and four elementwise ops per step.
-        i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
-        tc = np.tanh(cs)
-        c_prev = np.concatenate([c0[None], cs[:-1]], axis=0)
-        fac = np.empty((T, B, 4, H), gates.dtype)                 # d gate_pre / d(c or h), per gate
-        fac[:, :, 0] = g * i * (1 - i)
-        fac[:, :, 1] = c_prev * f * (1 - f)
-        fac[:, :, 2] = i * (1 - g * g)
-        fac[:, :, 3] = tc * o * (1 - o)
-        dc_dh = o * (1 - tc * tc)                                  # d c_t / d h_t through tanh(c)
-        dgates = np.empty((T, B, 4, H), gates.dtype)
-        dh = dh_n.copy()
-        dc = dc_n.copy()
-        for t in range(T - 1, -1, -1):
-            dh += dhs[t]
-            dc += dh * dc_dh[t]
-            d = dgates[t]
-            np.multiply(fac[t, :, :3], dc[:, None, :], out=d[:, :3])
-            np.multiply(fac[t, :, 3], dh, out=d[:, 3])
-            dc *= f[t]
-            dh = d.reshape(B, H4) @ w_hh
-        dgates = dgates.reshape(T, B, H4)
-        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)      # (T, B, H)
-        dw = dgates.reshape(T * B, H4).T @ h_prev.reshape(T * B, H)
-        return dgates, dh, dc, dw
-
-    def gru_forward(self, gx, h0, w_hh, b_hh):
-        """Whole-sequence GRU. gx (T, B, 3H) = x W_ih^T + b_ih, gate order r, z, n;
-        n = tanh(gx_n + r * (h W_hn^T + b_hn)), h' = (1 - z) * n + z * h.
-
-        Returns (hs (T, B, H), gates (T, B, 3H) = r, z, n, hn (T, B, H) = h W_hn^T + b_hn).
-        """
-        T, B, H3 = gx.shape
-        H = H3 // 3
-        hs = np.empty((T, B, H), gx.dtype)
-        gates = np.empty_like(gx)
-        hn = np.empty((T, B, H), gx.dtype)
-        wt = np.ascontiguousarray(w_hh.T)
-        h = h0
-        for t in range(T):
-            a = h @ wt                                       # (B, 3H)
-            if b_hh is not None:
-                a += b_hh
-            gt = gates[t]
-            gt[:, :2 * H] = _sigmoid(gx[t, :, :2 * H] + a[:, :2 * H])
-            hn[t] = a[:, 2 * H:]
-            gt[:, 2 * H:] = np.tanh(gx[t, :, 2 * H:] + gt[:, :H] * hn[t])
-            z, n = gt[:, H:2 * H], gt[:, 2 * H:]
-            hs[t] = n + z * (h - n)
-            h = hs[t]
-        return hs, gates, hn
-
-    def gru_backward(self, dhs, dh_n, gates, hn, hs, h0, w_hh):
-        """(dgx (T, B, 3H), dh0, dw_hh (3H, H), db_hh (3H,)) of :meth:`gru_forward`."""
-        T, B, H3 = gates.shape
-        H = H3 // 3
-        dgx = np.empty_like(gates)
-        da = np.empty_like(gates)                            # grad of h W_hh^T + b_hh
-        dh = dh_n.copy()
-        for t in range(T - 1, -1, -1):
-            r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
-            h_prev = h0 if t == 0 else hs[t - 1]
-            dh += dhs[t]
-            dn = dh * (1 - z) * (1 - n * n)
-            dz = dh * (h_prev - n) * z * (1 - z)
-            dr = dn * hn[t] * r * (1 - r)
-            dgx[t, :, :H], dgx[t, :, H:2 * H], dgx[t, :, 2 * H:] = dr, dz, dn
-            da[t, :, :2 * H] = dgx[t, :, :2 * H]
-            da[t, :, 2 * H:] = dn * r
-            dh = dh * z + da[t] @ w_hh
-        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-        dw = da.reshape(T * B, H3).T @ h_prev.reshape(T * B, H)
-        return dgx, dh, dw, da.sum(axis=(0, 1))
-
-    def rnn_forward(self, gx, h0, w_hh, nonlinearity):
-        """Elman RNN: h' = act(gx + h W_hh^T), gx = x W_ih^T + b_ih + b_hh; act tanh or relu."""
-        T, B, H = gx.shape
-        hs = np.empty_like(gx)
-        wt = np.ascontiguousarray(w_hh.T)
-        h = h0
-        for t in range(T):
-            a = h @ wt + gx[t]
-            hs[t] = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
-            h = hs[t]
-        return hs
-
-    def rnn_backward(self, dhs, dh_n, hs, h0, w_hh, nonlinearity):
-        """(dgx (T, B, H), dh0, dw_hh) of :meth:`rnn_forward`."""
-        T, B, H = hs.shape
-        da = np.empty_like(hs)
-        dh = dh_n.copy()
-        for t in range(T - 1, -1, -1):
-            dh += dhs[t]
-            da[t] = dh * (1 - hs[t] * hs[t]) if nonlinearity == "tanh" else dh * (hs[t] > 0)
-            dh = da[t] @ w_hh
-        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-        return da, dh, da.reshape(T * B, H).T @ h_prev.reshape(T * B, H)

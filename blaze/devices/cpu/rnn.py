@@ -1,0 +1,167 @@
+"""CPU recurrent layers (NumPy): LSTM, GRU and Elman RNN, one call per layer and direction.
+
+The forward loops over time with one (B, H) x (H, G) GEMM per step into a preallocated gate
+buffer and gate math in place; the hand-written backward (BPTT) keeps the serial loop to one
+GEMM and a few elementwise ops per step, and W_hh's gradient is ONE (G, T*B) x (T*B, H) GEMM
+after the loop instead of T small ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class NumpyRNNPrimitives:
+    """Recurrent-layer primitives of the NumPy backend (hand-written BPTT)."""
+
+    def lstm_forward(self, gx, h0, c0, w_hh):
+        """Whole-sequence LSTM. gx (T, B, 4H) = x W_ih^T + b_ih + b_hh, gate order i, f, g, o.
+
+        Returns (hs (T, B, H), cs (T, B, H), gates (T, B, 4H) after their nonlinearities).
+        """
+        T, B, H4 = gx.shape
+        H = H4 // 4
+        # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: halving the i, f, o pre-activations up front (once,
+        # for all steps) lets each step run ONE tanh over all four gates, then an affine fix-up.
+        half = np.ones(H4, gx.dtype)
+        half[:2 * H] = half[3 * H:] = 0.5
+        gxs = gx * half
+        wt = np.ascontiguousarray(w_hh.T * half)                   # (H, 4H)
+        hs = np.empty((T, B, H), gx.dtype)
+        cs = np.empty((T, B, H), gx.dtype)
+        gates = np.empty_like(gx)                                 # the step's GEMM writes here directly
+        tmp = np.empty((B, H), gx.dtype)                          # i * g, then tanh(c): no per-step allocation
+        sig = (slice(0, 2 * H), slice(3 * H, H4))
+        h, c = h0, c0
+        for t in range(T):
+            a = gates[t]
+            np.matmul(h, wt, out=a)
+            a += gxs[t]
+            np.tanh(a, out=a)
+            for sl in sig:
+                a[:, sl] *= 0.5
+                a[:, sl] += 0.5
+            c_new = cs[t]
+            np.multiply(a[:, H:2 * H], c, out=c_new)
+            np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=tmp)
+            c_new += tmp
+            np.tanh(c_new, out=tmp)
+            h = hs[t]
+            np.multiply(a[:, 3 * H:], tmp, out=h)
+            c = c_new
+        return hs, cs, gates
+
+    def lstm_backward(self, dhs, dh_n, dc_n, gates, hs, cs, h0, c0, w_hh):
+        """(dgx (T, B, 4H), dh0, dc0, dw_hh (4H, H)) of :meth:`lstm_forward`."""
+        T, B, H4 = gates.shape
+        H = H4 // 4
+        # Everything that does not depend on the recurrence is computed for all steps at once,
+        # so the serial loop is one GEMM and four elementwise ops per step.
+        i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
+        tc = np.tanh(cs)
+        c_prev = np.concatenate([c0[None], cs[:-1]], axis=0)
+        fac = np.empty((T, B, 4, H), gates.dtype)                 # d gate_pre / d(c or h), per gate
+        fac[:, :, 0] = g * i * (1 - i)
+        fac[:, :, 1] = c_prev * f * (1 - f)
+        fac[:, :, 2] = i * (1 - g * g)
+        fac[:, :, 3] = tc * o * (1 - o)
+        dc_dh = o * (1 - tc * tc)                                  # d c_t / d h_t through tanh(c)
+        dgates = np.empty((T, B, 4, H), gates.dtype)
+        dh, dh_next = dh_n.copy(), np.empty_like(dh_n)            # ping-pong: the GEMM writes the other one
+        dc = dc_n.copy()
+        tmp = np.empty_like(dc)
+        for t in range(T - 1, -1, -1):
+            dh += dhs[t]
+            np.multiply(dh, dc_dh[t], out=tmp)
+            dc += tmp
+            d = dgates[t]
+            np.multiply(fac[t, :, :3], dc[:, None, :], out=d[:, :3])
+            np.multiply(fac[t, :, 3], dh, out=d[:, 3])
+            dc *= f[t]
+            np.matmul(d.reshape(B, H4), w_hh, out=dh_next)
+            dh, dh_next = dh_next, dh
+        dgates = dgates.reshape(T, B, H4)
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)      # (T, B, H)
+        dw = dgates.reshape(T * B, H4).T @ h_prev.reshape(T * B, H)
+        return dgates, dh, dc, dw
+
+    def gru_forward(self, gx, h0, w_hh, b_hh):
+        """Whole-sequence GRU. gx (T, B, 3H) = x W_ih^T + b_ih, gate order r, z, n;
+        n = tanh(gx_n + r * (h W_hn^T + b_hn)), h' = (1 - z) * n + z * h.
+
+        Returns (hs (T, B, H), gates (T, B, 3H) = r, z, n, hn (T, B, H) = h W_hn^T + b_hn).
+        """
+        T, B, H3 = gx.shape
+        H = H3 // 3
+        hs = np.empty((T, B, H), gx.dtype)
+        gates = np.empty_like(gx)
+        hn = np.empty((T, B, H), gx.dtype)
+        wt = np.ascontiguousarray(w_hh.T)
+        a = np.empty((B, H3), gx.dtype)                           # h W_hh^T + b_hh, reused every step
+        h = h0
+        for t in range(T):
+            np.matmul(h, wt, out=a)
+            if b_hh is not None:
+                a += b_hh
+            gt = gates[t]
+            rz = gt[:, :2 * H]                                   # sigmoid in place: 0.5 * (tanh(x / 2) + 1)
+            np.add(gx[t, :, :2 * H], a[:, :2 * H], out=rz)
+            rz *= 0.5
+            np.tanh(rz, out=rz)
+            rz += 1
+            rz *= 0.5
+            hn[t] = a[:, 2 * H:]
+            r, z, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+            np.multiply(r, hn[t], out=n)
+            n += gx[t, :, 2 * H:]
+            np.tanh(n, out=n)
+            np.subtract(h, n, out=hs[t])                         # h' = n + z * (h - n)
+            hs[t] *= z
+            hs[t] += n
+            h = hs[t]
+        return hs, gates, hn
+
+    def gru_backward(self, dhs, dh_n, gates, hn, hs, h0, w_hh):
+        """(dgx (T, B, 3H), dh0, dw_hh (3H, H), db_hh (3H,)) of :meth:`gru_forward`."""
+        T, B, H3 = gates.shape
+        H = H3 // 3
+        dgx = np.empty_like(gates)
+        da = np.empty_like(gates)                            # grad of h W_hh^T + b_hh
+        dh = dh_n.copy()
+        for t in range(T - 1, -1, -1):
+            r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
+            h_prev = h0 if t == 0 else hs[t - 1]
+            dh += dhs[t]
+            dn = dh * (1 - z) * (1 - n * n)
+            dz = dh * (h_prev - n) * z * (1 - z)
+            dr = dn * hn[t] * r * (1 - r)
+            dgx[t, :, :H], dgx[t, :, H:2 * H], dgx[t, :, 2 * H:] = dr, dz, dn
+            da[t, :, :2 * H] = dgx[t, :, :2 * H]
+            da[t, :, 2 * H:] = dn * r
+            dh = dh * z + da[t] @ w_hh
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+        dw = da.reshape(T * B, H3).T @ h_prev.reshape(T * B, H)
+        return dgx, dh, dw, da.sum(axis=(0, 1))
+
+    def rnn_forward(self, gx, h0, w_hh, nonlinearity):
+        """Elman RNN: h' = act(gx + h W_hh^T), gx = x W_ih^T + b_ih + b_hh; act tanh or relu."""
+        T, B, H = gx.shape
+        hs = np.empty_like(gx)
+        wt = np.ascontiguousarray(w_hh.T)
+        h = h0
+        for t in range(T):
+            a = h @ wt + gx[t]
+            hs[t] = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+            h = hs[t]
+        return hs
+
+    def rnn_backward(self, dhs, dh_n, hs, h0, w_hh, nonlinearity):
+        """(dgx (T, B, H), dh0, dw_hh) of :meth:`rnn_forward`."""
+        T, B, H = hs.shape
+        da = np.empty_like(hs)
+        dh = dh_n.copy()
+        for t in range(T - 1, -1, -1):
+            dh += dhs[t]
+            da[t] = dh * (1 - hs[t] * hs[t]) if nonlinearity == "tanh" else dh * (hs[t] > 0)
+            dh = da[t] @ w_hh
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+        return da, dh, da.reshape(T * B, H).T @ h_prev.reshape(T * B, H)

@@ -1,0 +1,153 @@
+"""Issue 20's table: causal SDPA, 3x3 conv and LSTM forward + backward, blaze vs PyTorch, time and peak memory.
+
+    PYTHONPATH=$PWD /work/torchvenv/bin/python perf/bench_cpu_layers.py [--threads 2] [--out FILE]
+        [--before FILE] [--filter sdpa] [--no-mem]
+
+Time: the cases of ``perf/cases/layers.py`` through the runner (blaze and PyTorch in
+alternating samples of one process, so a busy neighbour slows both alike); the table quotes
+medians, the ratio is blaze / torch (below 1 = blaze faster). ``--before FILE`` (an earlier
+``--out``) adds before -> after columns.
+
+Peak memory: each (case, side) in a fresh subprocess: inputs built, then ONE forward +
+backward step; peak = VmHWM (the process's resident high-water mark) minus VmRSS just before
+the step. The same method for both sides, since torch has no CPU allocator statistics; it
+counts what the step really touched, allocator caching included.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _set_threads(n: int) -> None:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def _mem_child(name: str, idx: int, side: str) -> None:
+    """Print the step's peak resident growth in MiB (runs in its own process)."""
+    from perf.cases.layers import CASES
+    from perf.runner import Env, try_torch
+    case = next(c for c in CASES if c.name == name)
+    env = Env("cpu", False, try_torch() if side == "torch" else None)
+    bench = case.build(case.sizes["cpu"][idx], env)
+    before = _status_kb("VmRSS")
+    bench[side]()
+    print((_status_kb("VmHWM") - before) / 1024)
+
+
+def _mem(name: str, idx: int, side: str) -> float | None:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--mem-child", name, str(idx), side],
+                         capture_output=True, text=True, env=os.environ)
+    try:
+        return float(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(out.stderr[-2000:], file=sys.stderr)
+        return None
+
+
+def measure(filter_text: str | None, mem: bool, repeat: int, quick: bool = False) -> list[dict]:
+    from perf.cases.layers import CASES
+    from perf.runner import Env, run_op_case, try_torch
+    env = Env("cpu", quick, try_torch())                      # quick: 11 samples instead of 15, same sizes
+    rows = []
+    for case in CASES:
+        if filter_text and filter_text not in case.name:
+            continue
+        for idx, params in enumerate(case.sizes["cpu"]):
+            runs = [run_op_case(case, params, env) for _ in range(repeat)]
+            row = dict(runs[0])
+            if not row.get("error"):
+                row["median_ms"] = statistics.median(r["median_ms"] for r in runs)
+                row["reference_ms"] = statistics.median(r["reference_ms"] for r in runs) \
+                    if row.get("reference_ms") else None
+            if mem:
+                row["peak_mib"] = _mem(case.name, idx, "blaze")
+                row["reference_peak_mib"] = _mem(case.name, idx, "torch") if env.torch is not None else None
+            rows.append(row)
+            print(_line(row, None), flush=True)
+    return rows
+
+
+def _f(v, spec="{:.0f}"):
+    return "-" if v is None else spec.format(v)
+
+
+def _ratio(row):
+    if row.get("error") or not row.get("reference_ms"):
+        return None
+    return row["median_ms"] / row["reference_ms"]
+
+
+def _line(row, before):
+    if row.get("error"):
+        return f"| {row['case']} {row['shape']} | ERROR {row['error']} |"
+    r = _ratio(row)
+    cells = [f"{row['case']} {row['shape']}", _f(row.get("reference_ms"))]
+    if before is not None:
+        cells += [_f(before.get("median_ms")), _f(_ratio(before), "{:.2f}")]
+    cells += [_f(row["median_ms"]), _f(r, "{:.2f}"), _f(row.get("reference_peak_mib")), _f(row.get("peak_mib"))]
+    if row.get("peak_mib") and row.get("reference_peak_mib"):
+        cells.append(_f(row["peak_mib"] / row["reference_peak_mib"], "{:.2f}"))
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(rows, before_rows=None) -> str:
+    key = lambda r: (r["case"], r["shape"])  # noqa: E731
+    before = {key(r): r for r in before_rows or []}
+    head = ["case", "torch ms"] + (["before ms", "before ratio"] if before_rows else []) + \
+        ["blaze ms", "ratio", "torch MiB", "blaze MiB", "mem ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += [_line(r, before.get(key(r), {}) if before_rows else None) for r in rows]
+    ratios = [x for x in map(_ratio, rows) if x]
+    if ratios:
+        geo = statistics.geometric_mean(ratios)
+        lines.append(f"\ngeometric mean ratio (blaze/torch) {geo:.2f}, worst {max(ratios):.2f}")
+        old = [x for x in (_ratio(before.get(key(r), {})) for r in rows) if x]
+        if old:
+            lines.append(f"before: geometric mean {statistics.geometric_mean(old):.2f}, worst {max(old):.2f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--filter", default=None)
+    p.add_argument("--repeat", type=int, default=1, help="time each row N times, quote the median")
+    p.add_argument("--no-mem", action="store_true")
+    p.add_argument("--quick", action="store_true", help="fewer timing samples (the table's sizes all the same)")
+    p.add_argument("--out", default=None)
+    p.add_argument("--before", default=None)
+    p.add_argument("--mem-child", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    _set_threads(args.threads)
+    if args.mem_child:
+        name, idx, side = args.mem_child
+        _mem_child(name, int(idx), side)
+        return 0
+    rows = measure(args.filter, not args.no_mem, args.repeat, args.quick)
+    before_rows = json.load(open(args.before))["rows"] if args.before else None
+    print(table(rows, before_rows))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(dict(threads=args.threads, rows=rows), f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
