@@ -368,8 +368,48 @@ def functional_cases():
     fcase("F.glu-softmin", lambda T, F, a: (F.glu(a, 0), F.softmin(a, 1)), rn(4, 3))
 
 
+def zoo_cases(add):
+    """Issue 13's model-zoo layers: 3-D conv/pool, adaptive max, LP, unpool, padding, fold, ..."""
+    x5 = rn(2, 4, 5, 6, 7)
+    conv3 = {"basic": dict(), "stride-pad": dict(stride=2, padding=1), "groups-dil": dict(groups=2, dilation=(2, 1, 1)),
+             "same": dict(kernel_size=(2, 3, 4), padding="same"), "rect-nobias": dict(kernel_size=(1, 3, 2), bias=False)}
+    for name, kw in conv3.items():
+        kw = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, **kw}
+        add(mcase(f"Conv3d-{name}", lambda T, nn, kw=kw: nn.Conv3d(**kw), [x5]))
+    add(mcase("Conv3d-reflect-unbatched", lambda T, nn: nn.Conv3d(4, 2, 3, padding=1, padding_mode="reflect"), [x5[0]]))
+    tconv3 = {"basic": dict(), "stride-outpad": dict(stride=2, padding=1, output_padding=1),
+              "groups-dil": dict(groups=2, dilation=(2, 1, 2), stride=(1, 2, 1))}
+    for name, kw in tconv3.items():
+        kw = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, **kw}
+        add(mcase(f"ConvTranspose3d-{name}", lambda T, nn, kw=kw: nn.ConvTranspose3d(**kw), [rn(2, 4, 3, 4, 3)]))
+    ties5 = np.round(rn(2, 3, 5, 6, 7))
+    pools3 = {"MaxPool3d-basic": lambda nn: nn.MaxPool3d(2), "MaxPool3d-pad-ceil-idx": lambda nn: nn.MaxPool3d(
+        3, 2, padding=1, ceil_mode=True, return_indices=True), "MaxPool3d-dil": lambda nn: nn.MaxPool3d((2, 2, 3), 1, dilation=2),
+        "AvgPool3d-basic": lambda nn: nn.AvgPool3d(2), "AvgPool3d-pad-ceil": lambda nn: nn.AvgPool3d(3, 2, 1, ceil_mode=True),
+        "AvgPool3d-pad-ceil-nocip": lambda nn: nn.AvgPool3d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        "AvgPool3d-divisor": lambda nn: nn.AvgPool3d((2, 3, 2), (1, 2, 2), divisor_override=5),
+        "AdaptiveAvgPool3d": lambda nn: nn.AdaptiveAvgPool3d((2, 4, 3)), "AdaptiveAvgPool3d-None": lambda nn: nn.AdaptiveAvgPool3d((None, 4, 9)),
+        "AdaptiveMaxPool3d-idx": lambda nn: nn.AdaptiveMaxPool3d((2, 4, 3), return_indices=True),
+        "LPPool3d": lambda nn: nn.LPPool3d(2, 2)}
+    for name, mk in pools3.items():
+        add(mcase(name, lambda T, nn, mk=mk: mk(nn), [ties5 if "Max" in name else np.abs(x5) + 0.1]))
+    add(mcase("AdaptiveMaxPool2d-idx", lambda T, nn: nn.AdaptiveMaxPool2d((4, None), return_indices=True), [np.round(rn(2, 3, 7, 5))]))
+    add(mcase("AdaptiveMaxPool2d-up", lambda T, nn: nn.AdaptiveMaxPool2d(9), [rn(3, 7, 5)]))
+    add(mcase("AdaptiveMaxPool1d-idx", lambda T, nn: nn.AdaptiveMaxPool1d(4, return_indices=True), [np.round(rn(2, 3, 9))]))
+    add(mcase("LPPool1d-p3", lambda T, nn: nn.LPPool1d(3, 3, 2), [np.abs(rn(2, 3, 9)) + 0.1]))
+    add(mcase("LPPool2d-p2-ceil", lambda T, nn: nn.LPPool2d(2, (2, 3), ceil_mode=True), [rn(2, 3, 7, 8)]))
+    for nd, shape in ((1, (2, 3, 9)), (2, (2, 3, 7, 6)), (3, (2, 2, 5, 4, 6))):
+        def unpool(m, x, nd=nd):
+            T = blaze if isinstance(x, blaze.Tensor) else torch
+            pool = getattr(T.nn.functional, f"max_pool{nd}d")
+            out, idx = pool(x, 2, 2, return_indices=True)
+            return m(out, idx), m(out, idx, output_size=tuple(x.shape[-nd:]))
+        add(mcase(f"MaxUnpool{nd}d", lambda T, nn, nd=nd: getattr(nn, f"MaxUnpool{nd}d")(2), [rn(*shape)], fwd=unpool))
+
+
 def register(cases):
     """Add the nn cases to ``cases`` (functional cases register through fcase directly)."""
     nn_cases(cases.append)
     loss_cases(cases.append)
+    zoo_cases(cases.append)
     functional_cases()

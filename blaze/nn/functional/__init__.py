@@ -9,3 +9,5 @@ from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .misc import *  # noqa: F401,F403
+from .conv3d import *  # noqa: F401,F403
+from .pooling_nd import *  # noqa: F401,F403
