@@ -11,3 +11,5 @@ from .attention import *  # noqa: F401,F403
 from .misc import *  # noqa: F401,F403
 from .conv3d import *  # noqa: F401,F403
 from .pooling_nd import *  # noqa: F401,F403
+from .fold import *  # noqa: F401,F403
+from .embedding_bag import *  # noqa: F401,F403
