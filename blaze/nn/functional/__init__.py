@@ -13,3 +13,5 @@ from .conv3d import *  # noqa: F401,F403
 from .pooling_nd import *  # noqa: F401,F403
 from .fold import *  # noqa: F401,F403
 from .embedding_bag import *  # noqa: F401,F403
+from .margin import *  # noqa: F401,F403
+from .ctc import *  # noqa: F401,F403
