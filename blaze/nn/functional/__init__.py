@@ -15,3 +15,4 @@ from .fold import *  # noqa: F401,F403
 from .embedding_bag import *  # noqa: F401,F403
 from .margin import *  # noqa: F401,F403
 from .ctc import *  # noqa: F401,F403
+from .vision import *  # noqa: F401,F403
