@@ -1,10 +1,10 @@
 """Issue 13's layers and losses on the "cuda" device (a real GPU, or emulated: the same Triton kernels
 through the interpreter) give the CPU results, forward and input gradients."""
-import numpy as np
 import pytest
 
 import blaze
 import blaze.nn.functional as F
+from tests.nn.helpers import compare_devices
 
 
 def _i(rows, dev):
@@ -40,17 +40,4 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_zoo_ops_match_cpu(name):
-    fn, shapes = CASES[name]
-    rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    cpu = [blaze.tensor(a, requires_grad=True) for a in arrays]
-    dev = [blaze.tensor(a).to("cuda").requires_grad_() for a in arrays]
-    yc, yd = fn(*cpu), fn(*dev)
-    assert yd.device.type == "cuda"
-    np.testing.assert_allclose(yd.detach().cpu().numpy(), yc.detach().numpy(), rtol=1e-4, atol=1e-5)
-    w = rng.standard_normal(tuple(yc.shape)).astype(np.float32)
-    (yc * blaze.tensor(w)).sum().backward()
-    (yd * blaze.tensor(w).to("cuda")).sum().backward()
-    for c, d in zip(cpu, dev):
-        assert d.grad.device.type == "cuda"
-        np.testing.assert_allclose(d.grad.cpu().numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-5)
+    compare_devices(*CASES[name], rtol=1e-4)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...ops.creation import tensor as _tensor
 from ...ops.pointwise import where
-from .sparse import _renorm_, embedding
+from .sparse import _padding_idx, _renorm_, embedding
 
 __all__ = ["embedding_bag"]
 
@@ -68,11 +68,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         if tuple(per_sample_weights.shape) != tuple(input.shape):
             raise ValueError(f"embedding_bag: If per_sample_weights ({list(per_sample_weights.shape)}) is not None, "
                              f"then it must have the same shape as the input ({list(input.shape)})")
-    v = weight.shape[0]
-    if padding_idx is not None:
-        if not -v <= padding_idx < v:
-            raise AssertionError("padding_idx must be within the number of embeddings")
-        padding_idx %= v
+    padding_idx = _padding_idx(padding_idx, weight.shape[0], "padding_idx must be within the number of embeddings")
     pos, valid = _bags(input, offsets, include_last_offset)
     flat = input.reshape(-1)
     if max_norm is not None:

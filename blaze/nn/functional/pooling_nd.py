@@ -12,7 +12,7 @@ import numpy as np
 from ...ops.creation import tensor as _tensor
 from ...ops.movement import pad as _pad
 from .activation import relu
-from .pooling import _batched, _out_size, avg_pool1d, avg_pool2d
+from .pooling import _batched, _check_geometry, _out_size, avg_pool1d, avg_pool2d
 from .windows import adaptive_table, flat_positions, gather_windows, ntuple, sliding_table
 
 __all__ = ["max_pool3d", "avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
@@ -25,12 +25,7 @@ def _sliding(x, nd, kernel_size, stride, padding, dilation, ceil_mode, what):
     k = ntuple(kernel_size, nd, "kernel_size")
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else ntuple(stride, nd, "stride")
     p, d = ntuple(padding, nd, "padding"), ntuple(dilation, nd, "dilation")
-    if min(k) <= 0 or min(s) <= 0 or min(d) <= 0:
-        raise RuntimeError(f"{what}: kernel_size {k}, stride {s} and dilation {d} must be greater than zero")
-    for pi, ki in zip(p, k):
-        if pi < 0 or pi > ki // 2:
-            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={pi}, "
-                               f"kernel_size={ki}")
+    _check_geometry(k, s, p, d, what)
     sizes = tuple(x.shape[2:])
     outs = tuple(_out_size(L, *a, ceil_mode) for L, a in zip(sizes, zip(k, s, p, d)))
     if min(outs) <= 0:

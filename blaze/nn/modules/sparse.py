@@ -4,9 +4,36 @@ from __future__ import annotations
 from ...autograd.grad_mode import no_grad
 from ...ops.creation import empty
 from .. import functional as F
+from ..functional.sparse import _padding_idx
 from .. import init
 from ..parameter import Parameter
 from .module import Module
+
+
+def _init_table(m, _weight, freeze, device, dtype):
+    """m.weight: (num_embeddings, embedding_dim) from ``_weight``, else N(0, 1) with a zero padding row."""
+    shape = (m.num_embeddings, m.embedding_dim)
+    if _weight is None:
+        m.weight = Parameter(empty(*shape, device=device, dtype=dtype), requires_grad=not freeze)
+        m.reset_parameters()
+    else:
+        if tuple(_weight.shape) != shape:
+            raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+        m.weight = Parameter(_weight, requires_grad=not freeze)
+
+
+_REPR_DEFAULTS = {"padding_idx": None, "max_norm": None, "norm_type": 2, "scale_grad_by_freq": False,
+                  "sparse": False}
+
+
+def _table_repr(m, names):
+    """PyTorch's extra_repr: the sizes, then each option that differs from its default (mode always)."""
+    s = f"{m.num_embeddings}, {m.embedding_dim}"
+    for n in names:
+        v = getattr(m, n)
+        if n not in _REPR_DEFAULTS or v != _REPR_DEFAULTS[n]:
+            s += f", {n}={v!r}"
+    return s
 
 
 class Embedding(Module):
@@ -25,20 +52,10 @@ class Embedding(Module):
                  _freeze: bool = False, device=None, dtype=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise AssertionError("Padding_idx must be within num_embeddings")
-            padding_idx %= num_embeddings
-        self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
+        self.padding_idx = _padding_idx(padding_idx, num_embeddings)
+        self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        if _weight is None:
-            self.weight = Parameter(empty(num_embeddings, embedding_dim, device=device, dtype=dtype),
-                                    requires_grad=not _freeze)
-            self.reset_parameters()
-        else:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(_weight, requires_grad=not _freeze)
+        _init_table(self, _weight, _freeze, device, dtype)
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -51,18 +68,7 @@ class Embedding(Module):
                            self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}"
-        if self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx}"
-        if self.max_norm is not None:
-            s += f", max_norm={self.max_norm}"
-        if self.norm_type != 2:
-            s += f", norm_type={self.norm_type}"
-        if self.scale_grad_by_freq:
-            s += ", scale_grad_by_freq=True"
-        if self.sparse:
-            s += ", sparse=True"
-        return s
+        return _table_repr(self, ("padding_idx", "max_norm", "norm_type", "scale_grad_by_freq", "sparse"))
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, max_norm=None,
@@ -91,19 +97,9 @@ class EmbeddingBag(Module):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise AssertionError("padding_idx must be within num_embeddings")
-            padding_idx %= num_embeddings
-        self.padding_idx, self.mode, self.sparse, self.include_last_offset = padding_idx, mode, sparse, \
-            include_last_offset
-        if _weight is None:
-            self.weight = Parameter(empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
-            self.reset_parameters()
-        else:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(_weight)
+        self.padding_idx = _padding_idx(padding_idx, num_embeddings, "padding_idx must be within num_embeddings")
+        self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
+        _init_table(self, _weight, False, device, dtype)
 
     reset_parameters = Embedding.reset_parameters
 
@@ -113,17 +109,7 @@ class EmbeddingBag(Module):
                                self.padding_idx)
 
     def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}"
-        if self.max_norm is not None:
-            s += f", max_norm={self.max_norm}"
-        if self.norm_type != 2:
-            s += f", norm_type={self.norm_type}"
-        if self.scale_grad_by_freq:
-            s += ", scale_grad_by_freq=True"
-        s += f", mode='{self.mode}'"
-        if self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx}"
-        return s
+        return _table_repr(self, ("max_norm", "norm_type", "scale_grad_by_freq", "mode", "padding_idx"))
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, max_norm=None, norm_type: float = 2.0,
