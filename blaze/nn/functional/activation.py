@@ -315,6 +315,7 @@ def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-1
     return y_hard - y_soft.detach() + y_soft
 
 
-__all__ = ["gumbel_softmax", "relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu", "gelu", "silu",
-           "softplus", "mish", "tanh", "sigmoid", "logsigmoid", "hardsigmoid", "hardswish", "softsign", "tanhshrink",
-           "threshold", "hardshrink", "softshrink", "glu", "prelu", "rrelu", "softmax", "log_softmax", "softmin"]
+__all__ = ["gumbel_softmax", "relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu",
+           "gelu", "silu", "softplus", "mish", "tanh", "sigmoid", "logsigmoid", "hardsigmoid", "hardswish",
+           "softsign", "tanhshrink", "threshold", "hardshrink", "softshrink", "glu", "prelu", "rrelu", "softmax",
+           "log_softmax", "softmin"]

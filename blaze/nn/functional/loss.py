@@ -375,6 +375,6 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     return _reduce(loss, reduction)
 
 
-__all__ = ["gaussian_nll_loss", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "kl_div", "one_hot", "poisson_nll_loss", "soft_margin_loss",
-           "margin_ranking_loss", "cosine_embedding_loss"]
+__all__ = ["gaussian_nll_loss", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "one_hot", "poisson_nll_loss",
+           "soft_margin_loss", "margin_ranking_loss", "cosine_embedding_loss"]

@@ -240,6 +240,6 @@ class PReLU(Module):
         return f"num_parameters={self.num_parameters}"
 
 
-__all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid", "LogSigmoid",
-           "Softplus", "Softsign", "Tanhshrink", "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "Hardtanh", "Hardswish",
-           "Hardsigmoid", "Threshold", "Hardshrink", "Softshrink", "GLU", "PReLU"]
+__all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
+           "LogSigmoid", "Softplus", "Softsign", "Tanhshrink", "Softmax", "LogSoftmax", "Softmin", "Softmax2d",
+           "Hardtanh", "Hardswish", "Hardsigmoid", "Threshold", "Hardshrink", "Softshrink", "GLU", "PReLU"]
