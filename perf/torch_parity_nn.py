@@ -503,6 +503,12 @@ def zoo_functional_cases():
             for ac in (False, True):
                 fcase(f"grid_sample/{mode}-{pm}-ac={ac}", lambda T, F, a, g, m=mode, pm=pm, ac=ac:
                       F.grid_sample(a, g, mode=m, padding_mode=pm, align_corners=ac), x, grid if mode == "bilinear" else Const(grid))
+    g5 = np.clip(rn(2, 3, 2, 4, 3) * 0.8, -1.3, 1.3)
+    for mode in ("bilinear", "nearest"):
+        for pm in ("zeros", "border", "reflection"):
+            fcase(f"grid_sample/5d-{mode}-{pm}", lambda T, F, a, g, m=mode, pm=pm: F.grid_sample(
+                a, g, mode=m, padding_mode=pm, align_corners=pm == "border"), rn(2, 2, 3, 4, 5),
+                g5 if mode == "bilinear" else Const(g5))
     fcase("grid_sample/reflection-far", lambda T, F, a, g: F.grid_sample(a, g, padding_mode="reflection"), x,
           rn(2, 3, 4, 2) * 3)
     theta = rn(2, 2, 3) * 0.5 + np.array([[1.0, 0, 0], [0, 1, 0]])

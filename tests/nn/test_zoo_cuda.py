@@ -27,6 +27,7 @@ CASES = {
     "embedding_bag_max": (lambda w: F.embedding_bag(_i([1, 2, 4, 1, 3], w.device), w, _i([0, 2, 2], w.device),
                                                      mode="max", padding_idx=3), [(6, 3)]),
     "grid_sample": (lambda x, g: F.grid_sample(x, g.tanh() * 1.2, padding_mode="reflection"), [(1, 2, 3, 4), (1, 2, 3, 2)]),
+    "grid_sample_5d": (lambda x, g: F.grid_sample(x, g.tanh(), align_corners=True), [(1, 2, 2, 3, 3), (1, 2, 2, 1, 3)]),
     "affine_grid": (lambda t: F.affine_grid(t, (2, 1, 3, 4)), [(2, 2, 3)]),
     "channel_shuffle": (lambda x: F.channel_shuffle(x, 2), [(1, 4, 3)]),
     "ctc": (lambda x: F.ctc_loss(x.log_softmax(2), _i([[1, 2], [2, 2]], x.device), [4, 3], [2, 1]), [(4, 2, 3)]),

@@ -299,6 +299,20 @@ def test_grid_sample_gradients(mode, pm):
     check_grad(fn, [randn64(1, 2, 3, 4)] + ([g] if mode == "bilinear" else []))
 
 
+def test_grid_sample_5d_trilinear():
+    # a linear function of the voxel coordinates is reproduced exactly by trilinear sampling
+    D, H, W = 3, 4, 5
+    zz, yy, xx = np.meshgrid(np.arange(D), np.arange(H), np.arange(W), indexing="ij")
+    vol = t64((2 * xx - yy + 3 * zz)[None, None] * 1.0)
+    pts = np.random.default_rng(5).uniform(-1, 1, (1, 2, 3, 2, 3))
+    g = t64(pts)
+    out = npy(F.grid_sample(vol, g, align_corners=True))[0, 0]
+    x, y, z = ((pts[0, ..., i] + 1) / 2 * (n - 1) for i, n in enumerate((W, H, D)))
+    np.testing.assert_allclose(out, 2 * x - y + 3 * z, atol=1e-12)
+    check_grad(lambda v, g: F.grid_sample(v, g, padding_mode="border"), [randn64(1, 2, 2, 3, 3), t64(pts * 0.9, True)])
+    check_grad(lambda v: F.grid_sample(v, g, mode="nearest", padding_mode="reflection"), [randn64(1, 2, 2, 3, 3)])
+
+
 def test_affine_grid_identity_and_gradients():
     theta = t64(np.tile([[1.0, 0, 0], [0, 1, 0]], (2, 1, 1)), True)
     x = randn64(2, 3, 4, 5)

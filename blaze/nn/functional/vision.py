@@ -1,12 +1,15 @@
-"""Spatial transformers: affine_grid and grid_sample (4-D), as ``torch.nn.functional``.
+"""Spatial transformers: affine_grid and grid_sample (4-D and 5-D), as ``torch.nn.functional``.
 
-grid_sample gathers the 4 (bilinear) or 1 (nearest) source pixels of every output location
+grid_sample gathers the 2^d (bilinear/trilinear) or 1 (nearest) source pixels of every output location
 from the flattened (N, C, H*W) input, so the input gradient is gather's scatter-add and the
 grid gradient flows through the bilinear weights (floor/round have zero gradient, as in
 PyTorch). Coordinates are clamped (border) or reflected (reflection) before sampling; with
 'zeros' the out-of-range corners are masked.
 """
 from __future__ import annotations
+
+import itertools
+import math
 
 from ...ops.creation import linspace, ones
 from ...ops.movement import stack
@@ -96,41 +99,57 @@ _MODES, _PADDING = ("bilinear", "nearest"), ("zeros", "border", "reflection")
 
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
-    """Sample (N, C, H, W) at grid (N, Ho, Wo, 2) locations (x, y) in [-1, 1] -> (N, C, Ho, Wo).
+    """Sample (N, C, H, W) at grid (N, Ho, Wo, 2) locations (x, y) in [-1, 1] -> (N, C, Ho, Wo);
+    or (N, C, D, H, W) at (N, Do, Ho, Wo, 3) locations (x, y, z) -> (N, C, Do, Ho, Wo).
 
-    mode 'bilinear' | 'nearest' (round half to even, as PyTorch); padding_mode 'zeros' | 'border' |
-    'reflection'; align_corners False: -1 and 1 are the outer edges of the corner pixels.
+    mode 'bilinear' (trilinear on 5-D) | 'nearest' (round half to even, as PyTorch); padding_mode
+    'zeros' | 'border' | 'reflection'; align_corners False: -1 and 1 are the outer edges of the
+    corner pixels.
     """
     if mode not in _MODES:
         raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported (supported: {_MODES})")
     if padding_mode not in _PADDING:
         raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
                          f"'reflection', but got: '{padding_mode}'")
-    if input.ndim != 4:
-        raise NotImplementedError(f"grid_sample: only 4-D input (N, C, H, W) is supported, got {input.ndim}-D")
-    if grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
-        raise RuntimeError(f"grid_sampler(): expected grid to have size 2 in last dimension and the batch of input "
-                           f"({input.shape[0]}), but got grid with sizes {list(grid.shape)}")
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, but "
+                           f"got input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    nd = input.ndim - 2
+    if grid.ndim != input.ndim or grid.shape[-1] != nd or grid.shape[0] != input.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid to have size {nd} in last dimension and the batch of "
+                           f"input ({input.shape[0]}), but got grid with sizes {list(grid.shape)}")
     if grid.dtype is not input.dtype:
         raise RuntimeError(f"grid_sampler(): expected input and grid to have same dtype, but input has "
                            f"{input.dtype} and grid has {grid.dtype}")
     ac = bool(align_corners)
-    N, C, H, W = input.shape
-    Ho, Wo = grid.shape[1:3]
-    ix = _source(grid[..., 0], W, padding_mode, ac).reshape(N, 1, Ho * Wo)
-    iy = _source(grid[..., 1], H, padding_mode, ac).reshape(N, 1, Ho * Wo)
-    flat = input.reshape(N, C, H * W)
+    N, C = input.shape[:2]
+    sizes, out_sp = tuple(input.shape[2:]), tuple(grid.shape[1:-1])
+    L = math.prod(out_sp)
+    # grid component i (x, y, z) indexes spatial dim nd-1-i (W, H, D); coords in spatial order
+    coords = [_source(grid[..., nd - 1 - a], sizes[a], padding_mode, ac).reshape(N, 1, L) for a in range(nd)]
+    flat = input.reshape(N, C, math.prod(sizes))
+    strides = [math.prod(sizes[a + 1:]) for a in range(nd)]
 
-    def tap(x, y):      # values at integer (x, y) (N, 1, L) float, zero outside the image
-        inside = (x >= 0) & (x <= W - 1) & (y >= 0) & (y <= H - 1)
-        idx = (y.clamp(0, H - 1) * W + x.clamp(0, W - 1)).long().expand(N, C, Ho * Wo)
-        return where(inside, flat.gather(2, idx), 0.0)
+    def tap(pts):       # values at integer points (N, 1, L) per dim, zero outside the image
+        inside, idx = None, None
+        for p, n, st in zip(pts, sizes, strides):
+            ok = (p >= 0) & (p <= n - 1)
+            inside = ok if inside is None else inside & ok
+            term = p.clamp(0, n - 1) * st
+            idx = term if idx is None else idx + term
+        return where(inside, flat.gather(2, idx.long().expand(N, C, L)), 0.0)
 
     if mode == "nearest":
-        out = tap(ix.round().detach(), iy.round().detach())
+        out = tap([c.round().detach() for c in coords])
     else:
-        x0, y0 = ix.floor().detach(), iy.floor().detach()
-        fx, fy = ix - x0, iy - y0
-        out = (tap(x0, y0) * ((1 - fx) * (1 - fy)) + tap(x0 + 1, y0) * (fx * (1 - fy))
-               + tap(x0, y0 + 1) * ((1 - fx) * fy) + tap(x0 + 1, y0 + 1) * (fx * fy))
-    return out.reshape(N, C, Ho, Wo)
+        lo = [c.floor().detach() for c in coords]
+        frac = [c - f for c, f in zip(coords, lo)]
+        out = None
+        for bits in itertools.product((0, 1), repeat=nd):   # the 2^nd corners
+            w = None
+            for b, f in zip(bits, frac):
+                wa = f if b else 1 - f
+                w = wa if w is None else w * wa
+            term = tap([f + b for f, b in zip(lo, bits)]) * w
+            out = term if out is None else out + term
+    return out.reshape((N, C) + out_sp)
