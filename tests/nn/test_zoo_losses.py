@@ -66,6 +66,9 @@ def test_ctc_gradient_and_infinity():
     assert float(m(x.log_softmax(2), blaze.tensor([[1]]), [3], [1])) > 0
     with pytest.raises(RuntimeError, match="Expected input_lengths to have value at most 3"):
         F.ctc_loss(x, blaze.tensor([[1]]), [4], [1])
+    y = F.ctc_loss(x.log_softmax(2), blaze.tensor([[1]]), [3], [1])
+    with pytest.raises(RuntimeError, match="double backward"):
+        blaze.autograd.grad(y, [x], create_graph=True)
     with pytest.raises(RuntimeError, match="blank must be in label range"):
         F.ctc_loss(x, blaze.tensor([[1]]), [3], [1], blank=4)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.function import Function
+from ...autograd.grad_mode import is_grad_enabled
 from ...ops.creation import tensor as _tensor
 from ...ops.movement import cat, stack
 from ...ops.pointwise import where
@@ -67,6 +68,8 @@ class _CTC(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if is_grad_enabled():   # alpha and beta are computed outside autograd: a second derivative would be wrong
+            raise RuntimeError("ctc_loss: double backward (create_graph=True) is not supported")
         lp, alpha, nll, lpe = ctx.saved_tensors
         m = ctx.m
         T, N, C = lp.shape
