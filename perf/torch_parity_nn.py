@@ -368,8 +368,166 @@ def functional_cases():
     fcase("F.glu-softmin", lambda T, F, a: (F.glu(a, 0), F.softmin(a, 1)), rn(4, 3))
 
 
+def zoo_cases(add):
+    """Issue 13's model-zoo layers: 3-D conv/pool, adaptive max, LP, unpool, padding, fold, ..."""
+    x5 = rn(2, 4, 5, 6, 7)
+    conv3 = {"basic": dict(), "stride-pad": dict(stride=2, padding=1), "groups-dil": dict(groups=2, dilation=(2, 1, 1)),
+             "same": dict(kernel_size=(2, 3, 4), padding="same"), "rect-nobias": dict(kernel_size=(1, 3, 2), bias=False)}
+    for name, kw in conv3.items():
+        kw = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, **kw}
+        add(mcase(f"Conv3d-{name}", lambda T, nn, kw=kw: nn.Conv3d(**kw), [x5]))
+    add(mcase("Conv3d-reflect-unbatched", lambda T, nn: nn.Conv3d(4, 2, 3, padding=1, padding_mode="reflect"), [x5[0]]))
+    tconv3 = {"basic": dict(), "stride-outpad": dict(stride=2, padding=1, output_padding=1),
+              "groups-dil": dict(groups=2, dilation=(2, 1, 2), stride=(1, 2, 1))}
+    for name, kw in tconv3.items():
+        kw = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, **kw}
+        add(mcase(f"ConvTranspose3d-{name}", lambda T, nn, kw=kw: nn.ConvTranspose3d(**kw), [rn(2, 4, 3, 4, 3)]))
+    ties5 = np.round(rn(2, 3, 5, 6, 7))
+    pools3 = {"MaxPool3d-basic": lambda nn: nn.MaxPool3d(2), "MaxPool3d-pad-ceil-idx": lambda nn: nn.MaxPool3d(
+        3, 2, padding=1, ceil_mode=True, return_indices=True), "MaxPool3d-dil": lambda nn: nn.MaxPool3d((2, 2, 3), 1, dilation=2),
+        "AvgPool3d-basic": lambda nn: nn.AvgPool3d(2), "AvgPool3d-pad-ceil": lambda nn: nn.AvgPool3d(3, 2, 1, ceil_mode=True),
+        "AvgPool3d-pad-ceil-nocip": lambda nn: nn.AvgPool3d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        "AvgPool3d-divisor": lambda nn: nn.AvgPool3d((2, 3, 2), (1, 2, 2), divisor_override=5),
+        "AdaptiveAvgPool3d": lambda nn: nn.AdaptiveAvgPool3d((2, 4, 3)), "AdaptiveAvgPool3d-None": lambda nn: nn.AdaptiveAvgPool3d((None, 4, 9)),
+        "AdaptiveMaxPool3d-idx": lambda nn: nn.AdaptiveMaxPool3d((2, 4, 3), return_indices=True),
+        "LPPool3d": lambda nn: nn.LPPool3d(2, 2)}
+    for name, mk in pools3.items():
+        add(mcase(name, lambda T, nn, mk=mk: mk(nn), [ties5 if "Max" in name else np.abs(x5) + 0.1]))
+    add(mcase("AdaptiveMaxPool2d-idx", lambda T, nn: nn.AdaptiveMaxPool2d((4, None), return_indices=True), [np.round(rn(2, 3, 7, 5))]))
+    add(mcase("AdaptiveMaxPool2d-up", lambda T, nn: nn.AdaptiveMaxPool2d(9), [rn(3, 7, 5)]))
+    add(mcase("AdaptiveMaxPool1d-idx", lambda T, nn: nn.AdaptiveMaxPool1d(4, return_indices=True), [np.round(rn(2, 3, 9))]))
+    add(mcase("LPPool1d-p3", lambda T, nn: nn.LPPool1d(3, 3, 2), [np.abs(rn(2, 3, 9)) + 0.1]))
+    add(mcase("LPPool2d-p2-ceil", lambda T, nn: nn.LPPool2d(2, (2, 3), ceil_mode=True), [rn(2, 3, 7, 8)]))
+    for nd, shape in ((1, (2, 3, 9)), (2, (2, 3, 7, 6)), (3, (2, 2, 5, 4, 6))):
+        def unpool(m, x, nd=nd):
+            T = blaze if isinstance(x, blaze.Tensor) else torch
+            pool = getattr(T.nn.functional, f"max_pool{nd}d")
+            out, idx = pool(x, 2, 2, return_indices=True)
+            return m(out, idx), m(out, idx, output_size=tuple(x.shape[-nd:]))
+        add(mcase(f"MaxUnpool{nd}d", lambda T, nn, nd=nd: getattr(nn, f"MaxUnpool{nd}d")(2), [rn(*shape)], fwd=unpool))
+
+
+def zoo_layer_cases(add):
+    """Issue 13: padding layers, shuffles, fold, distances, Softmax2d, EmbeddingBag."""
+    x3, x4, x5 = rn(2, 3, 5), rn(2, 3, 4, 5), rn(1, 2, 3, 4, 5)
+    for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular"):
+        for nd, x in ((1, x3), (2, x4), (3, x5)):
+            pad = (2, 1, 0, 3, 1, 2)[:2 * nd]
+            args = (pad, 1.5) if kind == "Constant" else (pad,)
+            add(mcase(f"{kind}Pad{nd}d", lambda T, nn, c=f"{kind}Pad{nd}d", a=args: getattr(nn, c)(*a), [x]))
+            if nd == 2:
+                add(mcase(f"{kind}Pad2d-int-unbatched", lambda T, nn, c=f"{kind}Pad2d", k=kind:
+                          getattr(nn, c)(*((1, -0.5) if k == "Constant" else (1,))), [x4[0]]))
+    add(mcase("PixelShuffle", lambda T, nn: nn.PixelShuffle(2), [rn(2, 8, 3, 2)]))
+    add(mcase("PixelUnshuffle", lambda T, nn: nn.PixelUnshuffle(3), [rn(2, 6, 3)]))
+    add(mcase("ChannelShuffle", lambda T, nn: nn.ChannelShuffle(3), [rn(2, 6, 2, 3)]))
+    add(mcase("Softmax2d", lambda T, nn: nn.Softmax2d(), [x4]))
+    add(mcase("CosineSimilarity", lambda T, nn: nn.CosineSimilarity(dim=-1, eps=1e-3), [rn(3, 4, 5), rn(3, 4, 5)]))
+    add(mcase("PairwiseDistance-p1-keepdim", lambda T, nn: nn.PairwiseDistance(p=1.0, keepdim=True), [rn(4, 5), rn(4, 5)]))
+    add(mcase("PairwiseDistance", lambda T, nn: nn.PairwiseDistance(), [rn(4, 5), rn(4, 5)]))
+    folds = {"basic": dict(kernel_size=2), "all": dict(kernel_size=(2, 3), dilation=(1, 2), padding=1, stride=(2, 1))}
+    for name, kw in folds.items():
+        add(mcase(f"Unfold-{name}", lambda T, nn, kw=kw: nn.Unfold(**kw), [rn(2, 3, 5, 6)]))
+        ref = torch.nn.functional.unfold(torch.zeros(2, 3, 5, 6), **kw)
+        add(mcase(f"Fold-{name}", lambda T, nn, kw=kw: nn.Fold((5, 6), **kw), [rn(*ref.shape)]))
+    add(mcase("Unfold-unbatched", lambda T, nn: nn.Unfold(3, padding=1), [rn(2, 4, 4)]))
+    ids, offs = np.array([1, 2, 4, 5, 2, 2, 8, 0, 9]), np.array([0, 2, 2, 4, 7])
+    psw = rn(9)
+    for mode in ("sum", "mean", "max"):
+        add(mcase(f"EmbeddingBag-{mode}-offsets", lambda T, nn, m=mode: nn.EmbeddingBag(10, 3, mode=m),
+                  [Const(ids), Const(offs)]))
+        add(mcase(f"EmbeddingBag-{mode}-2d-padidx", lambda T, nn, m=mode: nn.EmbeddingBag(10, 3, mode=m, padding_idx=2),
+                  [Const(np.array([[1, 2, 4], [2, 2, 2], [5, 0, 2]]))]))
+        add(mcase(f"EmbeddingBag-{mode}-last-offset-padidx", lambda T, nn, m=mode: nn.EmbeddingBag(
+            10, 3, mode=m, include_last_offset=True, padding_idx=2), [Const(ids), Const(np.append(offs, 9))]))
+    add(mcase("EmbeddingBag-sum-psw", lambda T, nn: nn.EmbeddingBag(10, 3, mode="sum"), [Const(ids), Const(offs), psw],
+              fwd=lambda m, i, o, w: m(i, o, per_sample_weights=w)))
+    add(mcase("EmbeddingBag-max_norm", lambda T, nn: nn.EmbeddingBag(10, 3, max_norm=0.5), [Const(ids), Const(offs)]))
+
+
+def zoo_loss_cases(add):
+    """Issue 13's losses: CTC, triplet, hinge, multi-label/multi-class margin, Gaussian NLL."""
+    T_, N, C = 7, 3, 5
+    logits = rn(T_, N, C)
+    tg2, tl, il = np.array([[1, 2, 2], [3, 0, 0], [4, 1, 4]]), np.array([3, 1, 3]), np.array([7, 5, 6])
+    tg1 = np.concatenate([tg2[i, :tl[i]] for i in range(N)])
+    for r in ("mean", "sum", "none"):
+        fcase(f"loss/F.ctc-2d-{r}", lambda T, F, x, r=r: F.ctc_loss(x.log_softmax(2), T.tensor(tg2), T.tensor(il),
+                                                                   T.tensor(tl), reduction=r), logits)
+    fcase("loss/F.ctc-1d-targets-blank4", lambda T, F, x: F.ctc_loss(x.log_softmax(2), T.tensor(tg1 % 4), tuple(il),
+                                                                   tuple(tl), blank=4), logits)
+    fcase("loss/F.ctc-empty-target", lambda T, F, x: F.ctc_loss(x.log_softmax(2), T.tensor(tg2), T.tensor(il),
+                                                               T.tensor([3, 0, 2]), reduction="none"), logits)
+    fcase("loss/F.ctc-impossible-zero_inf", lambda T, F, x: F.ctc_loss(x.log_softmax(2), T.tensor(np.array([[1, 1, 1, 1]] * N)),
+                                                                      T.tensor([3, 7, 7]), T.tensor([4, 4, 2]),
+                                                                      reduction="sum", zero_infinity=True), logits)
+    fcase("loss/F.ctc-unbatched", lambda T, F, x: F.ctc_loss(x.log_softmax(1), T.tensor(tg2[0]), T.tensor(7), T.tensor(3)),
+          logits[:, 0])
+    add(mcase("loss/CTCLoss-module", lambda T, nn: nn.CTCLoss(blank=1), [rn(T_, N, C)],
+              fwd=lambda m, x: m(x.log_softmax(2), (blaze if isinstance(x, blaze.Tensor) else torch).tensor(tg2 % 1 + 2 + tg2 % 2),
+                                 tuple(il), tuple(tl))))
+    a, p_, n_ = rn(5, 4), rn(5, 4), rn(5, 4)
+    for r in ("mean", "sum", "none"):
+        add(mcase(f"loss/TripletMargin-{r}", lambda T, nn, r=r: nn.TripletMarginLoss(margin=2.0, reduction=r), [a, p_, n_]))
+        add(mcase(f"loss/TripletMargin-p1-swap-{r}", lambda T, nn, r=r: nn.TripletMarginLoss(p=1, swap=True, reduction=r),
+                  [a, p_, n_]))
+        add(mcase(f"loss/TripletMarginWithDistance-cos-{r}", lambda T, nn, r=r: nn.TripletMarginWithDistanceLoss(
+            distance_function=lambda x, y: 1 - (blaze if isinstance(x, blaze.Tensor) else torch).nn.functional.cosine_similarity(x, y),
+            margin=0.5, swap=True, reduction=r), [a, p_, n_]))
+        add(mcase(f"loss/HingeEmbedding-{r}", lambda T, nn, r=r: nn.HingeEmbeddingLoss(margin=0.7, reduction=r),
+                  [rn(3, 4), Const(np.sign(rn(3, 4)))]))
+        add(mcase(f"loss/MultiLabelMargin-{r}", lambda T, nn, r=r: nn.MultiLabelMarginLoss(reduction=r),
+                  [rn(3, 5) * 0.5, Const(np.array([[3, 0, -1, 1, 2], [1, 2, 3, 4, 0], [4, 4, -1, 0, 0]]))]))
+        add(mcase(f"loss/MultiLabelSoftMargin-w-{r}", lambda T, nn, r=r: nn.MultiLabelSoftMarginLoss(
+            weight=T.tensor(np.array([1.0, 2, 0.5, 1, 3])), reduction=r), [rn(3, 5), Const((rn(3, 5) > 0) * 1.0)]))
+        for pp in (1, 2):
+            add(mcase(f"loss/MultiMargin-p{pp}-w-{r}", lambda T, nn, r=r, pp=pp: nn.MultiMarginLoss(
+                p=pp, margin=0.8, weight=T.tensor(np.array([1.0, 2, 0.5, 1, 3])), reduction=r),
+                [rn(4, 5) * 0.5, Const(np.array([0, 4, 2, 2]))]))
+        add(mcase(f"loss/GaussianNLL-{r}", lambda T, nn, r=r: nn.GaussianNLLLoss(reduction=r),
+                  [rn(3, 4), rn(3, 4), np.abs(rn(3, 4)) + 0.1]))
+    add(mcase("loss/GaussianNLL-full-eps-var-per-row", lambda T, nn: nn.GaussianNLLLoss(full=True, eps=0.2),
+              [rn(3, 4), rn(3, 4), np.abs(rn(3)) * 0.3]))
+    add(mcase("loss/GaussianNLL-homoscedastic", lambda T, nn: nn.GaussianNLLLoss(), [rn(3, 4), rn(3, 4), np.abs(rn(3, 1)) + 0.1]))
+    add(mcase("loss/MultiMargin-unbatched", lambda T, nn: nn.MultiMarginLoss(), [rn(5), Const(np.array(3))]))
+    add(mcase("loss/MultiLabelMargin-unbatched", lambda T, nn: nn.MultiLabelMarginLoss(), [rn(4), Const(np.array([2, 0, -1, 3]))]))
+
+
+def zoo_functional_cases():
+    """Issue 13: grid_sample / affine_grid, channel_shuffle, gumbel_softmax (deterministic when saturated)."""
+    x = rn(2, 3, 5, 6)
+    grid = np.clip(rn(2, 4, 7, 2) * 0.8, -1.3, 1.3)
+    grid[0, 0, :3] = [[-1.0, -1.0], [1.0, 1.0], [0.2, 1.2]]          # edges and out-of-range points
+    for mode in ("bilinear", "nearest"):
+        for pm in ("zeros", "border", "reflection"):
+            for ac in (False, True):
+                fcase(f"grid_sample/{mode}-{pm}-ac={ac}", lambda T, F, a, g, m=mode, pm=pm, ac=ac:
+                      F.grid_sample(a, g, mode=m, padding_mode=pm, align_corners=ac), x, grid if mode == "bilinear" else Const(grid))
+    g5 = np.clip(rn(2, 3, 2, 4, 3) * 0.8, -1.3, 1.3)
+    for mode in ("bilinear", "nearest"):
+        for pm in ("zeros", "border", "reflection"):
+            fcase(f"grid_sample/5d-{mode}-{pm}", lambda T, F, a, g, m=mode, pm=pm: F.grid_sample(
+                a, g, mode=m, padding_mode=pm, align_corners=pm == "border"), rn(2, 2, 3, 4, 5),
+                g5 if mode == "bilinear" else Const(g5))
+    fcase("grid_sample/reflection-far", lambda T, F, a, g: F.grid_sample(a, g, padding_mode="reflection"), x,
+          rn(2, 3, 4, 2) * 3)
+    theta = rn(2, 2, 3) * 0.5 + np.array([[1.0, 0, 0], [0, 1, 0]])
+    for ac in (False, True):
+        fcase(f"affine_grid/2d-ac={ac}", lambda T, F, t, ac=ac: F.affine_grid(t, (2, 3, 4, 5), align_corners=ac), theta)
+        fcase(f"affine_grid/3d-ac={ac}", lambda T, F, t, ac=ac: F.affine_grid(t, (2, 1, 3, 4, 2), align_corners=ac),
+              rn(2, 3, 4))
+    fcase("affine_grid+grid_sample", lambda T, F, a, t: F.grid_sample(a, F.affine_grid(t, (2, 3, 6, 4), align_corners=False),
+                                                                       align_corners=False), x, theta)
+    fcase("channel_shuffle", lambda T, F, a: F.channel_shuffle(a, 2), rn(2, 4, 3))
+    fcase("gumbel_softmax-hard-saturated", lambda T, F, a: F.gumbel_softmax(a * 1000, tau=0.5, hard=True), np.eye(4)[[1, 3, 0]])
+
+
 def register(cases):
     """Add the nn cases to ``cases`` (functional cases register through fcase directly)."""
     nn_cases(cases.append)
     loss_cases(cases.append)
+    zoo_cases(cases.append)
+    zoo_layer_cases(cases.append)
+    zoo_loss_cases(cases.append)
     functional_cases()
+    zoo_functional_cases()

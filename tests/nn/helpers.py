@@ -62,3 +62,20 @@ def check_grad(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
             j = np.unravel_index(np.argmax(err), err.shape)
             raise AssertionError(f"check_grad: input {i} (shape {list(x.shape)}): autograd {float(got[j])!r} vs numeric "
                                  f"{float(num[j])!r} at {tuple(int(v) for v in j)}; max abs err {err.max():.3g}")
+
+
+def compare_devices(fn, shapes, rtol: float = 1e-5, atol: float = 1e-5, seed: int = 0):
+    """fn(*tensors) on "cuda" matches cpu: the output (on cuda) and every input's gradient (on cuda)."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    cpu = [blaze.tensor(a, requires_grad=True) for a in arrays]
+    dev = [blaze.tensor(a).to("cuda").requires_grad_() for a in arrays]
+    yc, yd = fn(*cpu), fn(*dev)
+    assert yd.device.type == "cuda"
+    np.testing.assert_allclose(yd.detach().cpu().numpy(), yc.detach().numpy(), rtol=rtol, atol=atol)
+    w = rng.standard_normal(tuple(yc.shape)).astype(np.float32)
+    (yc * blaze.tensor(w)).sum().backward()
+    (yd * blaze.tensor(w).to("cuda")).sum().backward()
+    for c, d in zip(cpu, dev):
+        assert d.grad.device.type == "cuda"
+        np.testing.assert_allclose(d.grad.cpu().numpy(), c.grad.numpy(), rtol=rtol, atol=atol)

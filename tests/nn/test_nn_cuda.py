@@ -7,6 +7,7 @@ import pytest
 import blaze
 import blaze.nn.functional as F
 from blaze import nn
+from tests.nn.helpers import compare_devices
 
 
 @pytest.fixture
@@ -40,19 +41,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fused_ops_match_cpu(name, fallbacks):
-    fn, shapes = CASES[name]
-    rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    cpu = [blaze.tensor(a, requires_grad=True) for a in arrays]
-    dev = [blaze.tensor(a).to("cuda").requires_grad_() for a in arrays]
-    yc, yd = fn(*cpu), fn(*dev)
-    assert yd.device.type == "cuda"
-    np.testing.assert_allclose(yd.detach().cpu().numpy(), yc.detach().numpy(), rtol=1e-5, atol=1e-5)
-    w = rng.standard_normal(tuple(yc.shape)).astype(np.float32)
-    (yc * blaze.tensor(w)).sum().backward()
-    (yd * blaze.tensor(w).to("cuda")).sum().backward()
-    for c, d in zip(cpu, dev):
-        np.testing.assert_allclose(d.grad.cpu().numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-5)
+    compare_devices(*CASES[name])
     assert not fallbacks, f"host round trips on cuda: {dict(fallbacks)}"
 
 

@@ -10,3 +10,10 @@ from .pooling import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .misc import *  # noqa: F401,F403
 from .fused import *  # noqa: F401,F403
+from .conv3d import *  # noqa: F401,F403
+from .pooling_nd import *  # noqa: F401,F403
+from .fold import *  # noqa: F401,F403
+from .embedding_bag import *  # noqa: F401,F403
+from .margin import *  # noqa: F401,F403
+from .ctc import *  # noqa: F401,F403
+from .vision import *  # noqa: F401,F403

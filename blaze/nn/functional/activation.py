@@ -300,6 +300,22 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
     return _softmax_any_dim(-input, dim, dtype, False)
 
 
-__all__ = ["relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu", "gelu", "silu",
-           "softplus", "mish", "tanh", "sigmoid", "logsigmoid", "hardsigmoid", "hardswish", "softsign", "tanhshrink",
-           "threshold", "hardshrink", "softshrink", "glu", "prelu", "rrelu", "softmax", "log_softmax", "softmin"]
+def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1):
+    """softmax((logits + g) / tau) with g ~ Gumbel(0, 1), as ``torch.nn.functional.gumbel_softmax``.
+
+    ``hard=True`` returns the one-hot of the argmax in the forward pass and the soft sample's
+    gradient (straight-through: y_hard - y_soft.detach() + y_soft). ``eps`` is unused, as PyTorch.
+    """
+    gumbels = -zeros_like(logits).exponential_().log()     # -log(Exp(1)) ~ Gumbel(0, 1)
+    y_soft = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.max(dim, keepdim=True)[1]
+    y_hard = zeros_like(logits).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
+
+
+__all__ = ["gumbel_softmax", "relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu",
+           "gelu", "silu", "softplus", "mish", "tanh", "sigmoid", "logsigmoid", "hardsigmoid", "hardswish",
+           "softsign", "tanhshrink", "threshold", "hardshrink", "softshrink", "glu", "prelu", "rrelu", "softmax",
+           "log_softmax", "softmin"]

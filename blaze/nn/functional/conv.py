@@ -142,6 +142,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         else:
             raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
     padding = _pair(padding, "padding")
+    _check_channels(x, weight, bias, groups)
+    H, W = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    kh, kw = (dilation[0] * (weight.shape[2] - 1) + 1, dilation[1] * (weight.shape[3] - 1) + 1)
+    if H < kh or W < kw:
+        raise RuntimeError(f"Calculated padded input size per channel: ({H} x {W}). Kernel size: ({kh} x {kw}). "
+                           "Kernel size can't be greater than actual input size")
+    y = _Conv2d.apply(x, weight, bias, (stride, padding, dilation, int(groups)))
+    return y.squeeze(0) if unbatched else y
+
+
+def _check_channels(x, weight, bias, groups):
     C = x.shape[1]
     if C != weight.shape[1] * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
@@ -153,13 +164,6 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise RuntimeError(f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
                            f"{weight.shape[0]} elements, but got bias of size {list(bias.shape)} instead")
-    H, W = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
-    kh, kw = (dilation[0] * (weight.shape[2] - 1) + 1, dilation[1] * (weight.shape[3] - 1) + 1)
-    if H < kh or W < kw:
-        raise RuntimeError(f"Calculated padded input size per channel: ({H} x {W}). Kernel size: ({kh} x {kw}). "
-                           "Kernel size can't be greater than actual input size")
-    y = _Conv2d.apply(x, weight, bias, (stride, padding, dilation, int(groups)))
-    return y.squeeze(0) if unbatched else y
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -346,6 +346,35 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
     return _reduce(where(target > 0, 1 - cos, (cos - margin).clamp(min=0)), reduction)
 
 
-__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "kl_div", "one_hot", "poisson_nll_loss", "soft_margin_loss",
-           "margin_ranking_loss", "cosine_embedding_loss"]
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+    """0.5 (log(max(var, eps)) + (x - y)^2 / max(var, eps)) [+ 0.5 log(2 pi) if full].
+
+    var: input's shape, or input's shape without its last dim (one variance per sample), or
+    with a last dim of 1 (homoscedastic), or a float. As PyTorch the eps clamp is outside
+    autograd: var's gradient is taken as if unclamped.
+    """
+    import math
+    from .misc import _clamp_keep_grad
+    if not isinstance(var, Tensor):
+        var = input.new_full((), float(var))
+        if float(var.item()) < 0:
+            raise ValueError("var has negative entry/entries")
+    elif tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    if var.device.type == "cpu" and bool((var._data < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    v = _clamp_keep_grad(var, eps)
+    loss = 0.5 * (v.log() + (input - target) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+__all__ = ["gaussian_nll_loss", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "one_hot", "poisson_nll_loss",
+           "soft_margin_loss", "margin_ranking_loss", "cosine_embedding_loss"]

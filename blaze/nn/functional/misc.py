@@ -50,9 +50,21 @@ def cdist(x1, x2, p: float = 2.0):
     return d.norm(p, -1)
 
 
+def _check_shuffle(input, r, what, arg):
+    if input.ndim < 3:
+        raise RuntimeError(f"{what} expects input to have at least 3 dimensions, but got input with {input.ndim} "
+                           "dimension(s)")
+    if r <= 0:
+        raise RuntimeError(f"{what} expects a positive {arg}, but got {r}")
+
+
 def pixel_shuffle(input, upscale_factor: int):
     """(N, C*r*r, H, W) -> (N, C, H*r, W*r)."""
     r = upscale_factor
+    _check_shuffle(input, r, "pixel_shuffle", "upscale_factor")
+    if input.shape[-3] % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                           f"upscale_factor, but input.size(-3)={input.shape[-3]} is not divisible by {r * r}")
     lead = tuple(input.shape[:-3])
     c, h, w = input.shape[-3:]
     oc = c // (r * r)
@@ -65,6 +77,11 @@ def pixel_shuffle(input, upscale_factor: int):
 def pixel_unshuffle(input, downscale_factor: int):
     """(N, C, H*r, W*r) -> (N, C*r*r, H, W)."""
     r = downscale_factor
+    _check_shuffle(input, r, "pixel_unshuffle", "downscale_factor")
+    for name, i in (("height", -2), ("width", -1)):
+        if input.shape[i] % r:
+            raise RuntimeError(f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but input.size"
+                               f"({i})={input.shape[i]} is not divisible by {r}")
     lead = tuple(input.shape[:-3])
     c, hr, wr = input.shape[-3:]
     h, w = hr // r, wr // r
@@ -74,4 +91,22 @@ def pixel_unshuffle(input, downscale_factor: int):
     return x.reshape(lead + (c * r * r, h, w))
 
 
-__all__ = ["pad", "normalize", "cosine_similarity", "pairwise_distance", "cdist", "pixel_shuffle", "pixel_unshuffle"]
+def channel_shuffle(input, groups: int):
+    """(N, g*k, *) -> (N, k*g, *): channel j*k + i moves to i*g + j (ShuffleNet's interleave)."""
+    if input.ndim < 3:
+        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.ndim} dimension(s)")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, c = input.shape[:2]
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    rest = tuple(input.shape[2:])
+    x = input.reshape((n, groups, c // groups) + rest).transpose(1, 2)   # (N, k, g, *)
+    return x.reshape((n, c) + rest)
+
+
+native_channel_shuffle = channel_shuffle
+
+__all__ = ["pad", "normalize", "cosine_similarity", "pairwise_distance", "cdist", "pixel_shuffle", "pixel_unshuffle",
+           "channel_shuffle", "native_channel_shuffle"]

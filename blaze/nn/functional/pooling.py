@@ -91,16 +91,20 @@ def _out_size(size, k, s, p, d, ceil_mode):
     return o
 
 
-def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, what):
-    k = _pair(kernel_size, "kernel_size")
-    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(stride, "stride")
-    p, d = _pair(padding, "padding"), _pair(dilation, "dilation")
+def _check_geometry(k, s, p, d, what):
     if min(k) <= 0 or min(s) <= 0 or min(d) <= 0:
         raise RuntimeError(f"{what}: kernel_size {k}, stride {s} and dilation {d} must be greater than zero")
     for pi, ki in zip(p, k):
         if pi < 0 or pi > ki // 2:
             raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={pi}, "
                                f"kernel_size={ki}")
+
+
+def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, what):
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(stride, "stride")
+    p, d = _pair(padding, "padding"), _pair(dilation, "dilation")
+    _check_geometry(k, s, p, d, what)
     oh = _out_size(x.shape[2], k[0], s[0], p[0], d[0], ceil_mode)
     ow = _out_size(x.shape[3], k[1], s[1], p[1], d[1], ceil_mode)
     if oh <= 0 or ow <= 0:

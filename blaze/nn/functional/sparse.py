@@ -62,6 +62,15 @@ def _renorm_(weight, ids, max_norm: float, norm_type: float) -> None:
         weight.data[idx] = sel * scale
 
 
+def _padding_idx(padding_idx, v, what="Padding_idx must be within num_embeddings"):
+    """padding_idx in [-v, v) made non-negative (None stays None)."""
+    if padding_idx is None:
+        return None
+    if not -v <= padding_idx < v:
+        raise AssertionError(what)
+    return padding_idx % v
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False):
     """Rows of ``weight`` (V, D) picked by integer ``input`` (*) -> (*, D).
@@ -72,10 +81,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {input.type()} instead (while checking arguments for embedding)")
     v = weight.shape[0]
-    if padding_idx is not None:
-        if not -v <= padding_idx < v:
-            raise AssertionError("Padding_idx must be within num_embeddings")
-        padding_idx = padding_idx % v
+    padding_idx = _padding_idx(padding_idx, v)
     if input.device.type == "cpu" and input.numel():
         lo, hi = int(input._data.min()), int(input._data.max())
         if lo < 0 or hi >= v:

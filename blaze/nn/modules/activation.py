@@ -203,6 +203,15 @@ class Softmin(_DimModule):
     fn = staticmethod(F.softmin)
 
 
+class Softmax2d(Module):
+    """Softmax over the channels of (N, C, H, W) or (C, H, W) at every location, as ``torch.nn.Softmax2d``."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D instead")
+        return F.softmax(input, -3)
+
+
 class GLU(_DimModule):
     """a * sigmoid(b) for the halves (a, b) of the input along ``dim`` (default -1)."""
     fn = staticmethod(F.glu)
@@ -240,6 +249,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid", "LogSigmoid",
-           "Softplus", "Softsign", "Tanhshrink", "Softmax", "LogSoftmax", "Softmin", "Hardtanh", "Hardswish",
-           "Hardsigmoid", "Threshold", "Hardshrink", "Softshrink", "GLU", "PReLU"]
+__all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
+           "LogSigmoid", "Softplus", "Softsign", "Tanhshrink", "Softmax", "LogSoftmax", "Softmin", "Softmax2d",
+           "Hardtanh", "Hardswish", "Hardsigmoid", "Threshold", "Hardshrink", "Softshrink", "GLU", "PReLU"]

@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d (PyTorch's parameters and init)."""
+"""Convolution layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d (PyTorch's parameters and init)."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ from .. import init
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -94,7 +94,7 @@ class _ConvNd(Module):
         return s
 
     def _conv_forward(self, input, weight, bias):
-        conv = F.conv1d if self._nd == 1 else F.conv2d
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self._nd - 1]
         if self.padding_mode != "zeros":
             return conv(self._mode_pad(input), weight, bias, self.stride, 0, self.dilation, self.groups)
         return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
@@ -103,7 +103,16 @@ class _ConvNd(Module):
         return self._conv_forward(input, self.weight, self.bias)
 
 
-class Conv2d(_ConvNd):
+class _Conv(_ConvNd):
+    """PyTorch's ConvNd constructor signature (the transposed ones have their own)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
+                         padding_mode, device, dtype)
+
+
+class Conv2d(_Conv):
     """2-D convolution over (N, C, H, W), as ``torch.nn.Conv2d``.
 
     weight (out_channels, in_channels/groups, KH, KW), bias (out_channels,).
@@ -116,26 +125,18 @@ class Conv2d(_ConvNd):
 
     _nd = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
-                         padding_mode, device, dtype)
 
-
-class Conv1d(_ConvNd):
+class Conv1d(_Conv):
     """1-D convolution over (N, C, L), as ``torch.nn.Conv1d``; weight (out, in/groups, K)."""
 
     _nd = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
-                         padding_mode, device, dtype)
-
 
 class _ConvTransposeNd(_ConvNd):
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
-                 dilation, padding_mode, device, dtype):
+    """ConvTransposeNd: ``forward(input, output_size=None)``, output_size picking output_padding as PyTorch."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
@@ -159,6 +160,11 @@ class _ConvTransposeNd(_ConvNd):
             out.append(extra)
         return tuple(out)
 
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self._nd - 1]
+        return conv(input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation)
+
 
 class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-D convolution, as ``torch.nn.ConvTranspose2d``; weight (in, out/groups, KH, KW).
@@ -168,28 +174,21 @@ class ConvTranspose2d(_ConvTransposeNd):
 
     _nd = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
-                         dilation, padding_mode, device, dtype)
-
-    def forward(self, input, output_size=None):
-        op = self._output_padding(input, output_size)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
-                                  self.dilation)
-
 
 class ConvTranspose1d(_ConvTransposeNd):
     """Transposed 1-D convolution, as ``torch.nn.ConvTranspose1d``; weight (in, out/groups, K)."""
 
     _nd = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
-                         dilation, padding_mode, device, dtype)
 
-    def forward(self, input, output_size=None):
-        op = self._output_padding(input, output_size)
-        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
-                                  self.dilation)
+class Conv3d(_Conv):
+    """3-D convolution over (N, C, D, H, W), as ``torch.nn.Conv3d``; weight (out, in/groups, KD, KH, KW)."""
+
+    _nd = 3
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution, as ``torch.nn.ConvTranspose3d``; weight (in, out/groups, KD, KH, KW)."""
+
+    _nd = 3
+
