@@ -7,7 +7,7 @@ import math
 import types
 from functools import partial
 
-from .lr_scheduler import LRScheduler, OneCycleLR, _per_group
+from ._lr_schedulers import LRScheduler, OneCycleLR, _per_group
 from .optimizer import Optimizer
 
 __all__ = ["CyclicLR", "CosineAnnealingWarmRestarts"]
