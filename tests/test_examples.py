@@ -75,3 +75,24 @@ def test_missing_data_says_what_to_do(tmp_path):
     import dcgan
     with pytest.raises(SystemExit, match="no such directory"):
         dcgan.main(["--steps", "1", "--data", str(tmp_path / "fmnist")])
+
+
+def test_sentiment(capsys):
+    import sentiment
+    res = sentiment.main(["--limit", "400", "--epochs", "1", "--embed", "8", "--hidden", "8", "--layers", "1",
+                          "--heads", "2", "--batch-size", "32"])
+    out = capsys.readouterr().out
+    assert "majority class" in out and "lstm: test accuracy" in out and "transformer: test accuracy" in out
+    assert 0.3 < res["baseline"] < 0.7   # the kept snippets are about half positive (4,996 vs 5,076)
+    for name in ("lstm", "transformer"):
+        acc, wall = res[name]
+        assert 0.0 <= acc <= 1.0 and wall > 0
+
+
+def test_keyword_spotting(tmp_path, capsys):
+    import keyword_spotting
+    acc = keyword_spotting.main(["--train", "64", "--test", "32", "--epochs", "1", "--width", "4",
+                                 "--save-wav", str(tmp_path)])
+    assert 0.0 <= acc <= 1.0 and "test accuracy" in capsys.readouterr().out
+    wave, sr = blaze.audio.load(tmp_path / "rise.wav")
+    assert sr == 8000 and tuple(wave.shape) == (1, 4000) and float(wave.abs().max()) > 0.25
