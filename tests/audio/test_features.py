@@ -180,3 +180,13 @@ def test_resample_keeps_a_low_tone_and_identity():
         T.Resample(16000.5, 8000)
     with pytest.raises(ValueError, match="Invalid resampling method"):
         T.Resample(16000, 8000, resampling_method="linear")
+
+
+def test_mfcc_and_resample_on_cuda_match_cpu():
+    x = blaze.tensor(_wave(1200, (2,)), dtype=blaze.float32)
+    for module in (T.MFCC(sample_rate=8000, n_mfcc=13, melkwargs={"n_fft": 128, "n_mels": 24}),
+                   T.Resample(8000, 6000)):
+        want = module(x).numpy()
+        got = module.to("cuda")(x.to("cuda"))
+        assert got.device.type == "cuda"
+        np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-4, atol=1e-3)

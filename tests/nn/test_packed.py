@@ -109,3 +109,15 @@ def test_packed_lstm_gradients_match_separate_runs():
 def test_packed_input_size_checked():
     with pytest.raises(RuntimeError, match="input_size"):
         nn.GRU(3, 4)(pack_sequence(_seqs([2, 1], feat=2)))
+
+
+def test_packed_lstm_on_cuda_matches_cpu():
+    blaze.manual_seed(0)
+    lstm = nn.LSTM(3, 4, bidirectional=True).requires_grad_(False)
+    seqs = _seqs([2, 4, 3], seed=6)
+    out, (h, c) = lstm(pack_sequence(seqs, enforce_sorted=False))
+    packed = pack_sequence([s.to("cuda") for s in seqs], enforce_sorted=False)
+    out_c, (h_c, c_c) = lstm.to("cuda")(packed)
+    assert out_c.data.device.type == "cuda" and out_c.batch_sizes.device.type == "cpu"
+    for got, want in [(out_c.data, out.data), (h_c, h), (c_c, c)]:
+        np.testing.assert_allclose(got.cpu().numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
