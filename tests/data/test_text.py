@@ -107,3 +107,11 @@ def test_bundled_corpora(tmp_path):
     bad.write_text("1\t0.5\n", encoding="utf-8")
     with pytest.raises(ValueError, match="3 tab-separated"):
         movie_review_snippets(bad)
+
+
+def test_bundled_corpora_are_the_shared_data(shared_data):
+    import gzip
+    novel = (shared_data / "text" / "austen_pride_and_prejudice.txt").read_text(encoding="utf-8")
+    assert novel.startswith(austen_excerpt_path().read_text(encoding="utf-8"))
+    bundled = gzip.decompress((austen_excerpt_path().parent / "movieReviewSnippets_GroundTruth.txt.gz").read_bytes())
+    assert bundled == (shared_data / "sentiment" / "movieReviewSnippets_GroundTruth.txt").read_bytes()
