@@ -1,4 +1,4 @@
-"""A small character-level GPT (decoder-only transformer) on Jane Austen's six novels.
+"""A small character-level GPT (decoder-only transformer) on Jane Austen (bundled excerpt, or --data DIR).
 
     python examples/char_gpt.py                      # ~ a few minutes on a laptop CPU
     python examples/char_gpt.py --steps 5000 --n-layer 6 --n-embd 384 --device cuda
@@ -164,7 +164,8 @@ def evaluate(model, ds, batch_size: int, batches: int, device) -> float:
 
 def main(argv=None) -> float:
     ap = argparse.ArgumentParser(description="character-level GPT on Jane Austen")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a .txt file or a directory of them")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                    help="a .txt file or a directory of them (default: the Austen excerpt bundled with blaze)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--block", type=int, default=64)

@@ -1,6 +1,7 @@
-"""Character-level LSTM language model on Jane Austen's six novels.
+"""Character-level LSTM language model on Jane Austen.
 
     python examples/char_lstm.py                     # ~ a few minutes on a laptop CPU
+    python examples/char_lstm.py --data DIR          # a .txt file or a directory of them (e.g. all six novels)
     python examples/char_lstm.py --steps 2000 --hidden 512 --device cuda
 
 nn.Embedding -> nn.LSTM -> nn.Linear, trained with Adam on random windows of the first 90%
@@ -24,9 +25,13 @@ from tqdm import tqdm  # noqa: E402
 from blaze import nn  # noqa: E402
 from blaze.data import DataLoader, RandomSampler  # noqa: E402
 from blaze.data.datasets import CharDataset  # noqa: E402
+from blaze.data.text import austen_excerpt_path  # noqa: E402
 from blaze.nn import functional as F  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "text"
+DEFAULT_DATA = None  # the excerpt bundled with blaze: Pride and Prejudice, chapters 1-20 (200 KB)
+FULL_CORPUS_HINT = ("the six novels are Project Gutenberg ebooks 158, 105, 121, 141, 1342 and 161 "
+                    "(https://www.gutenberg.org/ebooks/1342): save their plain-text files in a directory and "
+                    "pass --data DIR")
 
 
 class CharLSTM(nn.Module):
@@ -44,7 +49,14 @@ class CharLSTM(nn.Module):
         return self.head(h), state                    # logits (B, T, V)
 
 
-def load_text(data: Path, max_chars: int | None) -> str:
+def load_text(data: Path | None, max_chars: int | None) -> str:
+    """The text of ``data`` (a .txt file or every .txt in a directory); None: the bundled excerpt."""
+    if data is None:
+        data = austen_excerpt_path()
+        print(f"data: {data.name} (bundled with blaze; for more text, {FULL_CORPUS_HINT})")
+    if not data.exists():
+        raise SystemExit(f"--data {data}: no such file or directory. Leave --data out to use the excerpt bundled "
+                         f"with blaze; {FULL_CORPUS_HINT}")
     files = sorted(data.glob("*.txt")) if data.is_dir() else [data]
     if not files:
         raise SystemExit(f"no .txt files in {data}; pass --data DIR_OR_FILE")
@@ -94,7 +106,8 @@ def sample(model, ds, prompt: str, length: int, temperature: float, device) -> s
 
 def main(argv=None) -> float:
     ap = argparse.ArgumentParser(description="character-level LSTM on Jane Austen")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a .txt file or a directory of them")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                    help="a .txt file or a directory of them (default: the Austen excerpt bundled with blaze)")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--block", type=int, default=64, help="characters per training window")

@@ -27,8 +27,6 @@ from blaze.data import transforms as T  # noqa: E402
 from blaze.data.datasets import FashionMNIST  # noqa: E402
 from blaze.data.utils import save_image  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist"
-
 
 class Generator(nn.Module):
     def __init__(self, nz: int = 64, w: int = 32):
@@ -71,8 +69,9 @@ def weights_init(m):
 
 def main(argv=None) -> tuple[float, float]:
     ap = argparse.ArgumentParser(description="DCGAN on Fashion-MNIST")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                    help="directory with the Fashion-MNIST IDX files (missing: the subset bundled with blaze)")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="directory with the full Fashion-MNIST IDX files (default: the 10,000-image subset "
+                         "bundled with blaze)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--nz", type=int, default=64, help="latent size")
@@ -85,7 +84,9 @@ def main(argv=None) -> tuple[float, float]:
 
     blaze.manual_seed(args.seed)
     tf = T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])  # [0, 1] -> [-1, 1], tanh's range
-    root = args.data if args.data.is_dir() else None
+    root = args.data
+    if root is not None and not root.is_dir():
+        raise SystemExit(f"--data {root}: no such directory (leave --data out to use the subset bundled with blaze)")
     ds = FashionMNIST(root, train=True, transform=tf)
     print(f"data: {len(ds):,} Fashion-MNIST training images from {root or 'the bundled subset'}")
     sampler = RandomSampler(ds, replacement=True, num_samples=args.steps * args.batch_size)

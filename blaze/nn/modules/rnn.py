@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops._util import make
@@ -18,6 +20,7 @@ from ...ops.movement import cat, stack
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -115,6 +118,30 @@ def _run_rnn(nonlinearity):
     return run
 
 
+def _packed_direction(run, x, segs, init, weights, reverse):
+    """One layer and direction over packed rows ``x`` (N, I); segs = (row0, row1, steps, batch) with
+    batch decreasing. Returns (out (N, H), final states (B, H) per state)."""
+    order = segs[::-1] if reverse else segs
+    outs, ended, cur = [None] * len(segs), [[] for _ in init], None
+    for j, (r0, r1, steps, n) in enumerate(order):
+        xs = x[r0:r1].reshape(steps, n, x.shape[-1])        # (steps, n, I)
+        if cur is None:
+            h0 = [s[:n] for s in init]
+        elif reverse:                                        # shorter sequences join at their last step
+            h0 = [c if c.shape[0] == n else cat([c, s[c.shape[0]:n]]) for c, s in zip(cur, init)]
+        else:
+            h0 = [c[:n] for c in cur]
+        hs, cur = run(xs.flip(0) if reverse else xs, *h0, *weights)
+        hs = hs.flip(0) if reverse else hs
+        outs[len(segs) - 1 - j if reverse else j] = hs.reshape(steps * n, hs.shape[-1])
+        if not reverse:                                      # rows past the next stretch's batch end here
+            n_next = order[j + 1][3] if j + 1 < len(order) else 0
+            for i, c in enumerate(cur):
+                ended[i].append(c[n_next:])
+    finals = cur if reverse else [cat(p[::-1]) if len(p) > 1 else p[0] for p in ended]
+    return cat(outs) if len(outs) > 1 else outs[0], list(finals)
+
+
 # mode -> number of gates (gate_size = gates * hidden_size), number of states (h or h, c)
 _MODES = {"LSTM": (4, 2), "GRU": (3, 1), "RNN_TANH": (1, 1), "RNN_RELU": (1, 1)}
 
@@ -174,7 +201,28 @@ class RNNBase(Module):
         return {"LSTM": _run_lstm, "GRU": _run_gru, "RNN_TANH": _run_rnn("tanh"),
                 "RNN_RELU": _run_rnn("relu")}[self.mode]
 
+    def _initial_states(self, hx, B, x, unbatched=False):
+        n_states, D = _MODES[self.mode][1], 2 if self.bidirectional else 1
+        if hx is None:
+            return [zeros(self.num_layers * D, B, self.hidden_size, dtype=x.dtype, device=x.device)] * n_states
+        states = list(hx) if n_states == 2 else [hx]
+        if len(states) != n_states:
+            raise RuntimeError(f"{type(self).__name__}: expected {n_states} initial states")
+        states = [s.unsqueeze(1) if unbatched else s for s in states]
+        for s in states:
+            if tuple(s.shape) != (self.num_layers * D, B, self.hidden_size):
+                raise RuntimeError(f"Expected hidden size {(self.num_layers * D, B, self.hidden_size)}, got "
+                                   f"{list(s.shape)}")
+        return states
+
+    def _layer_weights(self, k):
+        per = 4 if self.bias else 2
+        w = [getattr(self, n) for n in self._flat_weights_names[k * per:(k + 1) * per]]
+        return (w + [None, None])[:4]
+
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         n_states = _MODES[self.mode][1]
         unbatched = input.ndim == 2
         if input.ndim not in (2, 3):
@@ -184,28 +232,14 @@ class RNNBase(Module):
                                f"{input.shape[-1]}")
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)  # (T, B, I)
         D = 2 if self.bidirectional else 1
-        B = x.shape[1]
-        if hx is None:
-            z = zeros(self.num_layers * D, B, self.hidden_size, dtype=x.dtype, device=x.device)
-            states = [z] * n_states
-        else:
-            states = list(hx) if n_states == 2 else [hx]
-            if len(states) != n_states:
-                raise RuntimeError(f"{type(self).__name__}: expected {n_states} initial states")
-            states = [s.unsqueeze(1) if unbatched else s for s in states]
-            for s in states:
-                if tuple(s.shape) != (self.num_layers * D, B, self.hidden_size):
-                    raise RuntimeError(f"Expected hidden size {(self.num_layers * D, B, self.hidden_size)}, got "
-                                       f"{list(s.shape)}")
+        states = self._initial_states(hx, x.shape[1], x, unbatched)
         run = self._runner()
-        per = 4 if self.bias else 2
         finals = [[] for _ in range(n_states)]
         for layer in range(self.num_layers):
             outs = []
             for d in range(D):
                 k = layer * D + d
-                w = [getattr(self, n) for n in self._flat_weights_names[k * per:(k + 1) * per]]
-                w_ih, w_hh, b_ih, b_hh = (w + [None, None])[:4]
+                w_ih, w_hh, b_ih, b_hh = self._layer_weights(k)
                 xin = x if d == 0 else x.flip(0)            # the reverse direction reads time backwards
                 hs, last = run(xin, *[s[k] for s in states], w_ih, w_hh, b_ih, b_hh)
                 outs.append(hs if d == 0 else hs.flip(0))
@@ -219,6 +253,38 @@ class RNNBase(Module):
         if unbatched:
             hn = [h.squeeze(1) for h in hn]
         return out, (tuple(hn) if n_states == 2 else hn[0])
+
+    def _forward_packed(self, packed, hx):
+        """Each constant-batch-size stretch of time is one fused run over its active (longest) rows,
+        chained through the state: T steps in all, as unpacked, and no padding enters the recurrence."""
+        data, bs_t, sorted_idx, unsorted_idx = packed
+        if data.ndim != 2 or data.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got "
+                               f"{data.shape[-1]}")
+        bs = bs_t.cpu().numpy().astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(bs)])
+        cuts = [0, *(np.flatnonzero(np.diff(bs)) + 1).tolist(), len(bs)]
+        segs = [(int(offsets[a]), int(offsets[b]), b - a, int(bs[a])) for a, b in zip(cuts[:-1], cuts[1:])]
+        states = self._initial_states(hx, int(bs[0]), data)
+        if hx is not None and sorted_idx is not None:
+            states = [s.index_select(1, sorted_idx) for s in states]    # hx comes in the caller's batch order
+        D, run, x = 2 if self.bidirectional else 1, self._runner(), data
+        finals = [[] for _ in states]
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                out, last = _packed_direction(run, x, segs, [s[k] for s in states], self._layer_weights(k), d == 1)
+                outs.append(out)
+                for i, s in enumerate(last):
+                    finals[i].append(s)
+            x = outs[0] if D == 1 else cat(outs, dim=1)     # (N, D*H)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        hn = [stack(f, dim=0) for f in finals]              # (L*D, B, H), sorted batch order
+        if unsorted_idx is not None:
+            hn = [h.index_select(1, unsorted_idx) for h in hn]
+        return PackedSequence(x, bs_t, sorted_idx, unsorted_idx), (tuple(hn) if len(hn) == 2 else hn[0])
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
