@@ -31,6 +31,25 @@ from .ops.shape import (atleast_1d, atleast_2d, broadcast_to, chunk, diagonal, e
                         movedim, narrow, permute, ravel, reshape, select, split, squeeze, swapaxes, swapdims, t,
                         tensor_split, transpose, unbind, unflatten, unsqueeze)
 
+from .ops.arrange import *  # noqa: F401,F403
+from .ops.decomp import *  # noqa: F401,F403
+from .ops.products import *  # noqa: F401,F403
+from .ops.scatter_views import *  # noqa: F401,F403
+from .ops.spectral import *  # noqa: F401,F403
+from .ops.stats import *  # noqa: F401,F403
+from ._settings import *  # noqa: F401,F403
+from ._settings import use_deterministic_algorithms  # noqa: F401
+globals().update(_ops.arrange.COPIES)
+# torch.<name> for these is torch.nn.functional.<name>: resolved on first use (nn loads lazily)
+_FUNCTIONAL = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pixel_shuffle", "pixel_unshuffle",
+               "cosine_similarity", "pairwise_distance", "prelu", "bilinear", "hardshrink")
+
+
+def softmax(input, dim, dtype=None):
+    """``torch.softmax``: ``nn.functional.softmax`` with ``dtype`` third (as PyTorch's signature)."""
+    from .nn import functional
+    return functional.softmax(input, dim, dtype=dtype)
+
 bool = _dtypes.bool_  # noqa: A001 - blaze.bool, as torch.bool
 float = float32  # noqa: A001
 double = float64
@@ -73,8 +92,11 @@ def can_cast(from_, to):
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
     import importlib
+    if name in _FUNCTIONAL:
+        from .nn import functional
+        return getattr(functional, name)
     if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "devices", "tuning",
-                "onnx", "distributed"):
+                "onnx", "distributed", "linalg"):
         return importlib.import_module(f"blaze.{name}")
     if name == "from_dlpack":
         from .utils.dlpack import from_dlpack
