@@ -12,7 +12,7 @@ import os
 import warnings
 
 from . import _flags, _repr
-from . import device as _device
+from .device import CPU, DEFAULT, to_device
 from . import dtypes as _dt
 
 _state = {"threads": None, "interop": None, "precision": "high", "warn_only": False}
@@ -37,7 +37,7 @@ def get_num_threads() -> int:
 def set_num_threads(num: int) -> None:
     """Limit the cpu device's BLAS threads (through threadpoolctl when installed)."""
     if not isinstance(num, int) or isinstance(num, bool) or num <= 0:
-        raise RuntimeError(f"set_num_threads expects a positive integer")
+        raise RuntimeError("set_num_threads expects a positive integer")
     try:
         _blas_limits().limit(limits=num, user_api="blas")
     except ImportError:
@@ -67,11 +67,11 @@ def set_num_interop_threads(num: int) -> None:
 
 def set_default_device(device) -> None:
     """Where factory functions (zeros, rand, tensor, ...) put a tensor when no device is named."""
-    _device.DEFAULT[0] = _device.CPU if device is None else _device.to_device(device)
+    DEFAULT[0] = CPU if device is None else to_device(device)
 
 
 def get_default_device():
-    return _device.DEFAULT[0]
+    return DEFAULT[0]
 
 
 _TENSOR_TYPES = {"FloatTensor": _dt.float32, "DoubleTensor": _dt.float64, "HalfTensor": _dt.float16,
@@ -173,7 +173,7 @@ def is_nonzero(input) -> bool:
 
 def is_inference(input) -> bool:
     """False: blaze's ``inference_mode`` is ``no_grad`` and makes no separate inference tensors (README)."""
-    return False
+    return input.is_inference()
 
 
 def is_inference_mode_enabled() -> bool:

@@ -142,7 +142,6 @@ def _inplace_view(fn):
 
 def _bind_coverage():
     """Tensor methods of the linear-algebra, statistics, scatter and spectral modules (PyTorch's names)."""
-    from .. import _settings
     D, PR, ST, A, SV = decomp, products, stats, arrange, scatter_views
     methods = {n: getattr(D, n) for n in ("det", "logdet", "slogdet", "inverse", "pinverse", "svd", "qr",
                                           "cholesky", "cholesky_inverse", "lu_solve", "matrix_exp", "geqrf",
@@ -167,7 +166,7 @@ def _bind_coverage():
                                                 "index_copy_", "masked_scatter", "masked_scatter_", "unfold",
                                                 "nonzero_static", "fill_diagonal_")})
     methods["stft"], methods["istft"] = spectral.stft, spectral.istft
-    methods["is_inference"] = _settings.is_inference
+    methods["is_inference"] = lambda self: False  # inference_mode makes no separate inference tensors (README)
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
     for name in ("addbmm", "addmv", "addr"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes as _dt
+from ._host import host_arrays
 from . import creation as C
 from . import movement as M
 
@@ -146,7 +147,8 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
     y = C.zeros(spec.shape[0], total, dtype=spec.dtype, device=spec.device).index_add(
         1, idx, frames.reshape(spec.shape[0], -1))
     env = np.zeros(total)
-    np.add.at(env, pos, np.tile(wfull.detach().cpu().numpy().astype(np.float64) ** 2, n_frames))
+    # the window envelope sets which samples can be recovered (NOLA), a host-side check: counted on cuda
+    np.add.at(env, pos, np.tile(host_arrays("istft_envelope", wfull.detach())[0].astype(np.float64) ** 2, n_frames))
     start = n_fft // 2 if center else 0
     end = total - n_fft // 2 if center else total
     if length is not None:

@@ -85,10 +85,12 @@ def _quantile(fn, input, q, dim, keepdim, interpolation, ignore_nan):
         raise RuntimeError(f"{fn}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
                            f"Got {interpolation}")
     scalar_q = not isinstance(q, Tensor) or q.ndim == 0
+    if isinstance(q, Tensor) and q.dtype is not input.dtype:
+        raise RuntimeError(f"{fn}() q tensor must be same dtype as the input tensor")
     qt = q if isinstance(q, Tensor) else C.tensor(q, dtype=input.dtype, device=input.device)
     if qt.ndim > 1:
         raise RuntimeError(f"{fn}() q must be a scalar or 1D tensor")
-    qt = qt.reshape(-1).to(input.dtype)
+    qt = qt.reshape(-1)
     if bool(((qt < 0) | (qt > 1)).any()):
         raise RuntimeError(f"{fn}() q values must be in the range [0, 1]")
     x, d = _last(input, dim)
