@@ -33,6 +33,7 @@ from .ops.shape import (atleast_1d, atleast_2d, broadcast_to, chunk, diagonal, e
 
 from .ops.arrange import *  # noqa: F401,F403
 from .ops.decomp import *  # noqa: F401,F403
+from .ops.lowrank import *  # noqa: F401,F403
 from .ops.products import *  # noqa: F401,F403
 from .ops.scatter_views import *  # noqa: F401,F403
 from .ops.spectral import *  # noqa: F401,F403
@@ -43,6 +44,13 @@ globals().update(_ops.arrange.COPIES)
 # torch.<name> for these is torch.nn.functional.<name>: resolved on first use (nn loads lazily)
 _FUNCTIONAL = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pixel_shuffle", "pixel_unshuffle",
                "cosine_similarity", "pairwise_distance", "prelu", "bilinear", "hardshrink")
+
+
+def conv_tbc(input, weight, bias, pad=0):
+    """1-d convolution over (time, batch, channels) input with a (kernel, in, out) weight."""
+    from .nn import functional
+    out = functional.conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=pad)  # (B, out, T')
+    return out.permute(2, 0, 1)                                                                 # (T', B, out)
 
 
 def softmax(input, dim, dtype=None):
@@ -98,9 +106,9 @@ def __getattr__(name):
     if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "devices", "tuning",
                 "onnx", "distributed", "linalg"):
         return importlib.import_module(f"blaze.{name}")
-    if name == "from_dlpack":
-        from .utils.dlpack import from_dlpack
-        return from_dlpack
+    if name in ("from_dlpack", "to_dlpack"):
+        from .utils import dlpack
+        return getattr(dlpack, name)
     if name in ("save", "load"):
         from . import serialization
         return getattr(serialization, name)

@@ -181,6 +181,12 @@ def is_inference_mode_enabled() -> bool:
     return bool(getattr(grad_state, "inference", False))
 
 
+def thread_safe_generator():
+    """None: blaze's DataLoader workers are processes, where PyTorch also returns None (the default RNG,
+    seeded per worker)."""
+    return None
+
+
 def get_device_module(device=None):
     """``blaze.cuda`` for a cuda device (and for None when a GPU is present)."""
     import importlib
@@ -199,4 +205,5 @@ __all__ = ["get_num_threads", "set_num_threads", "init_num_threads", "get_num_in
            "set_float32_matmul_precision", "get_float32_matmul_precision", "use_deterministic_algorithms",
            "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled",
            "set_deterministic_debug_mode", "get_deterministic_debug_mode", "set_printoptions", "set_flush_denormal",
-           "typename", "is_nonzero", "is_inference", "is_inference_mode_enabled", "get_device_module"]
+           "typename", "is_nonzero", "is_inference", "is_inference_mode_enabled", "get_device_module",
+           "thread_safe_generator"]

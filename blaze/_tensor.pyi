@@ -8,6 +8,8 @@ class Size(tuple):
 
 class Tensor:
     @property
+    def H(self) -> Any: ...  # ops
+    @property
     def T(self) -> Any: ...  # ops
     def __abs__(self, *, out=None) -> Any: ...  # ops.pointwise
     def __add__(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
@@ -85,10 +87,12 @@ class Tensor:
     def addcmul(self, tensor1, tensor2, *, value=1) -> Any: ...  # ops.pointwise
     def addcmul_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addmm(self, mat1, mat2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def addmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addmv(self, mat, vec, *, beta=1, alpha=1) -> Any: ...  # ops.products
     def addmv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addr(self, vec1, vec2, *, beta=1, alpha=1) -> Any: ...  # ops.products
     def addr_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def adjoint(self) -> Any: ...  # ops.arrange
     def all(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Any: ...  # ops.pointwise
     def amax(self, dim=..., keepdim=False) -> Any: ...  # ops.reduction
@@ -114,6 +118,7 @@ class Tensor:
     def atanh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> Any: ...  # _tensor
     def baddbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def baddbmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bernoulli(self, p=None, *, generator=None) -> Any: ...  # ops
     def bernoulli_(self, p=0.5, *, generator=None) -> Any: ...  # ops.conversion
     def bfloat16(self, memory_format=None) -> Any: ...  # ops.conversion
@@ -289,6 +294,8 @@ class Tensor:
     def lt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def lu(self, pivot=True, get_infos=False) -> Any: ...  # ops
     def lu_solve(self, LU_data, LU_pivots) -> Any: ...  # ops.decomp
+    @property
+    def mH(self) -> Any: ...  # ops.arrange
     @property
     def mT(self) -> Any: ...  # ops
     def masked_fill(self, mask, value) -> Any: ...  # ops.indexing

@@ -88,6 +88,24 @@ def linalg_cases():
     fcase("api/renorm", lambda T, F, a: (T.renorm(a, 2, 0, 1.5), a.renorm(1, 1, 2.0)), rn(3, 4) * 2)
 
 
+def lowrank_cases():
+    low = rn(7, 3) @ rn(3, 5)  # rank 3: the randomized factorization is exact, so it matches PyTorch's
+    fcase("api/svd_lowrank", lambda T, F, a: (lambda u, s, v: (s, (u * s) @ v.mT))(*T.svd_lowrank(a, q=3)), low,
+          **LA)
+    fcase("api/pca_lowrank", lambda T, F, a: T.pca_lowrank(a, q=3)[1], low + 2.0, **LA)
+    fcase("api/segment_reduce", lambda T, F, d: tuple(T.segment_reduce(d, r, lengths=T.tensor([2, 0, 3])) for r in
+                                                      ("sum", "mean", "max", "min", "prod")), rn(5, 2))
+    fcase("api/segment_reduce-offsets", lambda T, F, d: T.segment_reduce(d, "max", offsets=T.tensor([0, 1, 1, 4]),
+                                                                         initial=0.5), rn(4, 2))
+    fcase("api/conv_tbc", lambda T, F, x, w, b: T.conv_tbc(x, w, b, 1), rn(6, 2, 3), rn(3, 3, 4), rn(4))
+    fcase("api/adjoint-H-mH", lambda T, F, a: (T.adjoint(a), a[0].H, a.mH, T.as_strided_copy(a, (2, 2), (1, 3))),
+          rn(2, 3, 4))
+    fcase("api/inplace-linalg", lambda T, F, m, b1, b2: (
+        (m * 1).addmm_(b1[0], b2[0], beta=0.5).addbmm_(b1, b2).addr_(m[0], m[1]),
+        (m[0] * 1).addmv_(m, m[2], alpha=2), (b1 @ b2).baddbmm_(b1, b2, alpha=0.5)), rn(3, 3), rn(2, 3, 4),
+        rn(2, 4, 3))
+
+
 def stats_cases():
     X = rn(4, 6)
     Xn = X.copy()
@@ -232,6 +250,7 @@ def settings_cases():
 
 def register(cases):
     linalg_cases()
+    lowrank_cases()
     stats_cases()
     shape_cases()
     spectral_cases()

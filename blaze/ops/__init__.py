@@ -1,6 +1,6 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
 from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
-from . import arrange, decomp, products, scatter_views, spectral, stats  # noqa: F401
+from . import arrange, decomp, lowrank, products, scatter_views, spectral, stats  # noqa: F401
 from .. import _debug
 from .._tensor import Tensor
 
@@ -154,7 +154,7 @@ def _bind_coverage():
                                                 "cummax", "cummin", "logcumsumexp", "histc", "histogram",
                                                 "bincount", "unique", "unique_consecutive", "cov", "corrcoef",
                                                 "diff")})
-    methods.update({n: getattr(A, n) for n in ("rot90", "hsplit", "vsplit", "dsplit", "moveaxis", "diag",
+    methods.update({n: getattr(A, n) for n in ("adjoint", "rot90", "hsplit", "vsplit", "dsplit", "moveaxis", "diag",
                                                "diag_embed", "diagflat", "unsafe_chunk", "unsafe_split",
                                                "split_with_sizes")})
     methods["narrow_copy"] = A.COPIES["narrow_copy"]
@@ -171,6 +171,15 @@ def _bind_coverage():
         setattr(Tensor, name, fn)
     for name in ("addbmm", "addmv", "addr"):
         setattr(Tensor, name + "_", _inplace_method(getattr(PR, name)))
+    for name in ("addmm", "baddbmm"):
+        setattr(Tensor, name + "_", _inplace_method(getattr(linalg, name)))
+    Tensor.mH = property(A.adjoint)
+
+    def _H(self):
+        if self.ndim != 2:
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+        return self.transpose(0, 1)
+    Tensor.H = property(_H)
     Tensor.as_strided_ = _inplace_view(SV.as_strided)
 
 

@@ -15,7 +15,7 @@ from ._util import Tensor, broadcast_shapes_error
 from . import creation as C
 from . import movement as M
 from . import shape as S
-from .scatter_views import unfold
+from .scatter_views import as_strided, unfold
 
 
 def rot90(input, k=1, dims=(0, 1)):
@@ -110,6 +110,14 @@ def column_stack(tensors):
 
 def row_stack(tensors):
     return M.vstack(tensors)
+
+
+def adjoint(input):
+    """The conjugate transpose of the last two dims (a transpose: blaze has no complex dtypes)."""
+    if input.ndim < 2:
+        raise RuntimeError(f"tensor.adjoint() is only supported on matrices or batches of matrices. Got "
+                           f"{input.ndim}-D tensor.")
+    return input.transpose(-2, -1)
 
 
 def moveaxis(input, source, destination):
@@ -326,10 +334,11 @@ COPIES = {
     "slice_copy": _copy_of(lambda input, dim=0, start=None, end=None, step=1:
                            input[(slice(None),) * input._wrap_dim(dim) + (slice(start, end, step),)]),
     "unfold_copy": _copy_of(unfold),
+    "as_strided_copy": _copy_of(as_strided),
 }
 
 
 __all__ = ["rot90", "hsplit", "vsplit", "dsplit", "split_with_sizes", "unsafe_split", "unsafe_chunk", "atleast_3d",
-           "dstack", "column_stack", "row_stack", "moveaxis", "diag_embed", "diag", "diagflat", "block_diag",
+           "dstack", "column_stack", "row_stack", "adjoint", "moveaxis", "diag_embed", "diag", "diagflat", "block_diag",
            "cartesian_prod", "combinations", "tril_indices", "triu_indices", "vander", "unravel_index",
            "broadcast_shapes", "broadcast_tensors", "empty_strided", "empty_permuted", "frombuffer", "range"]

@@ -459,6 +459,51 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     return terms.cumsum(d)
 
 
-__all__ = ["nansum", "nanmean", "nanmedian", "quantile", "nanquantile", "mode", "cummax", "cummin",
+# ------------------------------------------------------------------------- segment_reduce
+_SEGMENT = {"sum": ("sum", 0.0), "mean": ("mean", float("nan")), "max": ("amax", float("-inf")),
+            "min": ("amin", float("inf")), "prod": ("prod", 1.0)}
+
+
+def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
+    """Reduce consecutive segments of ``data`` along ``axis`` (lengths, or offsets into it);
+    an empty segment gives ``initial`` (else the reduction's identity; NaN for mean)."""
+    if reduce not in _SEGMENT:
+        raise RuntimeError(f"reduce argument must be either sum, max, min, mean or prod, got {reduce}")
+    if indices is not None:
+        raise RuntimeError("segment_reduce(): indices based reduction is not supported yet.")
+    if (lengths is None) == (offsets is None):
+        raise RuntimeError("segment_reduce(): Either lengths or offsets must be defined")
+    ax = data._wrap_dim(axis)
+    if lengths is not None:
+        if lengths.ndim != 1:
+            raise RuntimeError("segment_reduce(): Expected 1-D lengths (a batch of them is not supported)")
+        sizes = [int(v) for v in host_arrays("segment_reduce", lengths)[0]]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist() if sizes else []
+    else:
+        offs = [int(v) for v in host_arrays("segment_reduce", offsets)[0]]
+        starts, sizes = offs[:-1], [b - a for a, b in zip(offs[:-1], offs[1:])]
+    if not unsafe and (builtins.min(sizes, default=0) < 0 or (lengths is not None and builtins.sum(sizes) !=
+                                                               data.shape[ax])):
+        raise RuntimeError("segment_reduce(): Expected all rows of lengths along axis to sum to data.size(axis), "
+                           "and all lengths to be non-negative")
+    op, identity = _SEGMENT[reduce]
+    fill = identity if initial is None else initial
+    shape = list(data.shape)
+    shape[ax] = 1
+    out = []
+    for start, size in zip(starts, sizes):
+        if size == 0:
+            out.append(C.full(shape, fill, dtype=data.dtype, device=data.device))
+            continue
+        seg = data.narrow(ax, start, size)
+        r = getattr(seg, op)(ax, keepdim=True)
+        if initial is not None and reduce != "mean":
+            r = {"sum": r + initial, "prod": r * initial, "amax": r.clamp(min=initial),
+                 "amin": r.clamp(max=initial)}[op]
+        out.append(r)
+    return M.cat(out, ax)
+
+
+__all__ = ["segment_reduce", "nansum", "nanmean", "nanmedian", "quantile", "nanquantile", "mode", "cummax", "cummin",
            "logcumsumexp", "histc", "histogram", "histogramdd", "bincount", "unique", "unique_consecutive", "isin",
            "cov", "corrcoef", "diff", "gradient", "trapezoid", "trapz", "cumulative_trapezoid"]

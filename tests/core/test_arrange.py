@@ -144,3 +144,12 @@ def test_inplace_forms_write_self():
 def test_arrange_errors(fn, err, msg):
     with pytest.raises(err, match=msg):
         fn()
+
+
+def test_conv_tbc_is_conv1d_over_time_batch_channels():
+    x, w, b = arr(6, 2, 3), arr(3, 3, 4), arr(4)
+    ref = np.zeros((6, 2, 4))
+    xp = np.pad(x, [(1, 1), (0, 0), (0, 0)])
+    for t in range(6):
+        ref[t] = np.einsum("kbi,kio->bo", xp[t:t + 3], w) + b
+    check(lambda x, w, b: blaze.conv_tbc(x, w, b, 1), lambda x, w, b: ref, x, w, b)

@@ -147,3 +147,32 @@ def test_float32_input_computes_in_float64_and_keeps_dtype():
 def test_decomp_errors(fn, msg):
     with pytest.raises(RuntimeError, match=msg):
         fn()
+
+
+def test_svd_lowrank_is_exact_on_a_low_rank_matrix_and_differentiable():
+    low = arr(7, 3) @ arr(3, 5)
+    blaze.manual_seed(0)
+    U, S, V = blaze.svd_lowrank(blaze.tensor(low), q=3)
+    np.testing.assert_allclose(((U * S) @ V.mT).numpy(), low, atol=1e-10)
+    np.testing.assert_allclose(S.numpy(), np.linalg.svd(low, compute_uv=False)[:3], atol=1e-10)
+    centered = low - low.mean(0)
+    _, S2, _ = blaze.pca_lowrank(blaze.tensor(low), q=3)
+    np.testing.assert_allclose(S2.numpy(), np.linalg.svd(centered, compute_uv=False)[:3], atol=1e-10)
+    x = blaze.tensor(low, requires_grad=True)
+    blaze.svd_lowrank(x, q=3)[1].sum().backward()  # d sum(s) / dA = U V^T on the top-3 subspace
+    u, s, vh = np.linalg.svd(low, full_matrices=False)
+    np.testing.assert_allclose(x.grad.numpy(), u[:, :3] @ vh[:3], atol=1e-8)
+    with pytest.raises(ValueError, match="must be positive and not greater than"):
+        blaze.svd_lowrank(blaze.tensor(low), q=6)
+
+
+def test_adjoint_and_inplace_linalg_forms():
+    a = blaze.tensor(arr(2, 3, 4))
+    assert blaze.adjoint(a).shape == a.mH.shape == (2, 4, 3) and a[0].H.shape == (4, 3)
+    with pytest.raises(RuntimeError, match="only supported on matrices"):
+        a.H
+    m = arr(3, 3)
+    b1, b2 = arr(2, 3, 4), arr(2, 4, 3)
+    t = blaze.tensor(m)
+    t.addbmm_(blaze.tensor(b1), blaze.tensor(b2), alpha=2).addr_(blaze.tensor(m[0]), blaze.tensor(m[1]))
+    np.testing.assert_allclose(t.numpy(), m + 2 * np.einsum("bij,bjk->ik", b1, b2) + np.outer(m[0], m[1]))

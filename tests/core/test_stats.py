@@ -116,3 +116,26 @@ def test_counting_ops_match_numpy():
 def test_stats_errors(fn, err, msg):
     with pytest.raises(err, match=msg):
         fn()
+
+
+SEG = arr(5, 2)
+SEG_REF = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod}
+EMPTY = {"sum": 0.0, "mean": np.nan, "max": -np.inf, "min": np.inf, "prod": 1.0}
+
+
+@pytest.mark.parametrize("reduce", list(SEG_REF))
+def test_segment_reduce(reduce):
+    def ref(d):
+        return np.stack([SEG_REF[reduce](d[0:2], 0), SEG_REF[reduce](d[2:5], 0)])
+    check(lambda d: blaze.segment_reduce(d, reduce, lengths=blaze.tensor([2, 3])), ref, SEG.copy())
+    empty = blaze.segment_reduce(blaze.tensor(SEG), reduce, lengths=blaze.tensor([2, 0, 3]))
+    np.testing.assert_array_equal(empty[1].numpy(), np.full(2, EMPTY[reduce]))
+
+
+def test_segment_reduce_errors():
+    with pytest.raises(RuntimeError, match="Either lengths or offsets"):
+        blaze.segment_reduce(blaze.ones(3), "sum")
+    with pytest.raises(RuntimeError, match="must be either sum"):
+        blaze.segment_reduce(blaze.ones(3), "median", lengths=blaze.tensor([3]))
+    with pytest.raises(RuntimeError, match="sum to data.size"):
+        blaze.segment_reduce(blaze.ones(3), "sum", lengths=blaze.tensor([2]))
