@@ -99,6 +99,7 @@ class Tensor:
     def amin(self, dim=..., keepdim=False) -> Any: ...  # ops.reduction
     def aminmax(self, *, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def any(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
+    def apply_(self, callable) -> Any: ...  # ops.tensor_info
     def argmax(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argmin(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argsort(self, dim=-1, descending=False, stable=False) -> Any: ...  # ops.indexing
@@ -130,6 +131,7 @@ class Tensor:
     def bool(self, memory_format=None) -> Any: ...  # ops.conversion
     def broadcast_to(self, shape) -> Any: ...  # ops.shape
     def byte(self, memory_format=None) -> Any: ...  # ops.conversion
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None) -> Any: ...  # ops.tensor_info
     def ceil(self, *, out=None) -> Any: ...  # ops.pointwise
     def ceil_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def char(self, memory_format=None) -> Any: ...  # ops.conversion
@@ -146,6 +148,7 @@ class Tensor:
     def clip(self, min=None, max=None, *, out=None) -> Any: ...  # ops.pointwise
     def clip_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def clone(self, *, memory_format=None) -> Any: ...  # ops.movement
+    def const_data_ptr(self) -> Any: ...  # ops.tensor_info
     def contiguous(self, memory_format=None) -> Any: ...  # ops.movement
     def copy_(self, src, non_blocking=False) -> Any: ...  # ops.conversion
     def corrcoef(self) -> Any: ...  # ops.stats
@@ -164,6 +167,7 @@ class Tensor:
     def cumsum(self, dim, *, dtype=None) -> Any: ...  # ops.reduction
     @property
     def data(self) -> Any: ...  # _tensor
+    def data_ptr(self) -> Any: ...  # ops.tensor_info
     def det(self) -> Any: ...  # ops.decomp
     def detach(self) -> Any: ...  # _tensor
     def detach_(self) -> Any: ...  # _tensor
@@ -176,6 +180,7 @@ class Tensor:
     def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1) -> Any: ...  # ops.scatter_views
     def diff(self, n=1, dim=-1, prepend=None, append=None) -> Any: ...  # ops.stats
     def dim(self) -> Any: ...  # _tensor
+    def dim_order(self, *, ambiguity_check=False) -> Any: ...  # ops.tensor_info
     def dist(self, other, p=2) -> Any: ...  # ops.products
     def div(self, other, *, rounding_mode=None) -> Any: ...  # ops
     def div_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -219,8 +224,10 @@ class Tensor:
     def gather(self, dim, index, *, sparse_grad=False) -> Any: ...  # ops.indexing
     def ge(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def ge_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def geometric_(self, p, *, generator=None) -> Any: ...  # ops.tensor_info
     def geqrf(self) -> Any: ...  # ops.decomp
     def ger(self, vec2) -> Any: ...  # ops.linalg
+    def get_device(self) -> Any: ...  # ops.tensor_info
     grad: Any
     @property
     def grad_fn(self) -> Any: ...  # _tensor
@@ -229,6 +236,7 @@ class Tensor:
     def gt(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def gt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def half(self, memory_format=None) -> Any: ...  # ops.conversion
+    def hardshrink(self, lambd=0.5) -> Any: ...  # ops.tensor_info
     def histc(self, bins=100, min=0, max=0) -> Any: ...  # ops.stats
     def histogram(self, bins, *, range=None, weight=None, density=False) -> Any: ...  # ops.stats
     def hsplit(self, sections) -> Any: ...  # ops.arrange
@@ -253,12 +261,15 @@ class Tensor:
     def is_inference(self) -> Any: ...  # ops
     @property
     def is_leaf(self) -> Any: ...  # _tensor
+    def is_pinned(self, device=None) -> Any: ...  # ops.tensor_info
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Any: ...  # ops.pointwise
     def isfinite(self) -> Any: ...  # ops.pointwise
     def isinf(self) -> Any: ...  # ops.pointwise
     def isnan(self) -> Any: ...  # ops.pointwise
     def istft(self, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False, onesided=None, length=None, return_complex=False) -> Any: ...  # ops.spectral
     def item(self) -> Any: ...  # _tensor
+    @property
+    def itemsize(self) -> Any: ...  # ops.tensor_info
     def kron(self, other) -> Any: ...  # ops.products
     def kthvalue(self, k, dim=-1, keepdim=False) -> Any: ...  # ops.indexing
     def le(self, other, *, out=None) -> Any: ...  # ops.pointwise
@@ -275,6 +286,7 @@ class Tensor:
     def log2(self, *, out=None) -> Any: ...  # ops.pointwise
     def log2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def log_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None) -> Any: ...  # ops.tensor_info
     def log_softmax(self, dim, dtype=None) -> Any: ...  # ops
     def logcumsumexp(self, dim) -> Any: ...  # ops.stats
     def logdet(self) -> Any: ...  # ops.decomp
@@ -298,6 +310,7 @@ class Tensor:
     def mH(self) -> Any: ...  # ops.arrange
     @property
     def mT(self) -> Any: ...  # ops
+    def map_(self, tensor, callable) -> Any: ...  # ops.tensor_info
     def masked_fill(self, mask, value) -> Any: ...  # ops.indexing
     def masked_fill_(self, mask, value) -> Any: ...  # ops.indexing
     def masked_scatter(self, mask, source) -> Any: ...  # ops.scatter_views
@@ -331,6 +344,8 @@ class Tensor:
     def narrow(self, dim, start, length) -> Any: ...  # ops.shape
     def narrow_copy(self, *args: Any, **kwargs: Any) -> Any: ...  # ops.arrange
     @property
+    def nbytes(self) -> Any: ...  # ops.tensor_info
+    @property
     def ndim(self) -> Any: ...  # _tensor
     def ndimension(self) -> Any: ...  # _tensor
     def ne(self, other, *, out=None) -> Any: ...  # ops.pointwise
@@ -355,6 +370,7 @@ class Tensor:
     def ormqr(self, tau, other, left=True, transpose=False) -> Any: ...  # ops.decomp
     def outer(self, vec2) -> Any: ...  # ops.linalg
     def permute(self, *dims: Any) -> Any: ...  # ops.shape
+    def pin_memory(self, device=None) -> Any: ...  # ops.tensor_info
     def pinverse(self, rcond=1e-15) -> Any: ...  # ops.decomp
     def pow(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def pow_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -382,6 +398,8 @@ class Tensor:
     def requires_grad_(self, requires_grad=True) -> Any: ...  # _tensor
     def reshape(self, *shape: Any) -> Any: ...  # ops.shape
     def reshape_as(self, other) -> Any: ...  # ops
+    def resize_(self, *sizes: Any, memory_format=None) -> Any: ...  # ops.tensor_info
+    def resize_as_(self, other, memory_format=None) -> Any: ...  # ops.tensor_info
     def retain_grad(self) -> Any: ...  # _tensor
     @property
     def retains_grad(self) -> Any: ...  # _tensor
@@ -427,11 +445,13 @@ class Tensor:
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
     def std_mean(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
     def stft(self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None) -> Any: ...  # ops.spectral
+    def storage_offset(self) -> Any: ...  # ops.tensor_info
     def stride(self, dim=None) -> Any: ...  # _tensor
     def sub(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sub_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def subtract(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sum(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
+    def sum_to_size(self, *size: Any) -> Any: ...  # ops.tensor_info
     def svd(self, some=True, compute_uv=True) -> Any: ...  # ops.decomp
     def swapaxes(self, dim0, dim1) -> Any: ...  # ops.shape
     def swapdims(self, dim0, dim1) -> Any: ...  # ops.shape

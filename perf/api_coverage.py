@@ -30,7 +30,8 @@ import blaze  # noqa: E402
 
 # (pattern over the name, reason). Matched with re.search against the bare name.
 EXCLUDED = [
-    (r"complex|conj|^angle$|^polar$|view_as_real|^imag$|^real$|^resolve_neg$|^is_neg$|^isreal$|_neg_bit",
+    (r"complex|conj|^angle$|^polar$|view_as_real|^imag$|^real$|^resolve_neg$|^is_neg$|^isreal$|_neg_bit|"
+     r"^cfloat$|^cdouble$|^chalf$",
      "complex numbers: blaze has no complex dtypes"),
     (r"(?i)sparse|coalesce|^indices$|^values$|crow_|col_indices|row_indices|^sspaddmm$|^smm$|^hspmm$|_nnz|"
      r"dense_dim|^to_dense$|^saddmm$|^dsmm$|^spmm$|^index_reduce|sparse_mask|^is_coalesced$",

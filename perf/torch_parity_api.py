@@ -233,6 +233,19 @@ def spectral_cases():
     fcase("api/istft-length", lambda T, F, s: _istft(T, s, n_fft=6, hop_length=3, length=17), rn(4, 7, 2), **LA)
 
 
+def tensor_info_cases():
+    fcase("api/layout-queries", lambda T, F: T.tensor([
+        T.ones(3, 4)[1:, 2:].storage_offset(), *T.ones(2, 3, 4).permute(2, 0, 1).dim_order(),
+        T.ones(3, 4).nbytes, T.ones(3, dtype=T.float16).itemsize, T.ones(2).get_device()]), grad=False)
+    fcase("api/sum_to_size", lambda T, F, a: (a.sum_to_size(1, 4), a.sum_to_size(4)), rn(3, 4))
+    fcase("api/resize_", lambda T, F: (T.arange(6.0).resize_(2, 2), T.arange(6.0).resize_as_(T.ones(1, 3))),
+          grad=False)
+    fcase("api/apply_-map_", lambda T, F: (T.tensor([1.0, 2.0]).apply_(lambda v: v * 10),
+                                           T.tensor([[1, 2], [3, 4]]).map_(T.tensor([10, 20]), lambda a, b: a + b)),
+          grad=False)
+    fcase("api/hardshrink-method", lambda T, F, a: a.hardshrink(0.3), rn(5))
+
+
 def settings_cases():
     def roundtrip(T, F):
         prev = T.get_float32_matmul_precision()
@@ -254,4 +267,5 @@ def register(cases):
     stats_cases()
     shape_cases()
     spectral_cases()
+    tensor_info_cases()
     settings_cases()

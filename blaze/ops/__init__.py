@@ -1,6 +1,6 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
 from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
-from . import arrange, decomp, lowrank, products, scatter_views, spectral, stats  # noqa: F401
+from . import arrange, decomp, lowrank, products, scatter_views, spectral, stats, tensor_info  # noqa: F401
 from .. import _debug
 from .._tensor import Tensor
 
@@ -185,3 +185,4 @@ def _bind_coverage():
 
 _bind()
 _bind_coverage()
+tensor_info.bind()
