@@ -236,7 +236,7 @@ class Tensor:
     def gt(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def gt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def half(self, memory_format=None) -> Any: ...  # ops.conversion
-    def hardshrink(self, lambd=0.5) -> Any: ...  # ops.tensor_info
+    def hardshrink(self, lambd=0.5) -> Any: ...  # ops
     def histc(self, bins=100, min=0, max=0) -> Any: ...  # ops.stats
     def histogram(self, bins, *, range=None, weight=None, density=False) -> Any: ...  # ops.stats
     def hsplit(self, sections) -> Any: ...  # ops.arrange

@@ -57,6 +57,7 @@ def _bind():
         data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
     methods["softmax"] = lambda self, dim, dtype=None: _functional().softmax(self, dim, dtype=dtype)
     methods["log_softmax"] = lambda self, dim, dtype=None: _functional().log_softmax(self, dim, dtype=dtype)
+    methods["hardshrink"] = lambda self, lambd=0.5: _functional().hardshrink(self, lambd)
     methods["__getitem__"] = I.getitem
     methods["__setitem__"] = I.setitem
     for name, fn in methods.items():

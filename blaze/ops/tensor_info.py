@@ -121,10 +121,4 @@ def bind():
     # blaze has no page-locked host memory: a cpu tensor is never pinned, and pin_memory() is the tensor
     Tensor.is_pinned = lambda self, device=None: False
     Tensor.pin_memory = lambda self, device=None: self
-    Tensor.hardshrink = lambda self, lambd=0.5: _hardshrink(self, lambd)
-
-
-def _hardshrink(x, lambd):
-    from ..nn import functional  # nn imports the ops: resolved on first use
-    return functional.hardshrink(x, lambd)
 
