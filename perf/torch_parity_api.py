@@ -62,10 +62,11 @@ def linalg_cases():
     fcase("api/solve", lambda T, F, a, b: (T.linalg.solve(a, b), T.linalg.solve(a, b[:, 0])), A, B, **LA)
     fcase("api/solve_triangular", lambda T, F, a, b: T.linalg.solve_triangular(a, b, upper=True, left=False),
           A + 4 * np.eye(4), rn(3, 4), **LA)
-    fcase("api/lu", lambda T, F, a: T.lu(a), rn(2, 4, 4), grad=False, **LA)
+    fcase("api/lu", lambda T, F, a: T.lu(a), rn(2, 4, 4), **LA)
     fcase("api/lu_unpack", lambda T, F, a: T.lu_unpack(*T.linalg.lu_factor(a)), rn(5, 3), grad=False, **LA)
     fcase("api/linalg.lu", lambda T, F, a: T.linalg.lu(a), rn(3, 5), grad=False, **LA)
-    fcase("api/lu_solve", lambda T, F, a, b: T.lu_solve(b, *T.linalg.lu_factor(a.detach())), A, B, **LA)
+    fcase("api/lu_solve", lambda T, F, a, b: T.lu_solve(b, *T.linalg.lu_factor(a)), A, B, **LA)
+    fcase("api/linalg.lu-grad", lambda T, F, a: T.linalg.lu(a)[1:], rn(4, 4), **LA)
     fcase("api/matrix_power", lambda T, F, a: (T.matrix_power(a, 5), a.matrix_power(0), T.linalg.matrix_power(a, -2)),
           A, **LA)
     fcase("api/matrix_exp", lambda T, F, a: (T.matrix_exp(a), T.linalg.matrix_exp(3 * a)), rn(2, 3, 3), **LA)

@@ -374,16 +374,36 @@ def _perm_np(piv, m):
     return P.reshape(piv.shape[:-1] + (m, m))
 
 
+class LUFactor(Function):
+    @staticmethod
+    def forward(ctx, A):
+        LU, piv = host("lu", _lu_np, A, dtype=A.dtype)
+        ctx.save_for_backward(LU, piv)
+        ctx.mark_non_differentiable(piv)
+        return LU, piv
+
+    @staticmethod
+    def backward(ctx, gLU, gpiv):
+        # square A = P L U (PyTorch's linalg_lu_backward):
+        # gA = P L^{-T} (tril(L^T gL, -1) + triu(gU U^T)) U^{-T}, gL / gU the packed gradient's parts
+        LU, piv = ctx.saved_tensors
+        P, L, U = lu_unpack(LU, piv)
+        phi = (L.mT @ gLU.tril(-1)).tril(-1) + (gLU.triu() @ U.mT).triu()
+        X = solve_triangular(L.mT, phi, upper=True, unitriangular=True)
+        return P @ solve_triangular(U.mT, X, upper=False, left=False)
+
+
 def lu_factor(A, *, pivot=True):
     matrices("linalg.lu_factor", A)
     if not pivot:
         raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the CPU")
-    LU, piv = host("lu", _lu_np, A.detach(), dtype=A.dtype)
-    return namedtuple("lu_factor", ["LU", "pivots"])(LU, piv)
+    if A.requires_grad and A.shape[-1] != A.shape[-2]:
+        raise NotImplementedError("lu_factor backward is implemented for square matrices only")
+    return namedtuple("lu_factor", ["LU", "pivots"])(*LUFactor.apply(A))
 
 
 def lu(A, pivot=True, get_infos=False):
-    """``torch.lu``: the packed factorization (LU, pivots[, infos]); not differentiable in blaze."""
+    """``torch.lu``: the packed factorization (LU, pivots[, infos]); differentiable for square A."""
     LU, piv = lu_factor(A, pivot=pivot)
     if get_infos:
         from .creation import zeros

@@ -78,6 +78,8 @@ CASES = [
     ("solve", blaze.linalg.solve, np.linalg.solve, [A, B]),
     ("lu_solve", lambda b, lu: blaze.lu_solve(b, lu, blaze.tensor(PIV)),
      lambda b, lu: np.linalg.solve(_unpacked(lu), b), [B, LU_A]),
+    ("lu_factor_grad", lambda a: blaze.linalg.lu_factor(a).LU, lambda a: LU_A, [A]),
+    ("linalg_lu_grad", lambda a: tuple(blaze.linalg.lu(a))[1:], lambda a: _lu_np(a)[1:], [A]),
     ("matrix_power", lambda a: (blaze.matrix_power(a, 5), a.matrix_power(-2), a.matrix_power(0)),
      lambda a: (np.linalg.matrix_power(a, 5), np.linalg.matrix_power(a, -2), np.eye(4)), [A]),
     ("matrix_exp", blaze.matrix_exp, _expm_series, [arr(3, 3) * 2]),
