@@ -107,6 +107,7 @@ class Tensor:
     def as_strided(self, size, stride, storage_offset=0) -> Any: ...  # ops.scatter_views
     def as_strided_(self, *args: Any) -> Any: ...  # ops
     def as_strided_scatter(self, src, size, stride, storage_offset=0) -> Any: ...  # ops.scatter_views
+    def as_subclass(self, cls) -> Any: ...  # ops.tensor_info
     def asin(self, *, out=None) -> Any: ...  # ops.pointwise
     def asin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def asinh(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -262,6 +263,7 @@ class Tensor:
     @property
     def is_leaf(self) -> Any: ...  # _tensor
     def is_pinned(self, device=None) -> Any: ...  # ops.tensor_info
+    def is_signed(self) -> Any: ...  # ops.tensor_info
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Any: ...  # ops.pointwise
     def isfinite(self) -> Any: ...  # ops.pointwise
     def isinf(self) -> Any: ...  # ops.pointwise

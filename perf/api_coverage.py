@@ -39,6 +39,7 @@ EXCLUDED = [
     (r"quantiz|^q_|^int_repr$|qscheme|fbgemm|^qr_|qparams|^is_quantized$|^quantized", "quantized tensors: out of scope"),
     (r"^jit|^fx|^compile$|^compiled_with_cxx11_abi$|^export$|^vmap$|^func$|^cond$|^while_loop$",
      "TorchScript / FX / torch.compile / functorch transforms: out of scope"),
+    (r"^index$", "Tensor.index binds functorch first-class dims (functorch.dim): out of scope with functorch"),
     (r"^cudnn_|^miopen_|^mkldnn|^native_|_foreach_|^fused_|^xpu|^mps|^npu|^hpu|^ipu|^mtia|^privateuse1|"
      r"nnpack|^is_vulkan|^vulkan|^cpu_|^sym_|^Sym|^use_deterministic|^is_warn_always|^set_warn_always",
      "backend- or compiler-internal entry points"),

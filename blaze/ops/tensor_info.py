@@ -111,9 +111,22 @@ def map_(self, tensor, callable):
     return self._inplace(make(np.asarray(out, dtype=self._data.dtype), self._device, self._dtype))
 
 
+def is_signed(self) -> bool:
+    return self._dtype.name not in ("uint8", "bool")
+
+
+def as_subclass(self, cls):
+    """``self`` as an instance of ``cls`` (a Tensor subclass), sharing its data and staying in the graph."""
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError(f"as_subclass: cls must be a subclass of Tensor, but got {cls!r}")
+    out = self.view(self.shape)
+    out.__class__ = cls
+    return out
+
+
 def bind():
     for fn in (data_ptr, storage_offset, get_device, dim_order, sum_to_size, resize_, resize_as_, cauchy_,
-               log_normal_, geometric_, apply_, map_):
+               log_normal_, geometric_, apply_, map_, is_signed, as_subclass):
         setattr(Tensor, fn.__name__, fn)
     Tensor.const_data_ptr = data_ptr
     Tensor.itemsize = property(lambda self: self._dtype.itemsize)

@@ -47,3 +47,17 @@ def test_apply_and_map_call_python_per_element():
     assert blaze.tensor([[1, 2], [3, 4]]).map_(blaze.tensor([10, 20]), lambda a, b: a + b).tolist() == \
         [[11, 22], [13, 24]]
     assert blaze.tensor([0.2, -1.0]).hardshrink(0.5).tolist() == [0.0, -1.0]
+
+
+def test_is_signed_and_as_subclass():
+    assert blaze.ones(1).is_signed() and not blaze.ones(1, dtype=blaze.uint8).is_signed()
+
+    class Tagged(blaze.Tensor):
+        pass
+    x = blaze.ones(3, requires_grad=True)
+    y = (x * 2).as_subclass(Tagged)
+    assert type(y) is Tagged and y.tolist() == [2.0, 2.0, 2.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(TypeError, match="subclass of Tensor"):
+        x.as_subclass(int)
