@@ -193,7 +193,7 @@ def combinations(input, r=2, with_replacement=False):
         raise RuntimeError(f"Expect a non-negative number, but got {r}")
     n = input.shape[0]
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
-    idx = np.array(list(pick(builtins.range(n), r)), dtype=np.int64).reshape(-1, r)
+    idx = np.array(list(pick(builtins.range(n), r)), dtype=np.int64).reshape(-1, r) if r else np.zeros((0, 0))
     if r == 0 or idx.shape[0] == 0:
         return C.empty(0, dtype=input.dtype, device=input.device) if r <= 1 else \
             C.empty(0, r, dtype=input.dtype, device=input.device)

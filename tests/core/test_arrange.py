@@ -109,6 +109,7 @@ def test_index_creation_helpers_match_numpy():
     ref = np.zeros((7, 3))
     np.fill_diagonal(ref, 2.0, wrap=True)
     np.testing.assert_array_equal(z.numpy(), ref)
+    assert blaze.combinations(blaze.ones(2), 0).shape == (0,) and blaze.combinations(blaze.ones(2), 3).shape == (0, 3)
     nz = blaze.nonzero_static(blaze.tensor([[0, 1], [3, 0]]), size=3, fill_value=-7)
     assert nz.tolist() == [[0, 1], [1, 0], [-7, -7]]
 
