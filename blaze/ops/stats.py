@@ -351,7 +351,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     else:
         norm = norm.clamp(min=0)
     c = (xw @ (x - avg).mT) / norm
-    return c.reshape(()) if input.ndim < 2 or c.shape == (1, 1) and input.ndim < 2 else c
+    return c.reshape(()) if c.shape == (1, 1) else c  # one variable: a 0-d result, as PyTorch
 
 
 def corrcoef(input):
@@ -415,9 +415,10 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
         shape = [1] * input.ndim
         shape[d] = n - 2
 
-        def w(v):
-            return C.tensor(np.asarray(v, np.float64).reshape(shape), dtype=input.dtype, device=input.device)
         f = input if input.dtype.is_floating_point else input.to(_dt.get_default_dtype())
+
+        def w(v):
+            return C.tensor(np.asarray(v, np.float64).reshape(shape), dtype=f.dtype, device=f.device)
         mid = w(inner[0]) * f.narrow(d, 0, n - 2) + w(inner[1]) * f.narrow(d, 1, n - 2) + \
             w(inner[2]) * f.narrow(d, 2, n - 2)
         ends = []

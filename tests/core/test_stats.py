@@ -65,6 +65,12 @@ def test_stats_oracle(name, fn, ref, xs):
     check(fn, ref, *[x.copy() for x in xs], atol=1e-9, rtol=1e-8)
 
 
+def test_integer_inputs_promote_to_float():
+    assert blaze.gradient(blaze.tensor([1, 4, 9, 16]))[0].tolist() == [3.0, 4.0, 6.0, 7.0]
+    c = blaze.cov(blaze.tensor([[1.0, 2.0, 4.0]]))
+    assert c.shape == () and abs(float(c) - np.cov([1.0, 2.0, 4.0])) < 1e-6
+
+
 def test_mode_takes_smallest_most_frequent_and_its_last_index():
     m = blaze.mode(blaze.tensor(INTS), 1)
     for r, row in enumerate(INTS):
