@@ -9,6 +9,8 @@ round trip.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import dtypes as _dt
@@ -60,11 +62,23 @@ def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout
 
 
 # ------------------------------------------------------------------------- stft / istft
+@functools.lru_cache(maxsize=8)
+def _dft_np(n_fft, n_freq):
+    ang = 2 * np.pi * np.outer(np.arange(n_fft), np.arange(n_freq)) / n_fft
+    return np.cos(ang), np.sin(ang)
+
+
 def _dft(n_fft, n_freq, like):
     """(n_fft, n_freq) cos and sin matrices of the forward DFT, on ``like``'s device and dtype."""
-    ang = 2 * np.pi * np.outer(np.arange(n_fft), np.arange(n_freq)) / n_fft
-    return (C.tensor(np.cos(ang), dtype=like.dtype, device=like.device),
-            C.tensor(np.sin(ang), dtype=like.dtype, device=like.device))
+    cos, sin = _dft_np(n_fft, n_freq)
+    return (C.tensor(cos, dtype=like.dtype, device=like.device),
+            C.tensor(sin, dtype=like.dtype, device=like.device))
+
+
+def _rows_matmul(x, m):
+    """(..., k) @ (k, n) as one 2-D GEMM: NumPy's stacked matmul runs ~15x slower on (4, 63, 1024) @
+    (1024, 513) float32 (43 ms vs 2.8 ms)."""
+    return (x.reshape(-1, x.shape[-1]) @ m).reshape(*x.shape[:-1], m.shape[-1])
 
 
 def _full_window(window, win_length, n_fft, like):
@@ -108,7 +122,7 @@ def stft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tru
     frames = x.unfold(-1, n_fft, hop) * _full_window(window, win, n_fft, x)  # (B, frames, n_fft)
     n_freq = n_fft // 2 + 1 if onesided is not False else n_fft
     cos, sin = _dft(n_fft, n_freq, x)
-    out = M.stack([frames @ cos, -(frames @ sin)], -1)                      # (B, frames, freq, 2)
+    out = M.stack([_rows_matmul(frames, cos), -_rows_matmul(frames, sin)], -1)  # (B, frames, freq, 2)
     if normalized:
         out = out * (n_fft ** -0.5)
     out = out.transpose(1, 2)                                                # (B, freq, frames, 2)
@@ -136,7 +150,7 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None, center=Tr
                                                       (2 * np.arange(n_freq) == n_fft), 1.0, 2.0)
     w = C.tensor(weight / n_fft, dtype=spec.dtype, device=spec.device)
     re, im = spec[..., 0].transpose(1, 2), spec[..., 1].transpose(1, 2)     # (B, frames, freq)
-    frames = (re * w) @ cos.mT - (im * w) @ sin.mT                           # (B, frames, n_fft)
+    frames = _rows_matmul(re * w, cos.mT) - _rows_matmul(im * w, sin.mT)    # (B, frames, n_fft)
     if normalized:
         frames = frames * (n_fft ** 0.5)
     wfull = _full_window(window, win, n_fft, spec)
