@@ -31,6 +31,33 @@ from .ops.shape import (atleast_1d, atleast_2d, broadcast_to, chunk, diagonal, e
                         movedim, narrow, permute, ravel, reshape, select, split, squeeze, swapaxes, swapdims, t,
                         tensor_split, transpose, unbind, unflatten, unsqueeze)
 
+from .ops.arrange import *  # noqa: F401,F403
+from .ops.decomp import *  # noqa: F401,F403
+from .ops.lowrank import *  # noqa: F401,F403
+from .ops.products import *  # noqa: F401,F403
+from .ops.scatter_views import *  # noqa: F401,F403
+from .ops.spectral import *  # noqa: F401,F403
+from .ops.stats import *  # noqa: F401,F403
+from ._settings import *  # noqa: F401,F403
+from ._settings import use_deterministic_algorithms  # noqa: F401
+globals().update(_ops.arrange.COPIES)
+# torch.<name> for these is torch.nn.functional.<name>: resolved on first use (nn loads lazily)
+_FUNCTIONAL = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pixel_shuffle", "pixel_unshuffle",
+               "cosine_similarity", "pairwise_distance", "prelu", "bilinear", "hardshrink")
+
+
+def conv_tbc(input, weight, bias, pad=0):
+    """1-d convolution over (time, batch, channels) input with a (kernel, in, out) weight."""
+    from .nn import functional
+    out = functional.conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=pad)  # (B, out, T')
+    return out.permute(2, 0, 1)                                                                 # (T', B, out)
+
+
+def softmax(input, dim, dtype=None):
+    """``torch.softmax``: ``nn.functional.softmax`` with ``dtype`` third (as PyTorch's signature)."""
+    from .nn import functional
+    return functional.softmax(input, dim, dtype=dtype)
+
 bool = _dtypes.bool_  # noqa: A001 - blaze.bool, as torch.bool
 float = float32  # noqa: A001
 double = float64
@@ -73,12 +100,15 @@ def can_cast(from_, to):
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
     import importlib
+    if name in _FUNCTIONAL:
+        from .nn import functional
+        return getattr(functional, name)
     if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "devices", "tuning",
-                "onnx", "distributed", "vision", "serialization", "audio"):
+                "onnx", "distributed", "vision", "serialization", "audio", "linalg"):
         return importlib.import_module(f"blaze.{name}")
-    if name == "from_dlpack":
-        from .utils.dlpack import from_dlpack
-        return from_dlpack
+    if name in ("from_dlpack", "to_dlpack"):
+        from .utils import dlpack
+        return getattr(dlpack, name)
     if name in ("save", "load"):
         from . import serialization
         return getattr(serialization, name)

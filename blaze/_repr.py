@@ -6,21 +6,29 @@ import numpy as np
 from . import dtypes as _dt
 
 _DEFAULT_SHOWN = ("float32", "int64", "bool")
+# torch.set_printoptions; sci_mode None picks scientific notation from the values
+PRESETS = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None),
+           "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80, sci_mode=None),
+           "full": dict(precision=4, threshold=2 ** 63 - 1, edgeitems=3, linewidth=80, sci_mode=None)}
+OPTIONS = dict(PRESETS["default"])
 
 
 def _format_array(a: np.ndarray) -> str:
     if a.dtype.kind == "V" or str(a.dtype) == "bfloat16" or a.dtype == np.float16:
         a = a.astype(np.float32)
-    opts = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80)
+    o = OPTIONS
+    opts = dict(separator=", ", prefix="tensor(", threshold=o["threshold"], edgeitems=o["edgeitems"],
+                max_line_width=o["linewidth"])
     if a.dtype.kind == "f":
+        p = o["precision"]
         finite = a[np.isfinite(a)]
-        if finite.size and np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8:
+        if o["sci_mode"] is None and finite.size and np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8:
             return np.array2string(a, formatter={"float_kind": lambda v: _int_float(v)}, **opts)
         big = finite.size and (np.abs(finite).max() >= 1e8 or
                                (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite != 0) else False))
-        if big:
-            return np.array2string(a, formatter={"float_kind": lambda v: f"{v:.4e}"}, **opts)
-        return np.array2string(a, formatter={"float_kind": lambda v: f"{v:.4f}"}, **opts)
+        if o["sci_mode"] or (o["sci_mode"] is None and big):
+            return np.array2string(a, formatter={"float_kind": lambda v: f"{v:.{p}e}"}, **opts)
+        return np.array2string(a, formatter={"float_kind": lambda v: f"{v:.{p}f}"}, **opts)
     if a.dtype == np.bool_:
         return np.array2string(a, formatter={"bool": lambda v: "True" if v else "False"}, **opts)
     return np.array2string(a, **opts)

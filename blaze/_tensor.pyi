@@ -8,6 +8,8 @@ class Size(tuple):
 
 class Tensor:
     @property
+    def H(self) -> Any: ...  # ops
+    @property
     def T(self) -> Any: ...  # ops
     def __abs__(self, *, out=None) -> Any: ...  # ops.pointwise
     def __add__(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
@@ -78,21 +80,34 @@ class Tensor:
     def acosh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def add(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def add_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.products
+    def addbmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addcdiv(self, tensor1, tensor2, *, value=1) -> Any: ...  # ops.pointwise
     def addcdiv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addcmul(self, tensor1, tensor2, *, value=1) -> Any: ...  # ops.pointwise
     def addcmul_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addmm(self, mat1, mat2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def addmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def addmv(self, mat, vec, *, beta=1, alpha=1) -> Any: ...  # ops.products
+    def addmv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def addr(self, vec1, vec2, *, beta=1, alpha=1) -> Any: ...  # ops.products
+    def addr_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def adjoint(self) -> Any: ...  # ops.arrange
     def all(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Any: ...  # ops.pointwise
     def amax(self, dim=..., keepdim=False) -> Any: ...  # ops.reduction
     def amin(self, dim=..., keepdim=False) -> Any: ...  # ops.reduction
     def aminmax(self, *, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def any(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
+    def apply_(self, callable) -> Any: ...  # ops.tensor_info
     def argmax(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argmin(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argsort(self, dim=-1, descending=False, stable=False) -> Any: ...  # ops.indexing
     def argwhere(self) -> Any: ...  # ops.indexing
+    def as_strided(self, size, stride, storage_offset=0) -> Any: ...  # ops.scatter_views
+    def as_strided_(self, *args: Any) -> Any: ...  # ops
+    def as_strided_scatter(self, src, size, stride, storage_offset=0) -> Any: ...  # ops.scatter_views
+    def as_subclass(self, cls) -> Any: ...  # ops.tensor_info
     def asin(self, *, out=None) -> Any: ...  # ops.pointwise
     def asin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def asinh(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -105,9 +120,11 @@ class Tensor:
     def atanh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> Any: ...  # _tensor
     def baddbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def baddbmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bernoulli(self, p=None, *, generator=None) -> Any: ...  # ops
     def bernoulli_(self, p=0.5, *, generator=None) -> Any: ...  # ops.conversion
     def bfloat16(self, memory_format=None) -> Any: ...  # ops.conversion
+    def bincount(self, weights=None, minlength=0) -> Any: ...  # ops.stats
     def bitwise_and(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def bitwise_or(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def bitwise_xor(self, other, *, out=None) -> Any: ...  # ops.pointwise
@@ -115,9 +132,13 @@ class Tensor:
     def bool(self, memory_format=None) -> Any: ...  # ops.conversion
     def broadcast_to(self, shape) -> Any: ...  # ops.shape
     def byte(self, memory_format=None) -> Any: ...  # ops.conversion
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None) -> Any: ...  # ops.tensor_info
     def ceil(self, *, out=None) -> Any: ...  # ops.pointwise
     def ceil_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def char(self, memory_format=None) -> Any: ...  # ops.conversion
+    def cholesky(self, upper=False) -> Any: ...  # ops.decomp
+    def cholesky_inverse(self, upper=False) -> Any: ...  # ops.decomp
+    def cholesky_solve(self, input2, upper=False) -> Any: ...  # ops
     def chunk(self, chunks, dim=0) -> Any: ...  # ops.shape
     def clamp(self, min=None, max=None, *, out=None) -> Any: ...  # ops.pointwise
     def clamp_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -128,30 +149,46 @@ class Tensor:
     def clip(self, min=None, max=None, *, out=None) -> Any: ...  # ops.pointwise
     def clip_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def clone(self, *, memory_format=None) -> Any: ...  # ops.movement
+    def const_data_ptr(self) -> Any: ...  # ops.tensor_info
     def contiguous(self, memory_format=None) -> Any: ...  # ops.movement
     def copy_(self, src, non_blocking=False) -> Any: ...  # ops.conversion
+    def corrcoef(self) -> Any: ...  # ops.stats
     def cos(self, *, out=None) -> Any: ...  # ops.pointwise
     def cos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def cosh(self, *, out=None) -> Any: ...  # ops.pointwise
     def cosh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def count_nonzero(self, dim=None) -> Any: ...  # ops.reduction
+    def cov(self, *, correction=1, fweights=None, aweights=None) -> Any: ...  # ops.stats
     def cpu(self) -> Any: ...  # ops.conversion
+    def cross(self, other, dim=None) -> Any: ...  # ops.products
     def cuda(self, device=None, non_blocking=False) -> Any: ...  # ops.conversion
+    def cummax(self, dim) -> Any: ...  # ops.stats
+    def cummin(self, dim) -> Any: ...  # ops.stats
     def cumprod(self, dim, *, dtype=None) -> Any: ...  # ops.reduction
     def cumsum(self, dim, *, dtype=None) -> Any: ...  # ops.reduction
     @property
     def data(self) -> Any: ...  # _tensor
+    def data_ptr(self) -> Any: ...  # ops.tensor_info
+    def det(self) -> Any: ...  # ops.decomp
     def detach(self) -> Any: ...  # _tensor
     def detach_(self) -> Any: ...  # _tensor
     @property
     def device(self) -> Any: ...  # _tensor
+    def diag(self, diagonal=0) -> Any: ...  # ops.arrange
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1) -> Any: ...  # ops.arrange
+    def diagflat(self, offset=0) -> Any: ...  # ops.arrange
     def diagonal(self, offset=0, dim1=0, dim2=1) -> Any: ...  # ops.shape
+    def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1) -> Any: ...  # ops.scatter_views
+    def diff(self, n=1, dim=-1, prepend=None, append=None) -> Any: ...  # ops.stats
     def dim(self) -> Any: ...  # _tensor
+    def dim_order(self, *, ambiguity_check=False) -> Any: ...  # ops.tensor_info
+    def dist(self, other, p=2) -> Any: ...  # ops.products
     def div(self, other, *, rounding_mode=None) -> Any: ...  # ops
     def div_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def divide(self, other, *, rounding_mode=None) -> Any: ...  # ops
     def dot(self, other) -> Any: ...  # ops.linalg
     def double(self, memory_format=None) -> Any: ...  # ops.conversion
+    def dsplit(self, sections) -> Any: ...  # ops.arrange
     @property
     def dtype(self) -> Any: ...  # _tensor
     def element_size(self) -> Any: ...  # _tensor
@@ -170,6 +207,7 @@ class Tensor:
     def expm1_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def exponential_(self, lambd=1.0, *, generator=None) -> Any: ...  # ops.conversion
     def fill_(self, value) -> Any: ...  # ops.conversion
+    def fill_diagonal_(self, fill_value, wrap=False) -> Any: ...  # ops.scatter_views
     def flatten(self, start_dim=0, end_dim=-1) -> Any: ...  # ops.shape
     def flip(self, *dims: Any) -> Any: ...  # ops.movement
     def fliplr(self) -> Any: ...  # ops.movement
@@ -187,7 +225,10 @@ class Tensor:
     def gather(self, dim, index, *, sparse_grad=False) -> Any: ...  # ops.indexing
     def ge(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def ge_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def geometric_(self, p, *, generator=None) -> Any: ...  # ops.tensor_info
+    def geqrf(self) -> Any: ...  # ops.decomp
     def ger(self, vec2) -> Any: ...  # ops.linalg
+    def get_device(self) -> Any: ...  # ops.tensor_info
     grad: Any
     @property
     def grad_fn(self) -> Any: ...  # _tensor
@@ -196,10 +237,16 @@ class Tensor:
     def gt(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def gt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def half(self, memory_format=None) -> Any: ...  # ops.conversion
+    def hardshrink(self, lambd=0.5) -> Any: ...  # ops
+    def histc(self, bins=100, min=0, max=0) -> Any: ...  # ops.stats
+    def histogram(self, bins, *, range=None, weight=None, density=False) -> Any: ...  # ops.stats
+    def hsplit(self, sections) -> Any: ...  # ops.arrange
     def hypot(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def hypot_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def index_add(self, dim, index, source, *, alpha=1) -> Any: ...  # ops.indexing
     def index_add_(self, dim, index, source, *, alpha=1) -> Any: ...  # ops.indexing
+    def index_copy(self, dim, index, source) -> Any: ...  # ops.scatter_views
+    def index_copy_(self, dim, index, source) -> Any: ...  # ops.scatter_views
     def index_fill(self, dim, index, value) -> Any: ...  # ops.indexing
     def index_fill_(self, dim, index, value) -> Any: ...  # ops.indexing
     def index_put(self, indices, values, accumulate=False) -> Any: ...  # ops.indexing
@@ -207,6 +254,7 @@ class Tensor:
     def index_select(self, dim, index) -> Any: ...  # ops.indexing
     def inner(self, other) -> Any: ...  # ops.linalg
     def int(self, memory_format=None) -> Any: ...  # ops.conversion
+    def inverse(self) -> Any: ...  # ops.decomp
     def is_complex(self) -> Any: ...  # _tensor
     def is_contiguous(self) -> Any: ...  # _tensor
     @property
@@ -214,6 +262,7 @@ class Tensor:
     @property
     def is_cuda(self) -> Any: ...  # _tensor
     def is_floating_point(self) -> Any: ...  # _tensor
+    def is_inference(self) -> Any: ...  # ops
     @property
     def is_ipu(self) -> Any: ...  # _tensor
     @property
@@ -230,10 +279,11 @@ class Tensor:
     def is_mtia(self) -> Any: ...  # _tensor
     @property
     def is_nested(self) -> Any: ...  # _tensor
+    def is_pinned(self, device=None) -> Any: ...  # ops.tensor_info
     @property
     def is_quantized(self) -> Any: ...  # _tensor
     def is_shared(self) -> Any: ...  # _tensor
-    def is_signed(self) -> Any: ...  # _tensor
+    def is_signed(self) -> Any: ...  # ops.tensor_info
     @property
     def is_sparse(self) -> Any: ...  # _tensor
     @property
@@ -248,7 +298,11 @@ class Tensor:
     def isfinite(self) -> Any: ...  # ops.pointwise
     def isinf(self) -> Any: ...  # ops.pointwise
     def isnan(self) -> Any: ...  # ops.pointwise
+    def istft(self, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False, onesided=None, length=None, return_complex=False) -> Any: ...  # ops.spectral
     def item(self) -> Any: ...  # _tensor
+    @property
+    def itemsize(self) -> Any: ...  # ops.tensor_info
+    def kron(self, other) -> Any: ...  # ops.products
     def kthvalue(self, k, dim=-1, keepdim=False) -> Any: ...  # ops.indexing
     def le(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def le_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -264,7 +318,10 @@ class Tensor:
     def log2(self, *, out=None) -> Any: ...  # ops.pointwise
     def log2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def log_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None) -> Any: ...  # ops.tensor_info
     def log_softmax(self, dim, dtype=None) -> Any: ...  # ops
+    def logcumsumexp(self, dim) -> Any: ...  # ops.stats
+    def logdet(self) -> Any: ...  # ops.decomp
     def logical_and(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def logical_and_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def logical_not(self) -> Any: ...  # ops.pointwise
@@ -279,12 +336,21 @@ class Tensor:
     def long(self, memory_format=None) -> Any: ...  # ops.conversion
     def lt(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def lt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def lu(self, pivot=True, get_infos=False) -> Any: ...  # ops
+    def lu_solve(self, LU_data, LU_pivots) -> Any: ...  # ops.decomp
+    @property
+    def mH(self) -> Any: ...  # ops.arrange
     @property
     def mT(self) -> Any: ...  # ops
+    def map_(self, tensor, callable) -> Any: ...  # ops.tensor_info
     def masked_fill(self, mask, value) -> Any: ...  # ops.indexing
     def masked_fill_(self, mask, value) -> Any: ...  # ops.indexing
+    def masked_scatter(self, mask, source) -> Any: ...  # ops.scatter_views
+    def masked_scatter_(self, mask, source) -> Any: ...  # ops.scatter_views
     def masked_select(self, mask) -> Any: ...  # ops.indexing
     def matmul(self, other, *, out=None) -> Any: ...  # ops.linalg
+    def matrix_exp(self) -> Any: ...  # ops.decomp
+    def matrix_power(self, n) -> Any: ...  # ops.products
     def max(self, dim=None, keepdim=False, *, other=None) -> Any: ...  # ops.reduction
     def maximum(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def maximum_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -294,6 +360,8 @@ class Tensor:
     def minimum(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def minimum_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def mm(self, mat2) -> Any: ...  # ops.linalg
+    def mode(self, dim=-1, keepdim=False) -> Any: ...  # ops.stats
+    def moveaxis(self, source, destination) -> Any: ...  # ops.arrange
     def movedim(self, source, destination) -> Any: ...  # ops.shape
     def msort(self) -> Any: ...  # ops.indexing
     def mul(self, other, *, out=None) -> Any: ...  # ops.pointwise
@@ -301,7 +369,14 @@ class Tensor:
     def multinomial(self, num_samples, replacement=False, *, generator=None) -> Any: ...  # ops.indexing
     def multiply(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def mv(self, vec) -> Any: ...  # ops.linalg
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.stats
+    def nanmedian(self, dim=None, keepdim=False) -> Any: ...  # ops.stats
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation='linear') -> Any: ...  # ops.stats
+    def nansum(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.stats
     def narrow(self, dim, start, length) -> Any: ...  # ops.shape
+    def narrow_copy(self, *args: Any, **kwargs: Any) -> Any: ...  # ops.arrange
+    @property
+    def nbytes(self) -> Any: ...  # ops.tensor_info
     @property
     def ndim(self) -> Any: ...  # _tensor
     def ndimension(self) -> Any: ...  # _tensor
@@ -311,21 +386,31 @@ class Tensor:
     def neg_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def nelement(self) -> Any: ...  # _tensor
     def new_empty(self, *size: Any, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
+    def new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
     def new_ones(self, *size: Any, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
     def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
     def new_zeros(self, *size: Any, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
     def nonzero(self, *, as_tuple=False) -> Any: ...  # ops.indexing
+    def nonzero_static(self, *, size, fill_value=-1) -> Any: ...  # ops.scatter_views
     def norm(self, p='fro', dim=None, keepdim=False, dtype=None) -> Any: ...  # ops.reduction
     def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Any: ...  # ops.conversion
     def not_equal(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def numel(self) -> Any: ...  # _tensor
     def numpy(self, *, force=False) -> Any: ...  # _tensor
+    def orgqr(self, tau) -> Any: ...  # ops.decomp
+    def ormqr(self, tau, other, left=True, transpose=False) -> Any: ...  # ops.decomp
     def outer(self, vec2) -> Any: ...  # ops.linalg
     def permute(self, *dims: Any) -> Any: ...  # ops.shape
+    def pin_memory(self, device=None) -> Any: ...  # ops.tensor_info
+    def pinverse(self, rcond=1e-15) -> Any: ...  # ops.decomp
     def pow(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def pow_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def prod(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
+    def put(self, index, source, accumulate=False) -> Any: ...  # ops.scatter_views
+    def put_(self, index, source, accumulate=False) -> Any: ...  # ops.scatter_views
+    def qr(self, some=True) -> Any: ...  # ops.decomp
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation='linear') -> Any: ...  # ops.stats
     def random_(self, from_=0, to=None, *, generator=None) -> Any: ...  # ops.conversion
     def ravel(self) -> Any: ...  # ops.shape
     def reciprocal(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -336,6 +421,8 @@ class Tensor:
     def relu_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def remainder(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def remainder_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def renorm(self, p, dim, maxnorm) -> Any: ...  # ops.products
+    def renorm_(self, p, dim, maxnorm) -> Any: ...  # ops.products
     def repeat(self, *sizes: Any) -> Any: ...  # ops.movement
     def repeat_interleave(self, repeats, dim=None) -> Any: ...  # ops.movement
     @property
@@ -343,10 +430,13 @@ class Tensor:
     def requires_grad_(self, requires_grad=True) -> Any: ...  # _tensor
     def reshape(self, *shape: Any) -> Any: ...  # ops.shape
     def reshape_as(self, other) -> Any: ...  # ops
+    def resize_(self, *sizes: Any, memory_format=None) -> Any: ...  # ops.tensor_info
+    def resize_as_(self, other, memory_format=None) -> Any: ...  # ops.tensor_info
     def retain_grad(self) -> Any: ...  # _tensor
     @property
     def retains_grad(self) -> Any: ...  # _tensor
     def roll(self, shifts, dims=None) -> Any: ...  # ops.movement
+    def rot90(self, k=1, dims=...) -> Any: ...  # ops.arrange
     def round(self, *, decimals=0, out=None) -> Any: ...  # ops.pointwise
     def round_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def rsqrt(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -358,6 +448,7 @@ class Tensor:
     def scatter_reduce(self, dim, index, src, reduce, *, include_self=True) -> Any: ...  # ops.indexing
     def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True) -> Any: ...  # ops.indexing
     def select(self, dim, index) -> Any: ...  # ops.shape
+    def select_scatter(self, src, dim, index) -> Any: ...  # ops.scatter_views
     @property
     def shape(self) -> Any: ...  # _tensor
     def share_memory_(self) -> Any: ...  # _tensor
@@ -372,9 +463,12 @@ class Tensor:
     def sinh(self, *, out=None) -> Any: ...  # ops.pointwise
     def sinh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def size(self, dim=None) -> Any: ...  # _tensor
+    def slice_scatter(self, src, dim=0, start=None, end=None, step=1) -> Any: ...  # ops.scatter_views
+    def slogdet(self) -> Any: ...  # ops.decomp
     def softmax(self, dim, dtype=None) -> Any: ...  # ops
     def sort(self, dim=-1, descending=False, stable=False) -> Any: ...  # ops.indexing
     def split(self, split_size_or_sections, dim=0) -> Any: ...  # ops.shape
+    def split_with_sizes(self, split_sizes, dim=0) -> Any: ...  # ops.arrange
     def sqrt(self, *, out=None) -> Any: ...  # ops.pointwise
     def sqrt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def square(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -383,15 +477,20 @@ class Tensor:
     def squeeze_(self, *args: Any) -> Any: ...  # ops
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
     def std_mean(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
+    def stft(self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None) -> Any: ...  # ops.spectral
+    def storage_offset(self) -> Any: ...  # ops.tensor_info
     def stride(self, dim=None) -> Any: ...  # _tensor
     def sub(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sub_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def subtract(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sum(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
+    def sum_to_size(self, *size: Any) -> Any: ...  # ops.tensor_info
+    def svd(self, some=True, compute_uv=True) -> Any: ...  # ops.decomp
     def swapaxes(self, dim0, dim1) -> Any: ...  # ops.shape
     def swapdims(self, dim0, dim1) -> Any: ...  # ops.shape
     def t(self) -> Any: ...  # ops.shape
     def t_(self, *args: Any) -> Any: ...  # ops
+    def take(self, index) -> Any: ...  # ops.scatter_views
     def take_along_dim(self, indices, dim=None) -> Any: ...  # ops.indexing
     def tan(self, *, out=None) -> Any: ...  # ops.pointwise
     def tan_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -402,8 +501,10 @@ class Tensor:
     def to(self, *args: Any, **kwargs: Any) -> Any: ...  # ops.conversion
     def tolist(self) -> Any: ...  # _tensor
     def topk(self, k, dim=-1, largest=True, sorted=True) -> Any: ...  # ops.indexing
+    def trace(self) -> Any: ...  # ops.products
     def transpose(self, dim0, dim1) -> Any: ...  # ops.shape
     def transpose_(self, *args: Any) -> Any: ...  # ops
+    def triangular_solve(self, A, upper=True, transpose=False, unitriangular=False) -> Any: ...  # ops.decomp
     def tril(self, diagonal=0) -> Any: ...  # ops.movement
     def triu(self, diagonal=0) -> Any: ...  # ops.movement
     def true_divide(self, other, *, out=None) -> Any: ...  # ops.pointwise
@@ -413,13 +514,20 @@ class Tensor:
     def type_as(self, other) -> Any: ...  # ops.conversion
     def unbind(self, dim=0) -> Any: ...  # ops.shape
     def unflatten(self, dim, sizes) -> Any: ...  # ops.shape
+    def unfold(self, dimension, size, step) -> Any: ...  # ops.scatter_views
     def uniform_(self, a=0.0, b=1.0, *, generator=None) -> Any: ...  # ops.conversion
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None) -> Any: ...  # ops.stats
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None) -> Any: ...  # ops.stats
+    def unsafe_chunk(self, chunks, dim=0) -> Any: ...  # ops.arrange
+    def unsafe_split(self, split_size, dim=0) -> Any: ...  # ops.arrange
     def unsqueeze(self, dim) -> Any: ...  # ops.shape
     def unsqueeze_(self, *args: Any) -> Any: ...  # ops
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
     def var_mean(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
+    def vdot(self, other) -> Any: ...  # ops.products
     def view(self, *shape: Any) -> Any: ...  # ops.shape
     def view_as(self, other) -> Any: ...  # ops
+    def vsplit(self, sections) -> Any: ...  # ops.arrange
     def where(self, condition, other) -> Any: ...  # ops
     def xlogy(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def xlogy_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops

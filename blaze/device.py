@@ -69,9 +69,13 @@ _CACHE: dict = {}
 CPU = device("cpu")
 
 
+# torch.set_default_device: where factory functions put a tensor when no device is named
+DEFAULT = [CPU]
+
+
 def to_device(d) -> device:
     if d is None:
-        return CPU
+        return DEFAULT[0]
     if isinstance(d, int):
         return device("cuda", d)
     return device(d)

@@ -396,7 +396,8 @@ def main(argv=None) -> int:
     torch.set_default_dtype(torch.float64)
     blaze.set_default_dtype(blaze.float64)
     core_cases()
-    from perf import torch_parity_inplace, torch_parity_nn, torch_parity_optim
+    from perf import torch_parity_api, torch_parity_inplace, torch_parity_nn, torch_parity_optim
+    torch_parity_api.register(CASES)
     torch_parity_inplace.register(CASES)
     torch_parity_nn.register(CASES)
     torch_parity_optim.register(CASES)

@@ -1,5 +1,6 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
 from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
+from . import arrange, decomp, lowrank, products, scatter_views, spectral, stats, tensor_info  # noqa: F401
 from .. import _debug, _optable
 from .._tensor import Tensor
 
@@ -54,6 +55,7 @@ def _bind():
         data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
     methods["softmax"] = lambda self, dim, dtype=None: _functional().softmax(self, dim, dtype=dtype)
     methods["log_softmax"] = lambda self, dim, dtype=None: _functional().log_softmax(self, dim, dtype=dtype)
+    methods["hardshrink"] = lambda self, lambd=0.5: _functional().hardshrink(self, lambd)
     methods["__getitem__"] = I.getitem
     methods["__setitem__"] = I.setitem
     for name, fn in methods.items():
@@ -137,4 +139,49 @@ def _inplace_view(fn):
     return method
 
 
+def _bind_coverage():
+    """Tensor methods of the linear-algebra, statistics, scatter and spectral modules (PyTorch's names)."""
+    D, PR, ST, A, SV = decomp, products, stats, arrange, scatter_views
+    methods = {n: getattr(D, n) for n in ("det", "logdet", "slogdet", "inverse", "pinverse", "svd", "qr",
+                                          "cholesky", "cholesky_inverse", "lu_solve", "matrix_exp", "geqrf",
+                                          "orgqr", "ormqr", "triangular_solve")}
+    methods["cholesky_solve"] = lambda self, input2, upper=False: D.cholesky_solve(self, input2, upper)
+    methods["lu"] = lambda self, pivot=True, get_infos=False: D.lu(self, pivot, get_infos)
+    methods.update({n: getattr(PR, n) for n in ("matrix_power", "kron", "cross", "trace", "vdot", "addbmm",
+                                                "addmv", "addr", "dist", "renorm", "renorm_")})
+    methods.update({n: getattr(ST, n) for n in ("nansum", "nanmean", "nanmedian", "nanquantile", "quantile", "mode",
+                                                "cummax", "cummin", "logcumsumexp", "histc", "histogram",
+                                                "bincount", "unique", "unique_consecutive", "cov", "corrcoef",
+                                                "diff")})
+    methods.update({n: getattr(A, n) for n in ("adjoint", "rot90", "hsplit", "vsplit", "dsplit", "moveaxis", "diag",
+                                               "diag_embed", "diagflat", "unsafe_chunk", "unsafe_split",
+                                               "split_with_sizes")})
+    methods["narrow_copy"] = A.COPIES["narrow_copy"]
+    methods["new_empty_strided"] = lambda self, size, stride, *, dtype=None, device=None, requires_grad=False: \
+        A.empty_strided(size, stride, dtype=dtype or self.dtype, device=device or self.device,
+                        requires_grad=requires_grad)
+    methods.update({n: getattr(SV, n) for n in ("diagonal_scatter", "select_scatter", "slice_scatter", "as_strided",
+                                                "as_strided_scatter", "take", "put", "put_", "index_copy",
+                                                "index_copy_", "masked_scatter", "masked_scatter_", "unfold",
+                                                "nonzero_static", "fill_diagonal_")})
+    methods["stft"], methods["istft"] = spectral.stft, spectral.istft
+    methods["is_inference"] = lambda self: False  # inference_mode makes no separate inference tensors (README)
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)
+    for name in ("addbmm", "addmv", "addr"):
+        setattr(Tensor, name + "_", _inplace_method(getattr(PR, name)))
+    for name in ("addmm", "baddbmm"):
+        setattr(Tensor, name + "_", _inplace_method(getattr(linalg, name)))
+    Tensor.mH = property(A.adjoint)
+
+    def _H(self):
+        if self.ndim != 2:
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+        return self.transpose(0, 1)
+    Tensor.H = property(_H)
+    Tensor.as_strided_ = _inplace_view(SV.as_strided)
+
+
 _bind()
+_bind_coverage()
+tensor_info.bind()
