@@ -1,4 +1,6 @@
-"""Defaults of the ``optim`` group over the core tier: SGD, Adam/AdamW, RMSprop and Adagrad steps.
+"""Defaults of the ``optim`` group over the core tier: SGD, Adam/AdamW, RMSprop and Adagrad steps;
+and of the ``foreach`` group: the same steps over lists (one primitive call, looping here),
+zeroing and clipping a list of gradients.
 
 Same arguments and in-place results as the cpu reference (blaze/devices/cpu/optim.py, which
 follows PyTorch's ``_single_tensor_<name>``): the new values are computed in float32 (float64
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ._util import acc
+from ._util import acc, dtype_of
 
 
 def _sq(be, a):
@@ -92,3 +94,49 @@ class OptimDefaults:
         std = self.binary("add", self.unary("sqrt", s), eps)
         self.assign(param, self.binary("sub", p, self.binary("mul", self.binary("div", g, std), clr)))
         return param
+
+    # -- the foreach group: lists of arrays of one device and dtype ------------------------------
+    def sgd_foreach(self, params, grads, momentum_buffers=None, **kw):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.sgd_step(p, g, None if momentum_buffers is None else momentum_buffers[i], **kw)
+
+    def adam_foreach(self, params, grads, exp_avgs, exp_avg_sqs, step, max_exp_avg_sqs=None, **kw):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.adam_step(p, g, exp_avgs[i], exp_avg_sqs[i], step,
+                           None if max_exp_avg_sqs is None else max_exp_avg_sqs[i], **kw)
+
+    def rmsprop_foreach(self, params, grads, square_avgs, grad_avgs=None, momentum_buffers=None, **kw):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.rmsprop_step(p, g, square_avgs[i], None if grad_avgs is None else grad_avgs[i],
+                              None if momentum_buffers is None else momentum_buffers[i], **kw)
+
+    def adagrad_foreach(self, params, grads, state_sums, step, **kw):
+        for p, g, s in zip(params, grads, state_sums):
+            self.adagrad_step(p, g, s, step, **kw)
+
+    def zero_one(self, a):
+        self.assign(a, self.full(tuple(a.shape), 0, dtype_of(a)))
+
+    def zero_foreach(self, arrays):
+        for a in arrays:
+            self.zero_one(a)
+
+    def clip_norm_foreach(self, arrays, max_norm, norm_type):
+        """Scale ``arrays`` in place by min(1, max_norm / (norm + 1e-6)), norm their joint
+        ``norm_type``-norm (``inf``: the largest magnitude); returns the norm, a 0-d array."""
+        total = None
+        for a in arrays:
+            x = self.unary("abs", acc(self, a))
+            if math.isinf(norm_type):
+                part = self.reduce("amax", x, None, False)
+                total = part if total is None else self.binary("maximum", total, part)
+            else:
+                part = self.reduce("sum", self.binary("pow", x, float(norm_type)), None, False)
+                total = part if total is None else self.binary("add", total, part)
+        if not math.isinf(norm_type):
+            total = self.binary("pow", total, 1.0 / float(norm_type))
+        coef = self.binary("minimum", self.binary("mul", self.binary("pow", self.binary("add", total, 1e-6), -1.0),
+                                                  float(max_norm)), 1.0)
+        for a in arrays:
+            self.assign(a, self.binary("mul", acc(self, a), coef))
+        return total
