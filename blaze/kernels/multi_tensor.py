@@ -9,9 +9,10 @@ one launch covers a list of tensors: the host writes one int64 table
 
 and program ``pid`` updates elements ``start[pid] .. start[pid] + BLOCK`` of tensor
 ``id[pid]``, its pointers cast from the table (``tl.pointer_type``). The table depends only on
-the pointers, sizes and BLOCK, so it is uploaded once and cached: the same parameters give
-the same table every step, and a CUDA graph capture (which forbids host-to-device copies)
-finds it already on the device after a warm-up step. Packing the parameters into one arena
+the pointers, sizes and BLOCK, so it is written once and cached: the same parameters give the
+same table every step. It lives in pinned host memory mapped into the device (a few KB read
+over PCIe per launch), so building one needs no host-to-device copy, which a CUDA graph
+capture would refuse (gradients captured into a graph's pool have new pointers). Packing the parameters into one arena
 instead would need the allocator to place them together, which ``Module.to`` does not do.
 """
 from __future__ import annotations
@@ -34,8 +35,8 @@ _UPLOAD = [None]
 
 
 def install_uploader(upload) -> None:
-    """Use ``upload(int64 numpy array) -> device buffer`` for tables of device buffers (the cuda
-    device installs ``DeviceArray.from_host``; kernels import no device layer)."""
+    """Use ``upload(int64 numpy array) -> buffer the device can read`` for tables of device buffers
+    (the cuda device installs pinned, device-mapped host memory; kernels import no device layer)."""
     _UPLOAD[0] = upload
 
 

@@ -13,10 +13,45 @@ from ...kernels import elementwise as _ew
 from ..defaults.optim import OptimDefaults
 from ...kernels import multi_tensor as _mt
 from ...kernels import optim as _opt
+from ...kernels.buffer import HostBuffer
 from .memory import DeviceArray
 from .memory import _contig_strides as _strides
 
-_mt.install_uploader(DeviceArray.from_host)
+
+
+class _MappedTable:
+    """A multi-tensor table in pinned host memory mapped into the device's address space: the
+    kernel reads its few KB over PCIe, and writing it is a host memcpy, not a CUDA copy, so a
+    table first built inside a CUDA graph capture (where host-to-device copies are refused)
+    is still fine."""
+
+    def __init__(self, host: np.ndarray):
+        from cuda.bindings import driver
+
+        from .memory import _check
+        self.dtype, self.shape, self.strides = host.dtype, host.shape, (1,)
+        self._host = _check(driver.cuMemHostAlloc(host.nbytes, driver.CU_MEMHOSTALLOC_DEVICEMAP))
+        np.ctypeslib.as_array((np.ctypeslib.ctypes.c_int64 * host.size).from_address(int(self._host)))[:] = host
+        self._dev = int(_check(driver.cuMemHostGetDevicePointer(self._host, 0)))
+
+    def data_ptr(self) -> int:
+        return self._dev
+
+    def __del__(self):
+        try:
+            from cuda.bindings import driver
+            driver.cuMemFreeHost(self._host)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def _table_buffer(host: np.ndarray):
+    from .memory import device
+    # emulated: the host array itself is what the interpreter reads (the mapped memory's analogue)
+    return HostBuffer(host) if device().emulated else _MappedTable(host)
+
+
+_mt.install_uploader(_table_buffer)
 
 
 class _Flat:
