@@ -14,8 +14,9 @@ Two back ends, one API (``torch.cuda.CUDAGraph``'s):
   stream-ordered allocations are given the capture stream while it captures.
 
 While capturing, what cannot be replayed raises: reading device memory on the host
-(``.item()``, ``.cpu()``, ``print``), a cpu->cuda copy, a device synchronisation, and every
-host round trip counted in ``blaze._flags.FALLBACKS``. Memory allocated during capture belongs
+(``.item()``, ``.cpu()``, ``print``), a cpu->cuda copy (except the constants ``arange`` and
+``linspace`` build from their arguments, which the graph replays), a device synchronisation,
+and every host round trip counted in ``blaze._flags.FALLBACKS``. Memory allocated during capture belongs
 to the graph's pool and stays alive until :meth:`CUDAGraph.reset` (the recorded launches
 reference it). Warm up (run the region once eagerly) before capturing, as with PyTorch: the
 first run compiles kernels, picks configs and uploads the multi-tensor tables.
@@ -79,6 +80,7 @@ class CUDAGraph:
         self._cu_graph = None
         self._stream = None
         self._saved: list = []
+        self._staged: list = []            # real GPU: host bytes of captured constant uploads
 
     # -- capture -------------------------------------------------------------------------
     def capture_begin(self, pool=None, capture_error_mode: str = "global") -> None:
@@ -114,9 +116,8 @@ class CUDAGraph:
         from triton.runtime.jit import KernelInterface
         real_getitem = KernelInterface.__getitem__
         saved = [(KernelInterface, "__getitem__", real_getitem)]
+        records = self._records
         if dev.emulated:
-            records = self._records
-
             def getitem(kernel, grid):
                 return lambda *args, **kw: records.append((kernel, grid, args, kw))
             KernelInterface.__getitem__ = getitem
@@ -128,7 +129,18 @@ class CUDAGraph:
             ptr = real_alloc(nbytes)
             allocs.append((ptr, nbytes))          # the graph's pool: alive while a record uses it
             return ptr
-        for name, fn in (("alloc", alloc), ("upload", _refuse("a cpu->cuda copy")),
+        real_upload, refuse_upload = dev.upload, _refuse("a cpu->cuda copy")
+
+        def upload(ptr, host):
+            if not _flags.constant_upload[0]:   # arange/linspace: a constant of the op's arguments
+                refuse_upload()
+            staged = host.copy()                 # the graph owns the bytes it replays
+            real_upload(ptr, staged)
+            if dev.emulated:
+                records.append((None, None, (real_upload, ptr, staged), None))
+            else:
+                self._staged.append(staged)
+        for name, fn in (("alloc", alloc), ("upload", upload),
                          ("download", _refuse("a cuda->cpu copy (.item(), .cpu(), .numpy(), print)")),
                          ("host_bytes", _refuse("reading cuda memory on the host (.item(), .cpu(), .numpy())")),
                          ("synchronize", _refuse("a device synchronisation"))):
@@ -163,7 +175,10 @@ class CUDAGraph:
             _check(d.drv.cuGraphLaunch(self._exec, d.stream))
             return
         for kernel, grid, args, kw in self._records:
-            kernel.run(*args, grid=grid, warmup=False, **kw)
+            if kernel is None:                   # a replayed constant upload (arange, linspace)
+                args[0](args[1], args[2])
+            else:
+                kernel.run(*args, grid=grid, warmup=False, **kw)
 
     def reset(self) -> None:
         """Drop the capture and release the memory its pool holds."""
@@ -171,6 +186,7 @@ class CUDAGraph:
             raise RuntimeError("reset() called on a graph that is still capturing")
         self._records.clear()
         self._allocs.clear()
+        self._staged.clear()
         if self._exec is not None:
             from .. import cuda
             drv = cuda._dev().drv

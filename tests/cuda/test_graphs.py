@@ -52,12 +52,23 @@ def test_what_cannot_be_captured_raises_and_leaves_no_capture_behind(what, fn):
     assert float((x * 0 + 1).sum().item()) == 4.0          # the device works again
 
 
+@emulated_only
+def test_arange_inside_a_capture_is_a_replayed_constant():
+    x = blaze.zeros(5, device="cuda")
+    x + blaze.arange(5, device="cuda")
+    g = CUDAGraph()
+    with graph(g):
+        y = x + blaze.arange(5, device="cuda")
+    x.copy_(blaze.ones(5, device="cuda"))
+    g.replay()
+    np.testing.assert_array_equal(_np(y), np.arange(5) + 1.0)
+
+
 def test_a_host_round_trip_raises_during_capture():
     x = blaze.randn(4, device="cuda")
     with pytest.raises(RuntimeError, match="host round trip"):
         with graph(CUDAGraph()):
             _flags.FALLBACKS["some_primitive"] += 1
-    assert _flags.FALLBACKS["some_primitive"] == 0 or True
     assert type(_flags.FALLBACKS).__name__ == "Counter"
 
 
