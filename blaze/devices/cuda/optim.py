@@ -85,24 +85,33 @@ def _one(a):
 
 class TritonOptimPrimitives:
     # -- one parameter ---------------------------------------------------------------------
-    def sgd_step(self, param, grad, momentum_buffer=None, **kw):
+    def sgd_step(self, param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+                 weight_decay=0.0, maximize=False, first_step=False):
         """In-place SGD step; momentum state is kept float32 inside the kernel."""
-        self.sgd_foreach([param], [grad], _one(momentum_buffer), **kw)
+        self.sgd_foreach([param], [grad], _one(momentum_buffer), lr=lr, momentum=momentum, dampening=dampening,
+                         nesterov=nesterov, weight_decay=weight_decay, maximize=maximize, first_step=first_step)
         return param
 
-    def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, **kw):
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, *, lr=1e-3,
+                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
         """In-place Adam/AdamW step; state in a dtype other than float32 round-trips through float32 copies."""
-        self.adam_foreach([param], [grad], [exp_avg], [exp_avg_sq], step, _one(max_exp_avg_sq), **kw)
+        self.adam_foreach([param], [grad], [exp_avg], [exp_avg_sq], step, _one(max_exp_avg_sq), lr=lr, betas=betas,
+                          eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
         return param
 
-    def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, **kw):
+    def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2, alpha=0.99,
+                     eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
         """In-place RMSprop step; state in a dtype other than float32 round-trips through float32 copies."""
-        self.rmsprop_foreach([param], [grad], [square_avg], _one(grad_avg), _one(momentum_buffer), **kw)
+        self.rmsprop_foreach([param], [grad], [square_avg], _one(grad_avg), _one(momentum_buffer), lr=lr,
+                             alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+                             maximize=maximize)
         return param
 
-    def adagrad_step(self, param, grad, state_sum, step, **kw):
+    def adagrad_step(self, param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                     maximize=False):
         """In-place Adagrad step; a state sum in a dtype other than float32 goes through a float32 copy."""
-        self.adagrad_foreach([param], [grad], [state_sum], step, **kw)
+        self.adagrad_foreach([param], [grad], [state_sum], step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                             eps=eps, maximize=maximize)
         return param
 
     # -- a list of parameters of one dtype: one launch ----------------------------------------
@@ -146,7 +155,7 @@ class TritonOptimPrimitives:
         _mt.zero_([a for a, f in zip(arrays, fast) if f])
         for a, f in zip(arrays, fast):
             if not f:
-                self.zero_one(a)
+                self._zero_one(a)
 
     def clip_norm_foreach(self, arrays, max_norm, norm_type):
         """Scale ``arrays`` (one dtype) in place by min(1, max_norm / (norm + 1e-6)), norm
