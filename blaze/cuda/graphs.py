@@ -113,14 +113,17 @@ class CUDAGraph:
             _CAPTURING[0] = None
 
     def _install(self, dev) -> None:
-        from triton.runtime.jit import KernelInterface
-        real_getitem = KernelInterface.__getitem__
-        saved = [(KernelInterface, "__getitem__", real_getitem)]
+        from triton.runtime.interpreter import InterpretedFunction
+        from triton.runtime.jit import JITFunction, KernelInterface
+        saved = []
         records = self._records
         if dev.emulated:
             def getitem(kernel, grid):
                 return lambda *args, **kw: records.append((kernel, grid, args, kw))
-            KernelInterface.__getitem__ = getitem
+            # on each class: a subclass may hold its own __getitem__ (a test's counting wrapper)
+            for cls in (KernelInterface, JITFunction, InterpretedFunction):
+                saved.append((cls, "__getitem__", cls.__dict__.get("__getitem__")))
+                cls.__getitem__ = getitem
         else:
             self._begin_stream_capture(dev, saved)
         real_alloc, allocs = dev.alloc, self._allocs
@@ -153,10 +156,10 @@ class CUDAGraph:
     def _uninstall(self) -> None:
         errors = []
         for obj, name, value in reversed(self._saved):
-            if value is None:
-                obj.__dict__.pop(name, None)
-            else:
+            if value is not None:
                 setattr(obj, name, value)
+            elif name in vars(obj):
+                delattr(obj, name)
         self._saved = []
         if self._stream is not None:
             self._end_stream_capture(errors)
