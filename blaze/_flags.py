@@ -21,3 +21,8 @@ cudnn_enabled: bool = True
 
 # Host round trips on the cuda device, by primitive name; tests assert the hot paths add none.
 FALLBACKS: Counter = Counter()
+
+# Set while the cuda backend uploads a constant built from an op's arguments alone (arange,
+# linspace): a CUDA graph capture replays such an upload (blaze/cuda/graphs.py) instead of
+# refusing it as it refuses other host-to-device copies, whose source may change between replays.
+constant_upload: list = [False]

@@ -1,4 +1,4 @@
-"""Training-step throughput of a GPT-2-small and a ResNet-style CNN: blaze vs PyTorch eager, bf16 autocast.
+"""Training-step throughput of a GPT-2-small and a ResNet-style CNN: blaze eager, blaze graphed, PyTorch eager.
 
     PYTHONPATH=. python perf/bench_gpu_models.py --out results.json [--quick]
 
@@ -7,7 +7,8 @@ GPU and one failure leaves the others' numbers), times ``--steps`` steps after
 ``--warmup`` steps (compilation, pool warm-up) between device synchronisations, and
 reports tokens/s (GPT) or images/s (CNN). Both sides use the same architecture, sizes,
 optimizer (AdamW for GPT, SGD+momentum for the CNN) and bf16 autocast; PyTorch runs eager
-(no torch.compile). blaze never imports torch; the torch side runs only if it is installed.
+(no torch.compile). ``blaze_graphed`` replays each step from one CUDA graph
+(blaze.cuda.GraphedTrainStep). blaze never imports torch; the torch side runs only if it is installed.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ QUICK = {"gpt": dict(batch=2, seq=256), "cnn": dict(batch=32, hw=32)}
 
 
 # ----------------------------------------------------------------------------- blaze side
-def _blaze_step(model_name, size, steps, warmup):
+def _blaze_step(model_name, size, steps, warmup, graphed=False):
     import numpy as np
 
     import blaze
@@ -56,6 +57,12 @@ def _blaze_step(model_name, size, steps, warmup):
         loss.backward()
         opt.step()
         return loss
+    if graphed:  # forward + backward (+ the optimizer where capturable) replayed from one CUDA graph
+        def graphed_loss(m, xs, ys):
+            with blaze.autocast(device_type="cuda", dtype=blaze.bfloat16):
+                return m(xs, ys) if model_name == "gpt" else F.cross_entropy(m(xs), ys)
+        gstep = blaze.cuda.GraphedTrainStep(model, graphed_loss, opt, (x, y), num_warmup_iters=max(warmup, 1))
+        step = lambda: gstep(x, y)  # noqa: E731
     from blaze.devices.cuda import backend as triton_backend
     for _ in range(warmup):
         loss = step()
@@ -174,7 +181,8 @@ def _torch_step(model_name, size, steps, warmup):
                 device=torch.cuda.get_device_name(), torch=torch.__version__)
 
 
-RUNNERS = {"blaze": _blaze_step, "torch": _torch_step}
+RUNNERS = {"blaze": _blaze_step, "torch": _torch_step,
+           "blaze_graphed": lambda *a: _blaze_step(*a, graphed=True)}
 
 
 def _child(args) -> int:
@@ -200,7 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=150, help="seconds per (framework, model) process")
     ap.add_argument("--models", default="gpt,cnn")
-    ap.add_argument("--frameworks", default="torch,blaze")
+    ap.add_argument("--frameworks", default="torch,blaze,blaze_graphed")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--framework", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -227,8 +235,9 @@ def main(argv=None) -> int:
     ratios = {}
     for model in args.models.split(","):
         got = {r["framework"]: r for r in results if r["model"] == model and r.get("ok")}
-        if "blaze" in got and "torch" in got:
-            ratios[model] = got["blaze"]["per_s"] / got["torch"]["per_s"]
+        for fw in ("blaze", "blaze_graphed"):
+            if fw in got and "torch" in got:
+                ratios[model if fw == "blaze" else model + "_graphed"] = got[fw]["per_s"] / got["torch"]["per_s"]
     out = dict(results=results, blaze_over_torch=ratios,
                targets=dict(gpt=1.0, cnn=0.8), sizes=QUICK if args.quick else SIZES)
     with open(args.out, "w") as f:

@@ -3,16 +3,18 @@
 #
 #   OUT=/some/dir bash perf/gpu_check.sh        # from anywhere; runs in the repository root
 #
-# Steps, each under its own time limit AND a whole-script deadline (BUDGET_S, default 450 s,
-# so the script ends within ~8 minutes even if every step runs to its limit):
+# Steps, each under its own time limit AND a whole-script deadline (BUDGET_S, default 540 s,
+# so the script ends within ~9 minutes even if every step runs to its limit):
 #   env           GPU, driver, Python / Triton / cuda-bindings / torch versions     (env.json)
 #   cuda_tests    tests/cuda on the real device                                      (pytest_cuda.log)
 #   models_gpt    GPT-2-small training steps, blaze vs PyTorch eager, bf16           (models_gpt.json)
 #   models_cnn    ResNet-style CNN training steps, blaze vs PyTorch eager, bf16      (models_cnn.json)
+#   graphs        tests/cuda/test_graphs.py through real stream capture, then both   (pytest_graphs.log,
+#                 models as one CUDA graph per step (blaze.cuda.GraphedTrainStep)    models_graphed.json)
 #   kernel_tests  the model-critical kernel tests (matmul, attention, conv, norms,   (pytest_kernels.log)
 #                 softmax, losses: ~140 of the ~490; the rest run in CI emulated)
 #   perf          the perf suite on cuda, quick sizes                                 (perf.json)
-# Limits (s): 15 + 100 + 130 + 100 + 70 + 35 = 450. Everything is written under $OUT (logs,
+# Limits (s): 15 + 100 + 130 + 100 + 90 + 70 + 35 = 540. Everything is written under $OUT (logs,
 # JSON, summary.json); the last thing printed is a summary table, one row per step.
 #
 # Without a GPU the device steps are skipped with one line each, unless TRITON_INTERPRET=1
@@ -31,7 +33,7 @@ else
     unset TRITON_INTERPRET
 fi
 PY=${PYTHON:-python3}
-BUDGET_S=${BUDGET_S:-450}
+BUDGET_S=${BUDGET_S:-540}
 T_START=$(date +%s)
 declare -A RC WALL STATUS
 ORDER=()
@@ -97,9 +99,12 @@ if [ "${RC[env]}" = 0 ]; then
         --maxfail=10 --durations=15 --basetemp="$OUT/pytest_tmp"
     # one (framework, model) child process per --timeout: 2 children must fit the step limit
     step models_gpt 130 models_gpt.log "$PY" perf/bench_gpu_models.py --models gpt --timeout 62 \
-        --out "$OUT/models_gpt.json"
+        --frameworks torch,blaze --out "$OUT/models_gpt.json"
     step models_cnn 100 models_cnn.log "$PY" perf/bench_gpu_models.py --models cnn --timeout 47 \
-        --out "$OUT/models_cnn.json"
+        --frameworks torch,blaze --out "$OUT/models_cnn.json"
+    step graphs 90 pytest_graphs.log bash -c "$PY -m pytest -p no:cacheprovider -p no:warnings tests/cuda/test_graphs.py \
+        && $PY perf/bench_gpu_models.py --models gpt,cnn --frameworks blaze_graphed --timeout 35 \
+        --out $OUT/models_graphed.json"
     step kernel_tests 70 pytest_kernels.log "$PY" -m pytest -p no:cacheprovider -p no:warnings --maxfail=10 \
         --durations=10 tests/kernels/test_matmul.py tests/kernels/test_attention.py tests/kernels/test_conv.py \
         tests/kernels/test_layernorm.py tests/kernels/test_softmax.py tests/kernels/test_loss.py
@@ -111,7 +116,7 @@ if [ "${RC[env]}" = 0 ]; then
 else
     echo "NOTE: no usable cuda device (see $OUT/env.json); TRITON_INTERPRET=1 makes this an emulated dry run"
     why="no cuda device"
-    for s in cuda_tests models_gpt models_cnn kernel_tests perf; do skip "$s" "$why"; done
+    for s in cuda_tests models_gpt models_cnn graphs kernel_tests perf; do skip "$s" "$why"; done
 fi
 
 # summary.json, then the table (printed last). Values travel through the environment, not code.

@@ -110,12 +110,13 @@ CASES.update({
 _RANDOM = {"dropout", "dropout_backward", "dropout_mask"}          # tested with a generator below
 _CREATION = {"arange", "linspace", "eye", "clamp", "stack", "expand_dims", "index_select", "linear"}
 _OPTIM = set(GROUPS["optim"])
+_FOREACH = set(GROUPS["foreach"])  # the cpu device runs these defaults: tests/optim/test_foreach.py checks them
 _FUSED = set(GROUPS["fused"])  # the cpu device runs these defaults: tests/nn/test_linear_act.py checks them
 
 
 def test_every_group_primitive_is_checked_here():
     declared = {n for names in GROUPS.values() for n in names}
-    assert declared - set(CASES) - _RANDOM - _CREATION - _OPTIM - _FUSED == set()
+    assert declared - set(CASES) - _RANDOM - _CREATION - _OPTIM - _FUSED - _FOREACH == set()
 
 
 def _close(a, b):
@@ -225,8 +226,11 @@ def _train(build, batch, steps=2, opt=lambda ps: blaze.optim.Adam(ps, lr=1e-2, e
 
 
 def _same_run(build, batch, **kw):
+    from blaze._flags import FALLBACKS
     ref = _train(build, batch, **kw)
+    before = FALLBACKS["optimizer_host_update"]
     core = _on_core_only(lambda: _train(build, batch, **kw))
+    assert FALLBACKS["optimizer_host_update"] == before   # the optim group's default over the core, no host step
     np.testing.assert_allclose(core[0], ref[0], rtol=1e-5)
     assert len(core[1]) == len(ref[1])
     for a, b in zip(core[1], ref[1]):

@@ -1,4 +1,4 @@
-"""``blaze.cuda``: the GPU device's state, memory statistics, seeding, events and streams.
+"""``blaze.cuda``: the GPU device's state, memory statistics, seeding, events, streams and graphs.
 
 ``is_available()`` reports a real NVIDIA GPU (driver + cuda-bindings). Under
 ``TRITON_INTERPRET=1`` without one, the "cuda" device still works, *emulated*: memory in
@@ -146,12 +146,21 @@ def empty_cache() -> None:
         _dev().trim()
 
 
+_GRAPH_NAMES = ("CUDAGraph", "graph", "graph_pool_handle", "make_graphed_callables", "is_current_stream_capturing")
+
+
 def __getattr__(name):
     if name == "OutOfMemoryError":
         return _mem().OutOfMemoryError
     if name == "amp":
         from . import amp
         return amp
+    if name in _GRAPH_NAMES:  # imported on first use
+        import importlib
+        return getattr(importlib.import_module(".graphs", __name__), name)
+    if name == "GraphedTrainStep":
+        import importlib
+        return importlib.import_module(".graphed", __name__).GraphedTrainStep
     raise AttributeError(f"module 'blaze.cuda' has no attribute {name!r}")
 
 

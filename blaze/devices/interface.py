@@ -44,6 +44,10 @@ GROUPS = {
     "attention": ("attention", "attention_backward"),
     "rnn": ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "rnn_forward", "rnn_backward"),
     "optim": ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step"),
+    # the same steps over a list of tensors of one device and dtype (PyTorch's foreach/fused),
+    # zero_grad(set_to_none=False) and clip_grad_norm_(foreach=True)
+    "foreach": ("sgd_foreach", "adam_foreach", "rmsprop_foreach", "adagrad_foreach", "zero_foreach",
+                "clip_norm_foreach"),
 }
 
 

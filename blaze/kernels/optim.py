@@ -1,4 +1,7 @@
-"""Fused in-place optimizer steps (SGD, Adam, AdamW, RMSprop, Adagrad) over flat parameter/grad/state buffers.
+"""Fused in-place optimizer steps (SGD, Adam, AdamW, RMSprop, Adagrad) over lists of parameter/grad/state buffers.
+
+One launch per list (``*_multi``; ``*_step`` is a list of one): each kernel walks a table of
+tensors (blaze/kernels/multi_tensor.py), as PyTorch's ``fused=True`` steps do.
 
 One pass per step: SGD reads p, g (+ momentum buffer) and writes p (+ buffer): 3-5 accesses per
 element instead of the 6-10 of an unfused chain of Tensor ops. Adam reads p, g, m, v
@@ -17,25 +20,27 @@ import triton.language as tl
 
 from blaze.kernels.buffer import check_buffer
 from blaze.kernels.index import move_heuristic, numel
+from blaze.kernels.multi_tensor import column, contiguous, locate, table, tl_dtype
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
 FLOATS = ("float32", "float16", "bfloat16")
 
 
 @triton.jit
-def _sgd_kernel(p_ptr, g_ptr, buf_ptr, N, lr, momentum, dampening, weight_decay,
-                HAS_WD: tl.constexpr, MOMENTUM: tl.constexpr, FIRST: tl.constexpr,
-                NESTEROV: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
-    # read p, g (+ buf unless FIRST); write p (+ buf)
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    m = offs < N
+def _sgd_kernel(tab, T, P, lr, momentum, dampening, weight_decay,
+                P_DT: tl.constexpr, G_DT: tl.constexpr, HAS_WD: tl.constexpr, MOMENTUM: tl.constexpr,
+                FIRST: tl.constexpr, NESTEROV: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
+    # columns p, g, buf; read p, g (+ buf unless FIRST); write p (+ buf)
+    t, offs, m = locate(tab, T, P, BLOCK, 3)
+    p_ptr = column(tab, 0, T, t, P_DT)
     p = tl.load(p_ptr + offs, mask=m).to(tl.float32)
-    g = tl.load(g_ptr + offs, mask=m).to(tl.float32)
+    g = tl.load(column(tab, 1, T, t, G_DT) + offs, mask=m).to(tl.float32)
     if MAXIMIZE:
         g = -g
     if HAS_WD:
         g = g + weight_decay * p
     if MOMENTUM:
+        buf_ptr = column(tab, 2, T, t, tl.float32)
         if FIRST:          # PyTorch: buf = clone(grad) on the first step, no dampening
             buf = g
         else:
@@ -45,19 +50,20 @@ def _sgd_kernel(p_ptr, g_ptr, buf_ptr, N, lr, momentum, dampening, weight_decay,
             g = g + momentum * buf
         else:
             g = buf
-    tl.store(p_ptr + offs, (p - lr * g).to(p_ptr.dtype.element_ty), mask=m)
+    tl.store(p_ptr + offs, (p - lr * g).to(P_DT), mask=m)
 
 
 @triton.jit
-def _adam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, vmax_ptr, N, lr, beta1, beta2, eps, weight_decay,
-                 step_size, bc2_sqrt,
-                 HAS_WD: tl.constexpr, DECOUPLED: tl.constexpr, AMSGRAD: tl.constexpr,
-                 MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
-    # read p, g, m, v (+ vmax); write p, m, v (+ vmax)
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+def _adam_kernel(tab, T, P, lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt,
+                 P_DT: tl.constexpr, G_DT: tl.constexpr, HAS_WD: tl.constexpr, DECOUPLED: tl.constexpr,
+                 AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
+    # columns p, g, m, v, vmax; read p, g, m, v (+ vmax); write p, m, v (+ vmax)
+    t, offs, mask = locate(tab, T, P, BLOCK, 5)
+    p_ptr = column(tab, 0, T, t, P_DT)
+    m_ptr = column(tab, 2, T, t, tl.float32)
+    v_ptr = column(tab, 3, T, t, tl.float32)
     p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
-    g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
+    g = tl.load(column(tab, 1, T, t, G_DT) + offs, mask=mask).to(tl.float32)
     if MAXIMIZE:
         g = -g
     if HAS_WD:
@@ -71,21 +77,23 @@ def _adam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, vmax_ptr, N, lr, beta1, beta2, eps,
     tl.store(m_ptr + offs, m, mask=mask)
     tl.store(v_ptr + offs, v, mask=mask)
     if AMSGRAD:
+        vmax_ptr = column(tab, 4, T, t, tl.float32)
         v = tl.maximum(tl.load(vmax_ptr + offs, mask=mask), v)
         tl.store(vmax_ptr + offs, v, mask=mask)
     denom = tl.sqrt(v) / bc2_sqrt + eps
-    tl.store(p_ptr + offs, (p - step_size * (m / denom)).to(p_ptr.dtype.element_ty), mask=mask)
+    tl.store(p_ptr + offs, (p - step_size * (m / denom)).to(P_DT), mask=mask)
 
 
 @triton.jit
-def _rmsprop_kernel(p_ptr, g_ptr, sq_ptr, gavg_ptr, buf_ptr, N, lr, alpha, eps, weight_decay, momentum,
-                    HAS_WD: tl.constexpr, CENTERED: tl.constexpr, MOMENTUM: tl.constexpr,
-                    MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
-    # read p, g, sq (+ gavg, + buf); write p, sq (+ gavg, + buf): 5-9 accesses per element
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+def _rmsprop_kernel(tab, T, P, lr, alpha, eps, weight_decay, momentum,
+                    P_DT: tl.constexpr, G_DT: tl.constexpr, HAS_WD: tl.constexpr, CENTERED: tl.constexpr,
+                    MOMENTUM: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
+    # columns p, g, sq, gavg, buf; read p, g, sq (+ gavg, + buf); write p, sq (+ gavg, + buf)
+    t, offs, mask = locate(tab, T, P, BLOCK, 5)
+    p_ptr = column(tab, 0, T, t, P_DT)
+    sq_ptr = column(tab, 2, T, t, tl.float32)
     p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
-    g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
+    g = tl.load(column(tab, 1, T, t, G_DT) + offs, mask=mask).to(tl.float32)
     if MAXIMIZE:
         g = -g
     if HAS_WD:
@@ -93,41 +101,36 @@ def _rmsprop_kernel(p_ptr, g_ptr, sq_ptr, gavg_ptr, buf_ptr, N, lr, alpha, eps, 
     sq = tl.load(sq_ptr + offs, mask=mask) * alpha + (1.0 - alpha) * g * g   # mul_(alpha).addcmul_(g, g, 1-alpha)
     tl.store(sq_ptr + offs, sq, mask=mask)
     if CENTERED:       # grad_avg.lerp_(grad, 1 - alpha); avg = sqrt(square_avg - grad_avg^2)
+        gavg_ptr = column(tab, 3, T, t, tl.float32)
         ga = tl.load(gavg_ptr + offs, mask=mask)
         ga = ga + (1.0 - alpha) * (g - ga)
         tl.store(gavg_ptr + offs, ga, mask=mask)
         sq = sq - ga * ga
     step = g / (tl.sqrt(sq) + eps)
     if MOMENTUM:       # buf.mul_(momentum).addcdiv_(grad, avg)
+        buf_ptr = column(tab, 4, T, t, tl.float32)
         step = tl.load(buf_ptr + offs, mask=mask) * momentum + step
         tl.store(buf_ptr + offs, step, mask=mask)
-    tl.store(p_ptr + offs, (p - lr * step).to(p_ptr.dtype.element_ty), mask=mask)
+    tl.store(p_ptr + offs, (p - lr * step).to(P_DT), mask=mask)
 
 
 @triton.jit
-def _adagrad_kernel(p_ptr, g_ptr, sum_ptr, N, clr, eps, weight_decay,
-                    HAS_WD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
-    # read p, g, sum; write p, sum: 5 accesses per element
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+def _adagrad_kernel(tab, T, P, clr, eps, weight_decay,
+                    P_DT: tl.constexpr, G_DT: tl.constexpr, HAS_WD: tl.constexpr, MAXIMIZE: tl.constexpr,
+                    BLOCK: tl.constexpr):
+    # columns p, g, sum; read p, g, sum; write p, sum: 5 accesses per element
+    t, offs, mask = locate(tab, T, P, BLOCK, 3)
+    p_ptr = column(tab, 0, T, t, P_DT)
+    sum_ptr = column(tab, 2, T, t, tl.float32)
     p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
-    g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
+    g = tl.load(column(tab, 1, T, t, G_DT) + offs, mask=mask).to(tl.float32)
     if MAXIMIZE:
         g = -g
     if HAS_WD:
         g = g + weight_decay * p
     acc = tl.load(sum_ptr + offs, mask=mask) + g * g                           # addcmul_(g, g, value=1)
     tl.store(sum_ptr + offs, acc, mask=mask)
-    tl.store(p_ptr + offs, (p - clr * (g / (tl.sqrt(acc) + eps))).to(p_ptr.dtype.element_ty), mask=mask)
-
-
-def _contiguous(buf) -> bool:
-    want = 1
-    for size, stride in reversed(list(zip(buf.shape, buf.strides))):
-        if size != 1 and stride != want:
-            return False
-        want *= size
-    return True
+    tl.store(p_ptr + offs, (p - clr * (g / (tl.sqrt(acc) + eps))).to(P_DT), mask=mask)
 
 
 def _check_flat(param, grad, states):
@@ -140,16 +143,35 @@ def _check_flat(param, grad, states):
     for name, buf in named:
         if tuple(buf.shape) != tuple(param.shape):
             raise ValueError(f"{name}: shape {tuple(buf.shape)} differs from param shape {tuple(param.shape)}")
-        if not _contiguous(buf):
+        if not contiguous(buf):
             raise ValueError(f"{name}: fused optimizer steps need contiguous buffers, got strides {tuple(buf.strides)}")
 
 
-def _launch(kernel, n, args, dtype, config, **flags):
+def _columns(params, grads, named_states):
+    """Validate the lists and return the kernel's columns (a missing state column repeats params:
+    the kernel's flags keep it unread)."""
+    named = [(name, None if col is None else list(col)) for name, col in named_states]
+    for name, col in [("grads", grads)] + named:
+        if col is not None and len(col) != len(params):
+            raise ValueError(f"{name}: {len(col)} tensors for {len(params)} params")
+    for i, (p, g) in enumerate(zip(params, grads)):
+        _check_flat(p, g, [(name, col[i]) for name, col in named if col is not None])
+    for name, col in (("params", params), ("grads", grads)):
+        if len({str(b.dtype) for b in col}) > 1:
+            raise ValueError(f"{name}: one dtype per multi-tensor step, got {sorted({str(b.dtype) for b in col})}")
+    return [list(params), list(grads)] + [col if col is not None else list(params) for _, col in named]
+
+
+def _launch(kernel, columns, scalars, config, **flags):
+    """One launch over every tensor of ``columns`` (blaze/kernels/multi_tensor.py's table)."""
+    n = sum(numel(b.shape) for b in columns[0])
     if n == 0:
         return
-    cfg = config or config_for("optim", dict(numel=n, dtype=str(dtype)))
+    cfg = config or config_for("optim", dict(numel=n, dtype=str(columns[0][0].dtype)))
     meta, opts = launch_options(cfg)
-    kernel[(triton.cdiv(n, meta["BLOCK"]),)](*args, **flags, **meta, **opts)
+    tab, T, P = table(columns, meta["BLOCK"])
+    kernel[(P,)](tab, T, P, *map(float, scalars), P_DT=tl_dtype(columns[0][0]), G_DT=tl_dtype(columns[1][0]),
+                 **flags, **meta, **opts)
 
 
 # PyTorch's wording for each hyper-parameter that must not be negative
@@ -163,45 +185,43 @@ def _check_nonnegative(**values):
             raise ValueError(f"Invalid {_HYPER_NAMES[name]}: {v}")
 
 
-def sgd_step(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
-             weight_decay=0.0, maximize=False, first_step=False, config=None):
-    """One in-place ``torch.optim.SGD`` step on a flat buffer.
+def sgd_multi(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
+              weight_decay=0.0, maximize=False, first_step=False, config=None):
+    """One in-place ``torch.optim.SGD`` step on lists of buffers: one launch.
 
     Args:
-        param, grad: same shape, contiguous, float32/float16/bfloat16.
-        momentum_buffer: float32, required when momentum != 0.
-        first_step: the buffer does not exist yet: it is set to the (decayed) gradient,
-            like PyTorch's ``buf = clone(grad)``, without dampening.
-    Returns:
-        param.
+        params, grads: lists of contiguous buffers (pairwise same shape), one float dtype each.
+        momentum_buffers: float32 list, required when momentum != 0.
+        first_step: the buffers do not hold a momentum yet: they are set to the (decayed)
+            gradient, like PyTorch's ``buf = clone(grad)``, without dampening.
     """
     _check_nonnegative(lr=lr, momentum=momentum, weight_decay=weight_decay)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-    if momentum != 0 and momentum_buffer is None:
+    if momentum != 0 and (momentum_buffers is None or any(b is None for b in momentum_buffers)):
         raise ValueError("sgd_step: momentum != 0 needs a float32 momentum_buffer")
-    states = [("momentum_buffer", momentum_buffer)] if momentum != 0 else []
-    _check_flat(param, grad, states)
-    _launch(_sgd_kernel, numel(param.shape),
-            (param, grad, momentum_buffer if momentum != 0 else param, numel(param.shape),
-             float(lr), float(momentum), float(dampening), float(weight_decay)),
-            param.dtype, config, HAS_WD=weight_decay != 0, MOMENTUM=momentum != 0, FIRST=bool(first_step),
-            NESTEROV=bool(nesterov), MAXIMIZE=bool(maximize))
+    cols = _columns(params, grads, [("momentum_buffer", momentum_buffers if momentum != 0 else None)])
+    _launch(_sgd_kernel, cols, (lr, momentum, dampening, weight_decay), config, HAS_WD=weight_decay != 0,
+            MOMENTUM=momentum != 0, FIRST=bool(first_step), NESTEROV=bool(nesterov), MAXIMIZE=bool(maximize))
+
+
+def sgd_step(param, grad, momentum_buffer=None, **kw):
+    """:func:`sgd_multi` on one buffer (``momentum_buffer`` float32, required when momentum != 0).
+    Returns param."""
+    sgd_multi([param], [grad], None if momentum_buffer is None else [momentum_buffer], **kw)
     return param
 
 
-def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-              weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None, maximize=False, decoupled=False,
-              config=None):
-    """One in-place ``torch.optim.Adam`` step (``decoupled=True``: AdamW) on a flat buffer.
+def adam_multi(params, grads, exp_avgs, exp_avg_sqs, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+               weight_decay=0.0, amsgrad=False, max_exp_avg_sqs=None, maximize=False, decoupled=False,
+               config=None):
+    """One in-place ``torch.optim.Adam`` step (``decoupled=True``: AdamW) on lists of buffers: one launch.
 
     Args:
-        param, grad: same shape, contiguous, float32/float16/bfloat16.
-        exp_avg, exp_avg_sq (, max_exp_avg_sq with amsgrad): float32 state, zeros at step 1.
-        step: the step count after this step's increment (1 on the first step); bias
-            corrections 1 - beta**step are computed here in float64, as PyTorch does.
-    Returns:
-        param.
+        params, grads: lists of contiguous buffers (pairwise same shape), one float dtype each.
+        exp_avgs, exp_avg_sqs (, max_exp_avg_sqs with amsgrad): float32 state, zeros at step 1.
+        step: the step count of every tensor after this step's increment (1 on the first step);
+            bias corrections 1 - beta**step are computed here in float64, as PyTorch does.
     """
     beta1, beta2 = betas
     _check_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
@@ -209,20 +229,20 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0.
         raise ValueError(f"Invalid beta parameters: {betas}")
     if int(step) < 1:
         raise ValueError(f"adam_step: step counts from 1, got {step}")
-    if amsgrad and max_exp_avg_sq is None:
+    if amsgrad and (max_exp_avg_sqs is None or any(b is None for b in max_exp_avg_sqs)):
         raise ValueError("adam_step: amsgrad=True needs a float32 max_exp_avg_sq buffer")
-    states = [("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)]
-    states += [("max_exp_avg_sq", max_exp_avg_sq)] if amsgrad else []
-    _check_flat(param, grad, states)
+    cols = _columns(params, grads, [("exp_avg", exp_avgs), ("exp_avg_sq", exp_avg_sqs),
+                                    ("max_exp_avg_sq", max_exp_avg_sqs if amsgrad else None)])
     bc1 = 1.0 - beta1 ** int(step)
     bc2 = 1.0 - beta2 ** int(step)
-    n = numel(param.shape)
-    _launch(_adam_kernel, n,
-            (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq, n,
-             float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
-             float(lr / bc1), math.sqrt(bc2)),
-            param.dtype, config, HAS_WD=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad),
-            MAXIMIZE=bool(maximize))
+    _launch(_adam_kernel, cols, (lr, beta1, beta2, eps, weight_decay, lr / bc1, math.sqrt(bc2)), config,
+            HAS_WD=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad), MAXIMIZE=bool(maximize))
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, max_exp_avg_sq=None, **kw):
+    """:func:`adam_multi` on one buffer. Returns param."""
+    adam_multi([param], [grad], [exp_avg], [exp_avg_sq], step,
+               max_exp_avg_sqs=None if max_exp_avg_sq is None else [max_exp_avg_sq], **kw)
     return param
 
 
@@ -235,55 +255,55 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, betas=(0.9, 0
                      maximize=maximize, decoupled=True, config=config)
 
 
-def rmsprop_step(param, grad, square_avg, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, maximize=False, grad_avg=None, momentum_buffer=None, config=None):
-    """One in-place ``torch.optim.RMSprop`` step on a flat buffer.
+def rmsprop_multi(params, grads, square_avgs, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                  centered=False, maximize=False, grad_avgs=None, momentum_buffers=None, config=None):
+    """One in-place ``torch.optim.RMSprop`` step on lists of buffers: one launch.
 
     Args:
-        param, grad: same shape, contiguous, float32/float16/bfloat16.
-        square_avg: float32 state (zeros before step 1); grad_avg: float32, required when
-            ``centered``; momentum_buffer: float32 (zeros before step 1), required when momentum > 0.
-    Returns:
-        param.
+        params, grads: lists of contiguous buffers (pairwise same shape), one float dtype each.
+        square_avgs: float32 state (zeros before step 1); grad_avgs: float32, required when
+            ``centered``; momentum_buffers: float32 (zeros before step 1), required when momentum > 0.
     """
     _check_nonnegative(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
-    if centered and grad_avg is None:
+    if centered and (grad_avgs is None or any(b is None for b in grad_avgs)):
         raise ValueError("rmsprop_step: centered=True needs a float32 grad_avg buffer")
-    if momentum > 0 and momentum_buffer is None:
+    if momentum > 0 and (momentum_buffers is None or any(b is None for b in momentum_buffers)):
         raise ValueError("rmsprop_step: momentum > 0 needs a float32 momentum_buffer")
-    states = [("square_avg", square_avg)] + ([("grad_avg", grad_avg)] if centered else []) + \
-        ([("momentum_buffer", momentum_buffer)] if momentum > 0 else [])
-    _check_flat(param, grad, states)
-    n = numel(param.shape)
-    _launch(_rmsprop_kernel, n,
-            (param, grad, square_avg, grad_avg if centered else square_avg,
-             momentum_buffer if momentum > 0 else square_avg, n, float(lr), float(alpha), float(eps),
-             float(weight_decay), float(momentum)),
-            param.dtype, config, HAS_WD=weight_decay != 0, CENTERED=bool(centered), MOMENTUM=momentum > 0,
-            MAXIMIZE=bool(maximize))
+    cols = _columns(params, grads, [("square_avg", square_avgs), ("grad_avg", grad_avgs if centered else None),
+                                    ("momentum_buffer", momentum_buffers if momentum > 0 else None)])
+    _launch(_rmsprop_kernel, cols, (lr, alpha, eps, weight_decay, momentum), config, HAS_WD=weight_decay != 0,
+            CENTERED=bool(centered), MOMENTUM=momentum > 0, MAXIMIZE=bool(maximize))
+
+
+def rmsprop_step(param, grad, square_avg, *, grad_avg=None, momentum_buffer=None, **kw):
+    """:func:`rmsprop_multi` on one buffer. Returns param."""
+    rmsprop_multi([param], [grad], [square_avg], grad_avgs=None if grad_avg is None else [grad_avg],
+                  momentum_buffers=None if momentum_buffer is None else [momentum_buffer], **kw)
     return param
 
 
-def adagrad_step(param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
-                 maximize=False, config=None):
-    """One in-place ``torch.optim.Adagrad`` step on a flat buffer.
+def adagrad_multi(params, grads, state_sums, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                  maximize=False, config=None):
+    """One in-place ``torch.optim.Adagrad`` step on lists of buffers: one launch.
 
     Args:
-        param, grad: same shape, contiguous, float32/float16/bfloat16.
-        state_sum: float32 accumulator (``initial_accumulator_value`` before step 1).
+        params, grads: lists of contiguous buffers (pairwise same shape), one float dtype each.
+        state_sums: float32 accumulators (``initial_accumulator_value`` before step 1).
         step: the step count after this step's increment (1 on the first step); the decayed
             rate lr / (1 + (step - 1) * lr_decay) is computed here in float64, as PyTorch does.
-    Returns:
-        param.
     """
     _check_nonnegative(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
     if int(step) < 1:
         raise ValueError(f"adagrad_step: step counts from 1, got {step}")
-    _check_flat(param, grad, [("state_sum", state_sum)])
-    n = numel(param.shape)
+    cols = _columns(params, grads, [("state_sum", state_sums)])
     clr = lr / (1 + (int(step) - 1) * lr_decay)
-    _launch(_adagrad_kernel, n, (param, grad, state_sum, n, float(clr), float(eps), float(weight_decay)),
-            param.dtype, config, HAS_WD=weight_decay != 0, MAXIMIZE=bool(maximize))
+    _launch(_adagrad_kernel, cols, (clr, eps, weight_decay), config, HAS_WD=weight_decay != 0,
+            MAXIMIZE=bool(maximize))
+
+
+def adagrad_step(param, grad, state_sum, step, **kw):
+    """:func:`adagrad_multi` on one buffer. Returns param."""
+    adagrad_multi([param], [grad], [state_sum], step, **kw)
     return param
 
 

@@ -1,7 +1,8 @@
 """Adagrad, as ``torch.optim.Adagrad``."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _bump_step, _check, _full_like, _step, _step_tensor, _written
+from .optimizer import (Optimizer, _apply, _bump_step, _check, _check_flags, _state_like, _groups, _step_tensor,
+                        _written, use_foreach)
 
 __all__ = ["Adagrad", "adagrad"]
 
@@ -16,12 +17,15 @@ class Adagrad(Optimizer):
         initial_accumulator_value: starting value of the squared-gradient sum (default 0).
         eps: added to the denominator (default 1e-10).
         maximize: ascend instead of descend.
+        foreach, fused: one step primitive per (device, dtype) group (the default; one kernel
+            launch on cuda) unless ``foreach=False``.
     """
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach=None, *,
                  maximize: bool = False, differentiable: bool = False, fused=None):
-        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+        _check_flags(foreach, fused, differentiable)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay, foreach=foreach, fused=fused,
                         initial_accumulator_value=initial_accumulator_value, maximize=maximize)
         self._check_group(defaults)
         super().__init__(params, defaults)
@@ -42,20 +46,25 @@ class Adagrad(Optimizer):
         st = self.state[p]
         if not st:
             st["step"] = _step_tensor()
-            st["sum"] = _full_like(p, group["initial_accumulator_value"])
+            st["sum"] = _state_like(p, group["initial_accumulator_value"])
         return st
 
     def _update_group(self, group):
         params = [p for p in group["params"] if p.grad is not None]
         states = [self._init_state(p, group) for p in params]
         adagrad(params, [p.grad for p in params], states, lr=group["lr"], weight_decay=group["weight_decay"],
-                lr_decay=group["lr_decay"], eps=group["eps"], maximize=group["maximize"])
+                lr_decay=group["lr_decay"], eps=group["eps"], maximize=group["maximize"],
+                foreach=group.get("foreach"), fused=group.get("fused"))
 
 
-def adagrad(params, grads, states, *, lr, weight_decay, lr_decay, eps, maximize):
-    """The Adagrad update in place (torch/optim/adagrad.py ``_single_tensor_adagrad``)."""
-    for p, g, st in zip(params, grads, states):
-        step = _bump_step(st)
-        _step(p, "adagrad_step")(p._data, g._data, st["sum"]._data, int(step), lr=lr, lr_decay=lr_decay,
-                                 weight_decay=weight_decay, eps=eps, maximize=maximize)
+def adagrad(params, grads, states, *, lr, weight_decay, lr_decay, eps, maximize, foreach=None, fused=None):
+    """The Adagrad update in place (torch/optim/adagrad.py), by the device's ``adagrad_foreach``
+    primitive per (device, dtype, step) group (``adagrad_step`` per tensor with ``foreach=False``)."""
+    foreach = use_foreach(foreach, fused)
+    steps = [int(_bump_step(st)) for st in states]
+    sums = [st["sum"] for st in states]
+    for idx in _groups(params, grads, foreach, steps):
+        _apply("adagrad", idx, [params, grads, sums, steps[idx[0]]], foreach, lr=lr, lr_decay=lr_decay,
+               weight_decay=weight_decay, eps=eps, maximize=maximize)
+    for p, st in zip(params, states):
         _written(p, {"sum": st["sum"]})

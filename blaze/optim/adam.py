@@ -1,7 +1,8 @@
 """Adam, as ``torch.optim.Adam`` (``adam()`` also serves AdamW with ``decoupled=True``)."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _bump_step, _check, _full_like, _step, _step_tensor, _written
+from .optimizer import (Optimizer, _apply, _bump_step, _check, _check_flags, _groups, _step_tensor,
+                        _written, _zeros_like_each, use_foreach)
 
 __all__ = ["Adam", "adam"]
 
@@ -25,6 +26,8 @@ class Adam(Optimizer):
         weight_decay: L2 penalty added to the gradient (AdamW decouples it instead).
         amsgrad: use the running maximum of the second moment.
         maximize: ascend instead of descend.
+        foreach, fused: one step primitive per (device, dtype) group (the default; one kernel
+            launch on cuda) unless ``foreach=False``.
     """
 
     _decoupled = False
@@ -32,8 +35,9 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
                  foreach=None, capturable: bool = False, differentiable: bool = False, fused=None):
+        _check_flags(foreach, fused, differentiable)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize)
+                        maximize=maximize, foreach=foreach, fused=fused)
         self._check_group(defaults)
         super().__init__(params, defaults)
 
@@ -42,31 +46,32 @@ class Adam(Optimizer):
 
     def _update_group(self, group):
         params = [p for p in group["params"] if p.grad is not None]
-        states = []
-        for p in params:
-            st = self.state[p]
-            if not st:
-                st["step"] = _step_tensor()
-                st["exp_avg"] = _full_like(p)
-                st["exp_avg_sq"] = _full_like(p)
-                if group["amsgrad"]:
-                    st["max_exp_avg_sq"] = _full_like(p)
-            states.append(st)
+        keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+        new = [p for p in params if not self.state[p]]
+        for p, *zeros in zip(new, *_zeros_like_each(new, len(keys))):
+            self.state[p].update(step=_step_tensor(), **dict(zip(keys, zeros)))
+        states = [self.state[p] for p in params]
         adam(params, [p.grad for p in params], states, amsgrad=group["amsgrad"], beta1=group["betas"][0],
              beta2=group["betas"][1], lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
-             maximize=group["maximize"], decoupled=self._decoupled)
+             maximize=group["maximize"], decoupled=self._decoupled, foreach=group.get("foreach"),
+             fused=group.get("fused"))
 
 
-def adam(params, grads, states, *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, decoupled=False):
-    """The Adam / AdamW update on lists of tensors, in place (torch/optim/adam.py ``_single_tensor_adam``).
+def adam(params, grads, states, *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, decoupled=False,
+         foreach=None, fused=None):
+    """The Adam / AdamW update on lists of tensors, in place (torch/optim/adam.py), by the device's
+    ``adam_foreach`` primitive per (device, dtype, step) group (``adam_step`` per tensor with ``foreach=False``).
 
     ``states[i]`` holds ``step`` (float32 0-d tensor), ``exp_avg``, ``exp_avg_sq`` (and
     ``max_exp_avg_sq`` with amsgrad); ``step`` is incremented here.
     """
-    for p, g, st in zip(params, grads, states):
-        step = _bump_step(st)
-        _step(p, "adam_step")(p._data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, int(step),
-                              st["max_exp_avg_sq"]._data if amsgrad else None, lr=lr, betas=(beta1, beta2),
-                              eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
-                              decoupled=decoupled)
+    foreach = use_foreach(foreach, fused)
+    steps = [int(_bump_step(st)) for st in states]
+    col = {k: [st[k] for st in states] for k in ("exp_avg", "exp_avg_sq")}
+    vmax = [st["max_exp_avg_sq"] for st in states] if amsgrad else None
+    for idx in _groups(params, grads, foreach, steps):
+        _apply("adam", idx, [params, grads, col["exp_avg"], col["exp_avg_sq"], steps[idx[0]], vmax], foreach,
+               lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+               maximize=maximize, decoupled=decoupled)
+    for p, st in zip(params, states):
         _written(p, {k: st[k] for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if k in st})

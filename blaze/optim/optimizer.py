@@ -6,8 +6,10 @@ state, and hands their arrays to the device's step primitive (``sgd_step`` / ``a
 the fused kernels on cuda (blaze/kernels/optim.py). The primitive updates the arrays in place
 and the optimizer bumps the version counters, which is what ``p.add_(...)`` under ``no_grad``
 would do, without building intermediate Tensors. Where a device has no primitive for a
-parameter (float64 on cuda; a device without the optim group) the update is a host round trip
-through the cpu one, counted in the cuda backend's FALLBACKS as "optimizer_host_update".
+parameter (float64 on cuda) the update is a host round trip through the cpu one, counted in
+the cuda backend's FALLBACKS as "optimizer_host_update". With ``foreach`` (the default) a step
+makes one primitive call per (device, dtype) group, the ``*_foreach`` primitives: one kernel
+launch on cuda (blaze/kernels/multi_tensor.py), the NumPy loop on cpu.
 """
 from __future__ import annotations
 
@@ -105,18 +107,21 @@ class Optimizer:
 
     # ---------------------------------------------------------------- grads and step
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset every parameter's gradient: to None (default), or to zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
+        """Reset every parameter's gradient: to None (default, no launch), or to zeros in place
+        (one ``zero_foreach`` call, one launch on cuda, per device and dtype)."""
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if set_to_none:
+            for group in self.param_groups:
+                for p in group["params"]:
                     p.grad = None
-                else:
-                    g = p.grad
-                    g._grad_fn, g._rg = None, False
-                    with no_grad():
-                        g.zero_()
+            return
+        for g in grads:
+            g._grad_fn, g._rg = None, False
+        for idx in _groups(grads, grads, True):
+            be = grads[idx[0]]._device.backend
+            be.zero_foreach([grads[i]._data for i in idx])
+            for i in idx:
+                grads[i]._version[0] += 1
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` re-evaluates the loss first."""
@@ -152,7 +157,7 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a state dict from :meth:`state_dict`; group options and per-parameter state
-        are copied (tensors cast to each parameter's device, and floating state to its dtype,
+        are copied (tensors cast to each parameter's device, and floating state to its state dtype,
         except ``step``). A mismatch raises ValueError and leaves the optimizer unchanged."""
         groups, saved_groups = self.param_groups, state_dict["param_groups"]
         if len(groups) != len(saved_groups):
@@ -182,7 +187,7 @@ def _cast_state(p: Tensor, key: str, value):
         if key == "step":  # PyTorch keeps the step count in float32 whatever the param dtype
             return value.detach().to(p.device).clone()
         if value.dtype.is_floating_point:
-            return value.detach().to(device=p.device, dtype=p.dtype).clone()
+            return value.detach().to(device=p.device, dtype=state_dtype(p)).clone()
         return value.detach().to(p.device).clone()
     if isinstance(value, np.ndarray):
         return value.copy()
@@ -197,13 +202,58 @@ _KERNEL_FLOATS = ("float32", "float16", "bfloat16")
 
 def _step(p: Tensor, name: str):
     """The device's optimizer step primitive for ``p`` (``sgd_step``, ``adam_step``, ``rmsprop_step``,
-    ``adagrad_step``, with blaze/kernels/optim.py's arguments), or, where the device has none for
-    ``p`` (a device without the optim group; float64 on cuda), a counted host round trip through
-    the cpu device's (blaze/devices/cpu/optim.py, the NumPy reference)."""
+    ``adagrad_step``, with blaze/kernels/optim.py's arguments): the device's own, or on a device
+    with only the core tier the default written over it (blaze/devices/defaults/optim.py). Where
+    the device's own group cannot take ``p`` (float64 on cuda) the step is a counted host round
+    trip through the cpu device's (blaze/devices/cpu/optim.py, the NumPy reference)."""
     be = p._device.backend
-    if be.supports("optim") and (p._device.type == "cpu" or p._dtype.name in _KERNEL_FLOATS):
+    if p._device.type == "cpu" or p._dtype.name in _KERNEL_FLOATS or not be.supports("optim"):
         return getattr(be, name)
     return functools.partial(_host_step, be, name)
+
+
+def use_foreach(foreach, fused) -> bool:
+    """Whether a step runs one primitive call per (device, dtype) group (``foreach``/``fused``, the
+    default) or one per parameter (``foreach=False``), as PyTorch's ``_default_to_fused_or_foreach``."""
+    if foreach and fused:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    return not (foreach is False and not fused)
+
+
+def _check_flags(foreach, fused, differentiable) -> None:
+    use_foreach(foreach, fused)
+    if differentiable:
+        raise RuntimeError("differentiable=True is not supported: blaze's optimizer steps run under no_grad")
+
+
+def _groups(params, grads, foreach: bool, *keys) -> list:
+    """Index lists of the parameters updated by one primitive call: one per (device, dtype, grad dtype,
+    *keys) with ``foreach``, else one per parameter."""
+    if not foreach:
+        return [[i] for i in range(len(params))]
+    out: dict = {}
+    for i, (p, g) in enumerate(zip(params, grads)):
+        out.setdefault((p._device, p._dtype, g._dtype) + tuple(k[i] for k in keys), []).append(i)
+    return list(out.values())
+
+
+def _apply(name: str, idx: list, operands: list, foreach: bool, **kw) -> None:
+    """Run optimizer ``name`` ("sgd", "adam", ...) on parameters ``idx``. ``operands`` are the
+    primitive's positional arguments: lists of Tensors indexed like the parameters (``operands[0]``),
+    None for a state the options leave out, or scalars shared by the group."""
+    def one(o, i):
+        return o[i]._data if isinstance(o, list) else o
+
+    def many(o):
+        return [o[i]._data for i in idx] if isinstance(o, list) else o
+    p0 = operands[0][idx[0]]
+    be = p0._device.backend
+    host = p0._device.type != "cpu" and p0._dtype.name not in _KERNEL_FLOATS and be.supports("optim")
+    if foreach and not host:
+        getattr(be, name + "_foreach")(*map(many, operands), **kw)
+        return
+    for i in idx:
+        _step(p0, name + "_step")(*(one(o, i) for o in operands), **kw)
 
 
 def _host_step(be, name, *args, **kw):
@@ -234,6 +284,30 @@ def _full_like(p: Tensor, fill: float = 0.0) -> Tensor:
     """New state shaped and typed like ``p`` (PyTorch keeps state in the parameter's dtype)."""
     be = p._device.backend
     return Tensor._make(be.full(tuple(p.shape), fill, p._dtype), p._device, p._dtype)
+
+
+def state_dtype(p: Tensor):
+    """The dtype of ``p``'s optimizer state: float32 for float16/bfloat16 parameters (the fused steps
+    compute in float32, and a half second-moment average underflows below 6e-8), else ``p``'s."""
+    from ..dtypes import float32
+    return float32 if p._dtype.name in ("float16", "bfloat16") else p._dtype
+
+
+def _state_like(p: Tensor, fill: float | None = None) -> Tensor:
+    """New optimizer state shaped like ``p`` in :func:`state_dtype`, filled with ``fill`` (None: uninitialised)."""
+    be, dt = p._device.backend, state_dtype(p)
+    data = be.empty(tuple(p.shape), dt) if fill is None else be.full(tuple(p.shape), fill, dt)
+    return Tensor._make(data, p._device, dt)
+
+
+def _zeros_like_each(params, copies: int = 1) -> list:
+    """``copies`` lists of new zero state tensors (:func:`_state_like`), one per parameter: one
+    ``zero_foreach`` call (one launch on cuda) per (device, dtype), not one fill per tensor."""
+    out = [[_state_like(p) for p in params] for _ in range(copies)]
+    flat = [t for col in out for t in col]
+    for idx in _groups(flat, flat, True):
+        flat[idx[0]]._device.backend.zero_foreach([flat[i]._data for i in idx])
+    return out
 
 
 def _step_tensor(value: float = 0.0) -> Tensor:

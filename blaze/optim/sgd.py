@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _check, _step, _written
+from .optimizer import Optimizer, _apply, _check, _check_flags, _state_like, _groups, _written, use_foreach
 
 __all__ = ["SGD", "sgd"]
 
@@ -16,13 +16,16 @@ class SGD(Optimizer):
         weight_decay: L2 penalty added to the gradient.
         nesterov: use g + momentum * buf instead of buf.
         maximize: ascend instead of descend.
+        foreach, fused: one step primitive per (device, dtype) group (the default; one kernel
+            launch on cuda) unless ``foreach=False``.
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
                  foreach=None, differentiable: bool = False, fused=None):
+        _check_flags(foreach, fused, differentiable)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize)
+                        nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused)
         self._check_group(defaults)
         super().__init__(params, defaults)
 
@@ -38,29 +41,28 @@ class SGD(Optimizer):
         bufs = [self.state[p].get("momentum_buffer") for p in params]
         sgd(params, [p.grad for p in params], bufs, weight_decay=group["weight_decay"],
             momentum=group["momentum"], lr=group["lr"], dampening=group["dampening"],
-            nesterov=group["nesterov"], maximize=group["maximize"])
+            nesterov=group["nesterov"], maximize=group["maximize"], foreach=group.get("foreach"),
+            fused=group.get("fused"))
         if group["momentum"] != 0:
             for p, buf in zip(params, bufs):
                 self.state[p]["momentum_buffer"] = buf
 
 
-def sgd(params, grads, momentum_buffers, *, weight_decay, momentum, lr, dampening, nesterov, maximize):
-    """The SGD update on lists of tensors, in place (torch/optim/sgd.py ``_single_tensor_sgd``),
-    by the device's ``sgd_step`` primitive.
+def sgd(params, grads, momentum_buffers, *, weight_decay, momentum, lr, dampening, nesterov, maximize,
+        foreach=None, fused=None):
+    """The SGD update on lists of tensors, in place (torch/optim/sgd.py), by the device's
+    ``sgd_foreach`` primitive per (device, dtype) group (``sgd_step`` per tensor with ``foreach=False``).
 
     ``momentum_buffers[i]`` is None before the first step; it is filled in with a new buffer.
     """
-    for i, (p, g) in enumerate(zip(params, grads)):
-        buf = momentum_buffers[i]
-        first = momentum != 0 and buf is None
+    foreach = use_foreach(foreach, fused)
+    firsts = [momentum != 0 and b is None for b in momentum_buffers]
+    for i, first in enumerate(firsts):
         if first:
-            buf = momentum_buffers[i] = _new_buffer(p)
-        _step(p, "sgd_step")(p._data, g._data, buf._data if momentum != 0 else None, lr=lr, momentum=momentum,
-                             dampening=dampening, nesterov=nesterov, weight_decay=weight_decay, maximize=maximize,
-                             first_step=first)
+            momentum_buffers[i] = _state_like(params[i])   # the first step writes it whole
+    bufs = list(momentum_buffers) if momentum != 0 else None
+    for idx in _groups(params, grads, foreach, firsts):
+        _apply("sgd", idx, [params, grads, bufs], foreach, lr=lr, momentum=momentum, dampening=dampening,
+               nesterov=nesterov, weight_decay=weight_decay, maximize=maximize, first_step=firsts[idx[0]])
+    for p, buf in zip(params, momentum_buffers):
         _written(p, {"momentum_buffer": buf} if momentum != 0 else None)
-
-
-def _new_buffer(p):
-    from .optimizer import _full_like
-    return _full_like(p, 0.0)

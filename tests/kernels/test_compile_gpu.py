@@ -29,7 +29,7 @@ CORE = ("matmul float16 act=gelu", "matmul_backward bfloat16 act=gelu", "matmul 
         "index gather/scatter bfloat16", "index scatter_add/index_add float32", "index check_indices int64",
         "embedding float16 ids int64",
         "random bfloat16", "randint int64", "dropout float16", "sgd float32 momentum", "adam bfloat16",
-        "rmsprop float32 centered", "adagrad float16", "rnn steps bfloat16",
+        "rmsprop float32 centered", "adagrad float16", "multi_tensor zero/clip bfloat16", "rnn steps bfloat16",
         "max_pool2d float16", "avg_pool2d bfloat16 divisor=1", "adaptive_avg_pool2d float32")
 
 
@@ -39,7 +39,8 @@ def cases():
     import numpy as np
 
     from blaze.kernels import (attention as A, conv as C, elementwise as E, embedding as EM, index as I,
-                               layernorm as LN, loss as L, matmul as MM, optim as O, pooling as P,
+                               layernorm as LN, loss as L, matmul as MM, multi_tensor as MT, optim as O,
+                               pooling as P,
                                random as R, reduce as RD, rnn as RN, softmax as S)
     from blaze.kernels.buffer import HostBuffer
 
@@ -213,6 +214,8 @@ def cases():
             weight_decay=1e-4))
         add(f"rmsprop {dt} plain", lambda p=p: O.rmsprop_step(p, p, z((10000,))))
         add(f"adagrad {dt}", lambda p=p: O.adagrad_step(p, p, z((10000,)), 2, lr_decay=0.1, weight_decay=1e-4))
+        add(f"multi_tensor zero/clip {dt}", lambda p=p: (MT.zero_([p, z((300,), dt)]), MT.clip_norm_(
+            [p, z((300,), dt)], 1.0, 3.0, z((1,)), z((1,)), z((MT.partials_needed([p, z((300,), dt)]),)))))
 
     for dt in FLOATS:  # one LSTM/GRU/RNN time step at B=64, H=256, forward and backward
         def bh(g=1, dt=dt):

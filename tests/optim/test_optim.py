@@ -131,11 +131,12 @@ def test_adamw_default_weight_decay_differs_from_adam():
                                             (RMSprop, dict(lr=0.01, centered=True), ref_rmsprop),
                                             (Adagrad, dict(lr=0.1), ref_adagrad)])
 def test_low_precision_params_keep_their_dtype(opt_cls, kw, ref, dtype, rtol):
+    """float16/bfloat16 parameters keep their dtype; their state is float32 (what the fused kernels take)."""
     p0, grads, got, opt = _run(opt_cls, kw, dtype=dtype)
     for p in opt.param_groups[0]["params"]:
         assert p.dtype == dtype
     for name, v in opt.state[opt.param_groups[0]["params"][0]].items():
-        assert v.dtype == (blaze.float32 if name == "step" else dtype), name
+        assert v.dtype == blaze.float32, name
     # the reference starts from the rounded initial values and gradients
     for i, p in enumerate(p0):
         rp = blaze.tensor(p, dtype=dtype).to(blaze.float64).numpy()
@@ -298,35 +299,36 @@ def test_repr_lists_groups():
     assert r.startswith("SGD (") and "lr: 0.1" in r
 
 
-# -- the fused-kernel seam: a backend with sgd_step / adam_step gets the whole update ---------------
+# -- the multi-tensor seam: a backend's *_foreach primitive gets the whole group in one call --------
 @pytest.mark.parametrize("opt_cls,kw,name", [
-    (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01), "sgd_step"),
-    (SGD, dict(lr=0.1), "sgd_step"),
-    (Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1), "adam_step"),
-    (AdamW, dict(lr=0.01, maximize=True), "adam_step")])
-def test_fused_primitive_seam_matches_numpy_path(opt_cls, kw, name, monkeypatch):
-    """Route the update through blaze/kernels/optim.py (Triton interpreter on host buffers), as the
-    cuda device does, and compare with the cpu device's NumPy primitives (the reference)."""
+    (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01), "sgd"),
+    (SGD, dict(lr=0.1), "sgd"),
+    (Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1), "adam"),
+    (AdamW, dict(lr=0.01, maximize=True), "adam"),
+    (RMSprop, dict(centered=True, momentum=0.5), "rmsprop"),
+    (Adagrad, dict(lr_decay=0.01), "adagrad")])
+def test_multi_tensor_kernels_match_numpy_path(opt_cls, kw, name, monkeypatch):
+    """Route the cpu device's foreach primitive through blaze/kernels/optim.py's multi-tensor
+    kernels (Triton interpreter on host buffers, one launch for every parameter), as the cuda
+    device does, and compare with the NumPy primitives (the reference)."""
+    from blaze.devices.cpu.backend import NumpyBackend
     from blaze.kernels import optim as kopt
     from blaze.kernels.buffer import HostBuffer
-    import blaze.optim.adam as adam_mod
-    import blaze.optim.sgd as sgd_mod
+    calls = []
 
-    def fused_for(p, prim):
-        fn = getattr(kopt, prim)
+    def wrap(o):
+        return [HostBuffer(a.reshape(-1)) for a in o] if isinstance(o, list) else o
 
-        def call(*arrays, **kwargs):
-            if prim == "adam_step" and len(arrays) > 5:  # the primitive's 6th argument is a kernel keyword
-                arrays, kwargs["max_exp_avg_sq"] = arrays[:5], arrays[5]
-            wrapped = [HostBuffer(a.reshape(-1)) if isinstance(a, np.ndarray) else a for a in arrays]
-            for k in ("max_exp_avg_sq",):
-                if kwargs.get(k) is not None:
-                    kwargs[k] = HostBuffer(kwargs[k].reshape(-1))
-            return fn(*wrapped, **kwargs)
-        return call
+    def multi(self, *args, **kwargs):
+        calls.append(len(args[0]))
+        n = {"sgd": 3, "adam": 5, "rmsprop": 3, "adagrad": 4}[name]       # the rest are keywords of *_multi
+        named = {"adam": ("max_exp_avg_sqs",), "rmsprop": ("grad_avgs", "momentum_buffers")}.get(name, ())
+        kwargs.update({k: wrap(v) for k, v in zip(named, args[n:])})
+        return getattr(kopt, name + "_multi")(*map(wrap, args[:n]), **kwargs)
     _, _, want, _ = _run(opt_cls, kw, dtype=blaze.float32)
-    monkeypatch.setattr(sgd_mod if name == "sgd_step" else adam_mod, "_step", fused_for)
+    monkeypatch.setattr(NumpyBackend, name + "_foreach", multi)
     _, _, got, opt = _run(opt_cls, kw, dtype=blaze.float32)
+    assert len(got) > 1 and calls and all(n == len(got) for n in calls)   # every parameter in one call a step
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
 

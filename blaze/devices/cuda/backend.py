@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import _optable
+from ... import _flags, _optable
 from ..._flags import FALLBACKS  # noqa: F401  (the counter's public home is here)
 from ...kernels import elementwise as _ew
 from ...kernels import index as _ix
@@ -21,6 +21,7 @@ from ..interface import Backend
 from . import index as _ti
 from .memory import DeviceArray, _contig_strides
 from .nn import TritonNNPrimitives
+from .optim import TritonOptimPrimitives
 
 """Host round trips made by cuda primitives that have no kernel, by primitive name."""
 
@@ -50,7 +51,7 @@ def _keep_shape(shape, axes):
 _REDUCE_NAMES = {"amax": "max", "amin": "min"}
 
 
-class TritonBackend(TritonNNPrimitives, Backend):
+class TritonBackend(TritonNNPrimitives, TritonOptimPrimitives, Backend):
     """Primitives of the "cuda" device (same names and signatures as ``NumpyBackend``)."""
 
     name = "cuda"
@@ -89,10 +90,17 @@ class TritonBackend(TritonNNPrimitives, Backend):
     # travels back, and the upload from pageable memory does not wait on the stream.
     def arange(self, start, end, step, dtype):
         from ..cpu.backend import NumpyBackend
-        return self.from_numpy(NumpyBackend().arange(start, end, step, dtype))
+        return self._constant(NumpyBackend().arange(start, end, step, dtype))
 
     def linspace(self, start, end, steps, dtype):
-        return self.from_numpy(np.linspace(start, end, steps, dtype=np.float64).astype(_np(dtype)))
+        return self._constant(np.linspace(start, end, steps, dtype=np.float64).astype(_np(dtype)))
+
+    def _constant(self, a):
+        _flags.constant_upload[0] = True     # a CUDA graph capture may replay this upload
+        try:
+            return self.from_numpy(a)
+        finally:
+            _flags.constant_upload[0] = False
 
     def eye(self, n, m, dtype):
         out = self.full((n, m), 0, dtype)

@@ -16,7 +16,6 @@ from ...kernels import embedding as _emb
 from ...kernels import layernorm as _ln
 from ...kernels import loss as _loss
 from ...kernels import matmul as _mm
-from ...kernels import optim as _opt
 from ...kernels import pooling as _pool
 from ...kernels import random as _rnd
 from ...kernels import rnn as _rnn
@@ -277,66 +276,6 @@ class TritonNNPrimitives:
                            key_padding_mask=None):
         return _attn.attention_backward(do, q, k, v, out, lse, causal=causal, scale=scale, attn_mask=attn_mask,
                                         key_padding_mask=key_padding_mask)
-
-    # -- fused optimizer steps (blaze/optim calls these when the device's backend has them) ----
-    def _flat(self, a, f32=False):
-        """(flat kernel operand, original or None): a contiguous 1-D alias when possible, else a copy
-        (float32 if asked) that :meth:`_unflat` writes back after the in-place step."""
-        if a is None:
-            return None, None
-        want = np.dtype(np.float32) if f32 else a.dtype
-        if a.is_contiguous() and a.dtype == want:
-            return a.view_as((a.size,), (1,)), None
-        tmp = self.cast(a, want) if a.dtype != want else self.copy(a)
-        return tmp.view_as((a.size,), (1,)), a
-
-    def _unflat(self, flat, orig):
-        if orig is not None:
-            from ...kernels import elementwise as _ew
-            _ew.copy(flat.view_as(orig.shape, _strides(orig.shape)), orig)
-
-    def sgd_step(self, param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0, maximize=False, first_step=False):
-        """In-place SGD step (kernels/optim.py); momentum state is kept float32 inside the kernel."""
-        ops = [self._flat(param), self._flat(grad), self._flat(momentum_buffer, f32=True)]
-        _opt.sgd_step(ops[0][0], ops[1][0], ops[2][0], lr=lr, momentum=momentum, dampening=dampening,
-                      nesterov=nesterov, weight_decay=weight_decay, maximize=maximize, first_step=first_step)
-        self._unflat(*ops[0])
-        self._unflat(*ops[2])
-        return param
-
-    def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, *, lr=1e-3,
-                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
-        """In-place Adam/AdamW step; state in a dtype other than float32 round-trips through float32 copies."""
-        ops = [self._flat(param), self._flat(grad), self._flat(exp_avg, True), self._flat(exp_avg_sq, True),
-               self._flat(max_exp_avg_sq, True)]
-        _opt.adam_step(ops[0][0], ops[1][0], ops[2][0], ops[3][0], step, max_exp_avg_sq=ops[4][0], lr=lr, betas=betas,
-                       eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
-        for flat, orig in (ops[0], ops[2], ops[3], ops[4]):
-            self._unflat(flat, orig)
-        return param
-
-    def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2, alpha=0.99,
-                     eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
-        """In-place RMSprop step; state in a dtype other than float32 round-trips through float32 copies."""
-        ops = [self._flat(param), self._flat(grad), self._flat(square_avg, True), self._flat(grad_avg, True),
-               self._flat(momentum_buffer, True)]
-        _opt.rmsprop_step(ops[0][0], ops[1][0], ops[2][0], grad_avg=ops[3][0], momentum_buffer=ops[4][0], lr=lr,
-                          alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
-                          maximize=maximize)
-        for flat, orig in (ops[0], ops[2], ops[3], ops[4]):
-            self._unflat(flat, orig)
-        return param
-
-    def adagrad_step(self, param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
-                     maximize=False):
-        """In-place Adagrad step; a state sum in a dtype other than float32 goes through a float32 copy."""
-        ops = [self._flat(param), self._flat(grad), self._flat(state_sum, True)]
-        _opt.adagrad_step(ops[0][0], ops[1][0], ops[2][0], step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                          eps=eps, maximize=maximize)
-        self._unflat(*ops[0])
-        self._unflat(*ops[2])
-        return param
 
     # -- recurrent layers: a loop over time on the device (kernels/rnn.py) ---------------------
     # Per step one GEMM (h_{t-1} @ W_hh^T, its epilogue adding gx[t] as a residual, or b_hh as a

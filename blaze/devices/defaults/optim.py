@@ -1,4 +1,6 @@
-"""Defaults of the ``optim`` group over the core tier: SGD, Adam/AdamW, RMSprop and Adagrad steps.
+"""Defaults of the ``optim`` group over the core tier: SGD, Adam/AdamW, RMSprop and Adagrad steps;
+and of the ``foreach`` group: the same steps over lists (one primitive call, looping here),
+zeroing and clipping a list of gradients.
 
 Same arguments and in-place results as the cpu reference (blaze/devices/cpu/optim.py, which
 follows PyTorch's ``_single_tensor_<name>``): the new values are computed in float32 (float64
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ._util import acc
+from ._util import acc, dtype_of
 
 
 def _sq(be, a):
@@ -92,3 +94,59 @@ class OptimDefaults:
         std = self.binary("add", self.unary("sqrt", s), eps)
         self.assign(param, self.binary("sub", p, self.binary("mul", self.binary("div", g, std), clr)))
         return param
+
+    # -- the foreach group: lists of arrays of one device and dtype ------------------------------
+    def sgd_foreach(self, params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampening=0.0,
+                    nesterov=False, weight_decay=0.0, maximize=False, first_step=False):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.sgd_step(p, g, None if momentum_buffers is None else momentum_buffers[i], lr=lr, momentum=momentum,
+                          dampening=dampening, nesterov=nesterov, weight_decay=weight_decay, maximize=maximize,
+                          first_step=first_step)
+
+    def adam_foreach(self, params, grads, exp_avgs, exp_avg_sqs, step, max_exp_avg_sqs=None, *, lr=1e-3,
+                     betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
+                     decoupled=False):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.adam_step(p, g, exp_avgs[i], exp_avg_sqs[i], step,
+                           None if max_exp_avg_sqs is None else max_exp_avg_sqs[i], lr=lr, betas=betas, eps=eps,
+                           weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
+
+    def rmsprop_foreach(self, params, grads, square_avgs, grad_avgs=None, momentum_buffers=None, *, lr=1e-2,
+                        alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.rmsprop_step(p, g, square_avgs[i], None if grad_avgs is None else grad_avgs[i],
+                              None if momentum_buffers is None else momentum_buffers[i], lr=lr, alpha=alpha, eps=eps,
+                              weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize)
+
+    def adagrad_foreach(self, params, grads, state_sums, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                        eps=1e-10, maximize=False):
+        for p, g, s in zip(params, grads, state_sums):
+            self.adagrad_step(p, g, s, step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                              maximize=maximize)
+
+    def _zero_one(self, a):
+        self.assign(a, self.full(tuple(a.shape), 0, dtype_of(a)))
+
+    def zero_foreach(self, arrays):
+        for a in arrays:
+            self._zero_one(a)
+
+    def clip_norm_foreach(self, arrays, max_norm, norm_type):
+        """Scale ``arrays`` in place by min(1, max_norm / (norm + 1e-6)), norm their joint
+        ``norm_type``-norm (``inf``: the largest magnitude); returns the norm, a 0-d array."""
+        total = None
+        for a in arrays:
+            x = self.unary("abs", acc(self, a))
+            if math.isinf(norm_type):
+                part = self.reduce("amax", x, None, False)
+                total = part if total is None else self.binary("maximum", total, part)
+            else:
+                part = self.reduce("sum", self.binary("pow", x, float(norm_type)), None, False)
+                total = part if total is None else self.binary("add", total, part)
+        if not math.isinf(norm_type):
+            total = self.binary("pow", total, 1.0 / float(norm_type))
+        coef = self.binary("minimum", self.binary("mul", self.binary("pow", self.binary("add", total, 1e-6), -1.0),
+                                                  float(max_norm)), 1.0)
+        for a in arrays:
+            self.assign(a, self.binary("mul", acc(self, a), coef))
+        return total

@@ -21,6 +21,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 
     The norm is taken over all gradients together, as if concatenated into one vector;
     ``norm_type`` may be ``inf``. Gradients are scaled by min(1, max_norm / (norm + 1e-6)).
+    With ``foreach`` (None or True) gradients of one device and dtype go to the device's
+    ``clip_norm_foreach`` primitive: three launches on cuda whatever their number, no host sync.
 
     Returns:
         The total norm before clipping (a 0-d tensor).
@@ -29,6 +31,10 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     norm_type = float(norm_type)
     if not grads:
         return tensor(0.0)
+    # error_if_nonfinite must read the norm before any gradient is scaled: the per-tensor path
+    if foreach is not False and not error_if_nonfinite and norm_type > 0 and \
+            len({(g._device, g._dtype) for g in grads}) == 1:
+        return _clip_foreach(grads, float(max_norm), norm_type)
     with no_grad():
         if math.isinf(norm_type):
             norms = [g.detach().abs().amax() for g in grads]
@@ -45,6 +51,16 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         for g in grads:
             g.mul_(coef.to(g.dtype))
     return total
+
+
+def _clip_foreach(grads, max_norm, norm_type):
+    g0 = grads[0]
+    with no_grad():
+        total = Tensor._make(g0._device.backend.clip_norm_foreach([g._data for g in grads], max_norm, norm_type),
+                             g0._device)
+        for g in grads:
+            g._version[0] += 1
+        return total if total.dtype == g0.dtype else total.to(g0.dtype)
 
 
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
