@@ -74,7 +74,7 @@ def __getattr__(name):
     # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
     import importlib
     if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "devices", "tuning",
-                "onnx", "distributed", "vision", "serialization"):
+                "onnx", "distributed", "vision", "serialization", "profiler"):
         return importlib.import_module(f"blaze.{name}")
     if name == "from_dlpack":
         from .utils.dlpack import from_dlpack

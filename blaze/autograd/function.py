@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 
+from .. import _flags
 from .grad_mode import _state, no_grad
 
 _FREED_MSG = (
@@ -167,6 +168,12 @@ class Function(Node):
     # -- recording ---------------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
+        if _flags.profiler is not None:
+            return _flags.profiler.op(cls, args, kwargs)
+        return cls._apply(*args, **kwargs)
+
+    @classmethod
+    def _apply(cls, *args, **kwargs):
         Tensor = _TENSOR[0] if _TENSOR else _tensor_cls()
         ctx = cls.__new__(cls)
         record = False
