@@ -24,6 +24,7 @@ import triton.language as tl
 from blaze import _optable
 from blaze import dtypes as _dt
 from blaze._env import interpret
+from blaze.kernels.launcher import launch as _launch
 from blaze.kernels.ew_math import (_SQRT1_2, _SQRT_2_OVER_PI, _atan2, _expm1, _floordiv, _log1p, _max_nan,
                                    _min_nan, _pow, _remainder, _rint, _tanh)
 
@@ -443,8 +444,8 @@ def launch(op: str, inputs, out=None, out_dtype=None, dtype=None, config=None):
         for slot, i, ty in plan.scalars:
             s[slot] = _scalar_arg(inputs[i], ty)
     p0, p1, p2 = plan.ptrs
-    _ew_kernel[plan.grid](out, out if p0 < 0 else inputs[p0], out if p1 < 0 else inputs[p1],
-                          out if p2 < 0 else inputs[p2], s[0], s[1], s[2], *plan.args, **plan.meta)
+    _launch(_ew_kernel, plan.grid, out, out if p0 < 0 else inputs[p0], out if p1 < 0 else inputs[p1],
+            out if p2 < 0 else inputs[p2], s[0], s[1], s[2], *plan.args, **plan.meta)
     return out
 
 
