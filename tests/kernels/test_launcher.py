@@ -133,3 +133,33 @@ def test_launch_hooks_get_the_launch_metadata(direct, monkeypatch):
         launcher.launch(k, (1,), _Buf(0))
     (run,) = k.compiled[0].runs
     assert run[6] == "meta" and run[7] is hook
+
+
+def test_launch_static_keys_only_the_leading_arguments_and_the_token(direct):
+    k = _Kernel(["x", "n", "m", "BLOCK"])
+    x = _Buf(1024)
+    launcher.launch_static(k, (1,), "plan-a", 1, x, 5, 6, BLOCK=8)
+    launcher.launch_static(k, (1,), "plan-a", 1, _Buf(2048), 5, 6, BLOCK=8)
+    assert len(k.slow) == 1 and k.compiled[0].runs[0][10:] == (5, 6, 8)
+    launcher.launch_static(k, (1,), "plan-a", 1, _Buf(1032), 5, 6, BLOCK=8)  # the keyed buffer's alignment
+    launcher.launch_static(k, (1,), "plan-b", 1, x, 5, 6, BLOCK=8)           # another plan
+    assert len(k.slow) == 3
+    for _ in range(2):  # no token (an uncached plan): every argument keyed, as launch does
+        launcher.launch_static(k, (1,), None, 1, x, 7, 6, BLOCK=8)
+    assert len(k.slow) == 4 and len(k.compiled[3].runs) == 1
+
+
+def test_elementwise_plans_key_their_direct_launch(monkeypatch):
+    """The elementwise launcher hands its cached plan's token to launch_static; an explicit config has none."""
+    import blaze
+    from blaze.kernels import elementwise as ew
+    a = blaze.ones(16, device="cuda")._data
+    calls = []
+    monkeypatch.setattr(ew, "_launch", lambda kernel, grid, token, n, *args, **kw: calls.append((kernel, token, n, args)))
+    for _ in range(2):
+        ew.binary("add", a, a)
+    ew.binary("add", a, a, config=dict(BLOCK=16, num_warps=4))
+    (k1, t1, n1, args1), (_, t1b, _, _), (_, t2, _, _) = calls
+    assert k1 is ew._ew_kernel and isinstance(t1, int) and t1 == t1b and n1 == 7
+    assert len(args1) == 7 + 31 and args1[1] is a and args1[2] is a
+    assert t2 is None
