@@ -15,7 +15,8 @@ fastest of several samples):
 - ``launcher.launch``: every argument keyed;
 - ``launcher.launch_static``: the 7 operands keyed, the rest by the caller's plan (elementwise);
 - ``a+b op, triton path`` / ``a+b op, direct``: a whole ``a + b`` on two (16,) cuda tensors
-  (blaze's op layer, launch plan, allocation) with each launcher.
+  (blaze's op layer, launch plan, allocation) with each launcher;
+- on a GPU also ``a+b on the GPU, ...``: the same with real launches (perf/gpu_check.sh).
 
 ``--check US`` exits 1 when the direct ``a+b`` op costs more than US µs.
 """
@@ -105,6 +106,14 @@ def run() -> list[dict]:
         ew._ew_kernel, launcher.DIRECT[0] = real_kernel, real_direct
         driver._active = prev
         launcher.clear_cache()
+    if blaze.cuda.is_available():  # the same op with real launches (host time; the GPU runs behind)
+        try:
+            for name, direct in (("a+b on the GPU, triton path", False), ("a+b on the GPU, direct", True)):
+                launcher.DIRECT[0] = direct
+                rows.append(dict(case=name, us=round(_best_us(lambda: a + b), 2)))
+                blaze.cuda.synchronize()
+        finally:
+            launcher.DIRECT[0] = real_direct
     return rows
 
 

@@ -163,3 +163,22 @@ def test_elementwise_plans_key_their_direct_launch(monkeypatch):
     assert k1 is ew._ew_kernel and isinstance(t1, int) and t1 == t1b and n1 == 7
     assert len(args1) == 7 + 31 and args1[1] is a and args1[2] is a
     assert t2 is None
+
+
+@pytest.mark.skipif(launcher.interpret(), reason="the compiled-kernel path needs a GPU: perf/gpu_check.sh runs it")
+def test_on_a_gpu_repeated_launches_skip_the_jit_and_stay_correct(monkeypatch):
+    import blaze
+    from triton.runtime.jit import JITFunction
+    launcher.clear_cache()
+    rng = np.random.default_rng(0)
+    x, y = (rng.standard_normal((67, 45)).astype(np.float32) for _ in range(2))
+    a, b = blaze.tensor(x, device="cuda"), blaze.tensor(y, device="cuda")
+    first = ((a + b).cpu().numpy(), (a @ b.T).cpu().numpy())
+    jit_runs = []
+    real = JITFunction.run
+    monkeypatch.setattr(JITFunction, "run", lambda self, *a, **k: jit_runs.append(1) or real(self, *a, **k))
+    again = ((a + b).cpu().numpy(), (a @ b.T).cpu().numpy())
+    assert not jit_runs  # both launches went to the compiled kernels' launchers
+    np.testing.assert_array_equal(again[0], first[0])
+    np.testing.assert_allclose(again[0], x + y, rtol=1e-6)
+    np.testing.assert_allclose(again[1], x @ y.T, rtol=1e-4, atol=1e-4)
