@@ -147,10 +147,10 @@ class profile:
     def start(self) -> None:
         if self._started:
             raise RuntimeError("profiler already started")
-        self._started = True
         self.step_num = 0
         self._events = []
         self._transit(self.schedule(self.step_num))
+        self._started = True
 
     def stop(self) -> None:
         if not self._started:
@@ -178,8 +178,9 @@ class profile:
         if recording and self._rec is None:
             self._events = []  # a new cycle: the last one's events were handed to on_trace_ready
             cuda = ProfilerActivity.CUDA in self.activities
-            self._rec = Recorder(self.record_shapes, self.with_stack, cuda=cuda, device_events=cuda and _real_gpu())
-            self._rec.install()
+            rec = Recorder(self.record_shapes, self.with_stack, cuda=cuda, device_events=cuda and _real_gpu())
+            rec.install()
+            self._rec = rec
         elif not recording and self._rec is not None:
             rec, self._rec = self._rec, None
             rec.remove()

@@ -1,11 +1,12 @@
 """The recorder behind ``blaze.profiler.profile``: ranges on the host clock, kernel launches, copies.
 
-While a profile records, ``blaze._flags.profiler`` holds a ``Recorder``; ``Function.apply``,
-the host<->device copies and the host-round-trip counter report to it, and Triton's launch
-entry point (``JITFunction.run`` and, under ``TRITON_INTERPRET=1``, ``InterpretedFunction.run``)
-is wrapped for the recording's duration, so every kernel launch in the process is seen at one
-point, whichever launcher called it. When nothing records, none of this code runs: the hooks
-test ``_flags.profiler is None`` and Triton's classes are the originals.
+While a profile records, ``blaze._flags.profiler`` holds a ``Recorder``; the host<->device
+copies and the host-round-trip counter report to it, and two entry points are wrapped for the
+recording's duration: ``Function.apply`` (every op) and Triton's launch entry point
+(``JITFunction.run`` and, under ``TRITON_INTERPRET=1``, ``InterpretedFunction.run``), so every
+kernel launch in the process is seen at one point, whichever launcher called it. When nothing
+records, none of this code runs: ops and launches call the originals, and copies test
+``_flags.profiler is None``.
 """
 from __future__ import annotations
 
@@ -144,6 +145,12 @@ class Recorder:
     def install(self) -> None:
         if _flags.profiler is not None:
             raise RuntimeError("Profiler is already enabled on this process")
+        from ..autograd.function import Function
+
+        def apply(cls, *args, **kwargs):
+            return self.op(cls, args, kwargs)
+        Function.apply = classmethod(apply)
+        self._patched.append((Function, "apply", Function.__dict__["_apply"]))
         for cls in _jit_classes():
             real = cls.__dict__["run"]
 
@@ -153,14 +160,14 @@ class Recorder:
                     return _real(jit, *args, grid=grid, warmup=warmup, **kwargs)
                 return rec.kernel(getattr(jit, "fn", None), _real, jit, args, grid, warmup, kwargs)
             cls.run = run
-            self._patched.append((cls, real))
+            self._patched.append((cls, "run", real))
         _flags.profiler = self
 
     def remove(self) -> None:
         if _flags.profiler is self:
             _flags.profiler = None
-        for cls, real in reversed(self._patched):
-            cls.run = real
+        for cls, name, real in reversed(self._patched):
+            setattr(cls, name, real)
         self._patched.clear()
 
     def finish(self) -> None:
