@@ -98,11 +98,8 @@ def _real_gpu() -> bool:
     from .._env import interpret
     if interpret():
         return False
-    try:
-        from .. import cuda
-        return cuda.is_available()
-    except Exception:  # no driver, no cuda-bindings: nothing to time on a device
-        return False
+    from ..devices.cuda import memory
+    return memory.real_driver_available()
 
 
 class profile:
@@ -196,7 +193,7 @@ class profile:
     # -- results -------------------------------------------------------------------------------
     def events(self) -> EventList:
         """Every recorded event, in start order."""
-        return EventList(FunctionEvent(e) for e in sorted(self._events, key=lambda e: e.start))
+        return EventList.of(self._events)
 
     def key_averages(self, group_by_input_shape: bool = False, group_by_stack_n: int = 0) -> EventList:
         return self.events().key_averages(group_by_input_shape)

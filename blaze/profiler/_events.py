@@ -13,7 +13,7 @@ _SORT_KEYS = ("cpu_time_total", "self_cpu_time_total", "cuda_time_total", "self_
 class FunctionEvent:
     """One event (PyTorch's ``FunctionEvent``): times in µs."""
 
-    def __init__(self, ev):
+    def __init__(self, ev, child_device_ns=0):
         self._ev = ev
         self.name = self.key = ev.name
         self.cat = ev.cat
@@ -24,7 +24,8 @@ class FunctionEvent:
         self.cpu_time_total = ev.duration_ns / 1e3
         self.self_cpu_time_total = ev.self_ns / 1e3
         dev = (ev.device_ns / 1e3) if ev.device_ns is not None else 0.0
-        self.cuda_time_total = self.self_cuda_time_total = dev
+        self.self_cuda_time_total = dev
+        self.cuda_time_total = dev + child_device_ns / 1e3  # an op: the kernels it launched
         self.is_kernel = ev.cat == "kernel"
 
     @property
@@ -74,6 +75,18 @@ class FunctionEventAvg(FunctionEvent):
 
 class EventList(list):
     """A list of ``FunctionEvent`` with PyTorch's summaries."""
+
+    @classmethod
+    def of(cls, events) -> "EventList":
+        """FunctionEvents of recorded events, in start order; a range's CUDA total adds its kernels'."""
+        below: dict = {}
+        for e in events:
+            if e.device_ns:
+                p = e.parent
+                while p is not None:
+                    below[id(p)] = below.get(id(p), 0) + e.device_ns
+                    p = p.parent
+        return cls(FunctionEvent(e, below.get(id(e), 0)) for e in sorted(events, key=lambda e: e.start))
 
     def key_averages(self, group_by_input_shape: bool = False) -> "EventList":
         groups: dict = {}

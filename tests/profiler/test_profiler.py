@@ -22,6 +22,8 @@ def test_add_then_sum_on_cuda_is_two_kernel_events():
     assert [e.name for e in kernels] == ["_ew_kernel", "_reduce_kernel"]
     assert kernels[0].args["grid"] == [1] and kernels[0].args["config"]["NIN"] == 2
     assert all(e.cuda_time_total > 0 for e in kernels)  # the emulated device's time is the launch's
+    add = next(e for e in prof.events() if e.name == "Add")
+    assert add.cuda_time_total == kernels[0].cuda_time_total and add.self_cuda_time_total == 0
     assert prof.kernel_counts() == {"_ew_kernel": 1, "_reduce_kernel": 1}
     assert s.item() == 3 * sum(range(16))
 
