@@ -104,7 +104,7 @@ def __getattr__(name):
         from .nn import functional
         return getattr(functional, name)
     if name in ("nn", "optim", "data", "cuda", "amp", "utils", "kernels", "autograd", "backends", "devices", "tuning",
-                "onnx", "distributed", "vision", "serialization", "audio", "linalg"):
+                "onnx", "distributed", "vision", "serialization", "audio", "linalg", "profiler"):
         return importlib.import_module(f"blaze.{name}")
     if name in ("from_dlpack", "to_dlpack"):
         from .utils import dlpack

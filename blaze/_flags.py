@@ -19,8 +19,23 @@ deterministic: bool = False
 benchmark: bool = False
 cudnn_enabled: bool = True
 
+# blaze.profiler's recorder while a profile records, else None: Function.apply, host<->device
+# copies and host round trips test this one global, so a run without a profiler pays one check.
+profiler = None
+
+
+class _RoundTrips(Counter):
+    """A Counter that also reports each increment to the active profiler (a round trip is rare:
+    the check costs nothing on the hot paths, which have none)."""
+
+    def __setitem__(self, key, value):
+        if profiler is not None and value > self.get(key, 0):
+            profiler.instant(f"host round trip: {key}", "round_trip")
+        super().__setitem__(key, value)
+
+
 # Host round trips on the cuda device, by primitive name; tests assert the hot paths add none.
-FALLBACKS: Counter = Counter()
+FALLBACKS: Counter = _RoundTrips()
 
 # Set while the cuda backend uploads a constant built from an op's arguments alone (arange,
 # linspace): a CUDA graph capture replays such an upload (blaze/cuda/graphs.py) instead of

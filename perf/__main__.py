@@ -12,13 +12,13 @@ if __package__ in (None, ""):  # `python perf` from the repository root
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-COMMANDS = {"run": "perf.runner", "compare": "perf.compare", "report": "perf.report"}
+COMMANDS = {"run": "perf.runner", "compare": "perf.compare", "report": "perf.report", "launches": "perf.bench_launches"}
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m perf {run,compare,report} [options]   (-h after a command for its options)",
+        print("usage: python -m perf {run,compare,report,launches} [options]   (-h after a command for its options)",
               file=sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])

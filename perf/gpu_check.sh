@@ -3,8 +3,8 @@
 #
 #   OUT=/some/dir bash perf/gpu_check.sh        # from anywhere; runs in the repository root
 #
-# Steps, each under its own time limit AND a whole-script deadline (BUDGET_S, default 540 s,
-# so the script ends within ~9 minutes even if every step runs to its limit):
+# Steps, each under its own time limit AND a whole-script deadline (BUDGET_S, default 570 s,
+# so the script ends within ~9.5 minutes even if every step runs to its limit):
 #   env           GPU, driver, Python / Triton / cuda-bindings / torch versions     (env.json)
 #   cuda_tests    tests/cuda on the real device                                      (pytest_cuda.log)
 #   models_gpt    GPT-2-small training steps, blaze vs PyTorch eager, bf16           (models_gpt.json)
@@ -14,7 +14,9 @@
 #   kernel_tests  the model-critical kernel tests (matmul, attention, conv, norms,   (pytest_kernels.log)
 #                 softmax, losses: ~140 of the ~490; the rest run in CI emulated)
 #   perf          the perf suite on cuda, quick sizes                                 (perf.json)
-# Limits (s): 15 + 100 + 130 + 100 + 90 + 70 + 35 = 540. Everything is written under $OUT (logs,
+#   direct_launch blaze.kernels.launcher's compiled-kernel path and the profiler's    (direct_launch.log)
+#                 CUDA-event timing on the real device, host µs per launch before/after
+# Limits (s): 15 + 100 + 130 + 100 + 90 + 70 + 35 + 30 = 570. Everything is written under $OUT (logs,
 # JSON, summary.json); the last thing printed is a summary table, one row per step.
 #
 # Without a GPU the device steps are skipped with one line each, unless TRITON_INTERPRET=1
@@ -33,7 +35,7 @@ else
     unset TRITON_INTERPRET
 fi
 PY=${PYTHON:-python3}
-BUDGET_S=${BUDGET_S:-540}
+BUDGET_S=${BUDGET_S:-570}
 T_START=$(date +%s)
 declare -A RC WALL STATUS
 ORDER=()
@@ -113,10 +115,12 @@ if [ "${RC[env]}" = 0 ]; then
     else
         skip perf "perf/__main__.py not found"
     fi
+    step direct_launch 30 direct_launch.log bash -c "$PY -m pytest -p no:cacheprovider -p no:warnings -q \
+        tests/kernels/test_launcher.py tests/profiler && $PY perf/bench_launch.py --json $OUT/direct_launch.json"
 else
     echo "NOTE: no usable cuda device (see $OUT/env.json); TRITON_INTERPRET=1 makes this an emulated dry run"
     why="no cuda device"
-    for s in cuda_tests models_gpt models_cnn graphs kernel_tests perf; do skip "$s" "$why"; done
+    for s in cuda_tests models_gpt models_cnn graphs kernel_tests perf direct_launch; do skip "$s" "$why"; done
 fi
 
 # summary.json, then the table (printed last). Values travel through the environment, not code.

@@ -24,6 +24,7 @@ import triton.language as tl
 from blaze import _optable
 from blaze import dtypes as _dt
 from blaze._env import interpret
+from blaze.kernels.launcher import launch_static as _launch
 from blaze.kernels.ew_math import (_SQRT1_2, _SQRT_2_OVER_PI, _atan2, _expm1, _floordiv, _log1p, _max_nan,
                                    _min_nan, _pow, _remainder, _rint, _tanh)
 
@@ -394,11 +395,13 @@ class _Plan(NamedTuple):
     grid: tuple
     args: tuple        # N, sizes, strides: the kernel's non-constexpr arguments after the scalars
     meta: dict         # constexprs, BLOCK, num_warps
+    token: int | None = None  # unique per cached plan: keys the direct launch of all but the 7 operands
 
 
 _PLANS: dict = {}
 _PLANS_MAX = 4096      # distinct (op, dtypes, shapes, strides) keys; a training step uses a few hundred
 _NUMBERS = (bool, int, float)
+_TOKENS = itertools.count(1)
 _BUFFERS: set = set()  # classes seen to be device buffers (data_ptr, shape): one hasattr per class
 
 
@@ -433,7 +436,7 @@ def launch(op: str, inputs, out=None, out_dtype=None, dtype=None, config=None):
         if config is None:
             if len(_PLANS) >= _PLANS_MAX:
                 _PLANS.clear()
-            _PLANS[key] = plan
+            _PLANS[key] = plan = plan._replace(token=next(_TOKENS))
     if out is None:
         out = inputs[plan.first].new(plan.shape, plan.out_dtype)
     if plan.n == 0:
@@ -443,8 +446,8 @@ def launch(op: str, inputs, out=None, out_dtype=None, dtype=None, config=None):
         for slot, i, ty in plan.scalars:
             s[slot] = _scalar_arg(inputs[i], ty)
     p0, p1, p2 = plan.ptrs
-    _ew_kernel[plan.grid](out, out if p0 < 0 else inputs[p0], out if p1 < 0 else inputs[p1],
-                          out if p2 < 0 else inputs[p2], s[0], s[1], s[2], *plan.args, **plan.meta)
+    _launch(_ew_kernel, plan.grid, plan.token, 7, out, out if p0 < 0 else inputs[p0],
+            out if p1 < 0 else inputs[p1], out if p2 < 0 else inputs[p2], s[0], s[1], s[2], *plan.args, **plan.meta)
     return out
 
 

@@ -13,6 +13,7 @@ import triton.language as tl
 
 from blaze._env import interpret
 from blaze.kernels.buffer import check_buffer
+from blaze.kernels.launcher import launch
 from blaze.kernels.registry import Tunable, config_for, launch_options, register
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
@@ -274,7 +275,7 @@ def _gemm(a, sa, b, sb, c, sc, M, N, K, Z, KB, *, bias=None, res=None, sr=(0, 0,
     # (~3e-4) for up to 8x the tensor-core rate. 16-bit inputs ignore the choice.
     precision = "tf32" if (allow_tf32 or dtype != "float32") else "ieee"
     grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]), Z)
-    _matmul_kernel[grid](
+    launch(_matmul_kernel, grid,
         a, b, c, a if bias is None else bias, a if res is None else res, c if pre is None else pre,
         M, N, K, KB,
         *sa, *sb, *sc,
@@ -445,8 +446,8 @@ def matmul_backward(grad_out, a, b, preact=None, activation=None, need_a=True, n
         sdz = (M * N, N, 1)
         block_m, block_n = _elementwise_blocks(M, N)
         grid = (triton.cdiv(M, block_m), triton.cdiv(N, block_n), Z)
-        _act_grad_kernel[grid](grad_out, preact, dz, M, N, zg, *grad_out.strides[-2:],
-                               zs[3], *preact.strides[-2:], *sdz, ACT=act, BLOCK_M=block_m, BLOCK_N=block_n)
+        launch(_act_grad_kernel, grid, grad_out, preact, dz, M, N, zg, *grad_out.strides[-2:],
+               zs[3], *preact.strides[-2:], *sdz, ACT=act, BLOCK_M=block_m, BLOCK_N=block_n)
     else:
         dz, sdz = grad_out, (zg, *grad_out.strides[-2:])
     # A gradient buffer with batch stride 0 belongs to an operand broadcast over the batch:

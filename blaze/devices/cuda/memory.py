@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from ... import _env
+from ... import _env, _flags
 
 _ALIGN = 256  # bytes: every allocation is rounded up to this (cuMemAllocAsync aligns to 256 too)
 
@@ -446,6 +446,12 @@ class DeviceArray:
     # -- host transfers -----------------------------------------------------------------------
     @staticmethod
     def from_host(a: np.ndarray) -> "DeviceArray":
+        if _flags.profiler is not None:
+            return _flags.profiler.timed("Memcpy HtoD", "memcpy", DeviceArray._from_host, a, bytes=a.nbytes)
+        return DeviceArray._from_host(a)
+
+    @staticmethod
+    def _from_host(a: np.ndarray) -> "DeviceArray":
         # np.ascontiguousarray promotes a 0-d array to shape (1,); np.require keeps ndim 0
         a = np.require(a, requirements="C")
         d = DeviceArray.empty(a.shape, a.dtype)
@@ -455,6 +461,11 @@ class DeviceArray:
 
     def to_host_contiguous(self) -> np.ndarray:
         """Download a contiguous array (the caller makes strided ones contiguous on the device first)."""
+        if _flags.profiler is not None:
+            return _flags.profiler.timed("Memcpy DtoH", "memcpy", self._to_host, bytes=self.nbytes)
+        return self._to_host()
+
+    def _to_host(self) -> np.ndarray:
         assert self.is_contiguous()
         out = np.empty(self.shape, self.dtype)
         if out.nbytes:

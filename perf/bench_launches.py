@@ -1,0 +1,118 @@
+"""Kernel launches per training step, counted by blaze.profiler (issue 16).
+
+    TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both] [--out DIR] [--trace]
+
+One training step (forward + backward + optimizer, as in perf/bench_gpu_models.py; fp32, or
+bf16 autocast with ``--autocast``, which adds the casts' launches) of a GPT-2-small (12 layers, 12 heads, tied head; widths, vocabulary
+and sequence reduced so the interpreter runs it in seconds: the op structure, and so the
+launch count, does not depend on them) and of the ResNet-style CNN (4 stages, narrow), after
+one warm-up step. Prints launches per phase (forward, backward, zero_grad, optimizer step)
+and per kernel. With ``--out DIR`` writes ``launches_<model>.json`` and the profiler's table
+(``profile_<model>.txt``); ``--trace`` also writes the step's Chrome trace
+(``trace_<model>.json``, small sizes: open in https://ui.perfetto.dev).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+GPT = dict(vocab=96, block=16, d=48, heads=12, layers=12)   # GPT-2 small: 50257, 1024, 768, 12, 12
+CNN = dict(widths=(4, 8, 16, 32), classes=10)                # perf/bench_gpu_models.py: (64, 128, 256, 512)
+SIZES = {"gpt": dict(batch=2, seq=16), "cnn": dict(batch=2, hw=16)}
+PHASES = ("forward", "backward", "zero_grad", "optimizer.step")
+
+
+def _setup(model_name):
+    import numpy as np
+
+    import blaze
+    import blaze.nn.functional as F
+    from tests.cuda.models import GPT as GPTModel
+    from tests.cuda.models import ResNet
+    blaze.manual_seed(0)
+    rng = np.random.default_rng(0)
+    size = SIZES[model_name]
+    if model_name == "gpt":
+        model = GPTModel(**GPT).to("cuda")
+        opt = blaze.optim.AdamW(model.parameters(), lr=1e-4)
+        x, y = (blaze.tensor(rng.integers(0, GPT["vocab"], (size["batch"], size["seq"]))).to("cuda") for _ in "xy")
+        return model, opt, lambda: model(x, y)
+    model = ResNet(**CNN).to("cuda")
+    opt = blaze.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = blaze.tensor(rng.standard_normal((size["batch"], 3, size["hw"], size["hw"])).astype(np.float32)).to("cuda")
+    y = blaze.tensor(rng.integers(0, CNN["classes"], size["batch"])).to("cuda")
+    return model, opt, lambda: F.cross_entropy(model(x), y)
+
+
+def measure(model_name, record_shapes=False, autocast=False):
+    """(profiler, {phase: launches}, {kernel: launches}) of one step after a warm-up step."""
+    import blaze
+    from blaze.profiler import profile, record_function
+    model, opt, loss_fn = _setup(model_name)
+
+    def step():
+        with record_function("forward"), blaze.autocast(device_type="cuda", dtype=blaze.bfloat16, enabled=autocast):
+            loss = loss_fn()
+        with record_function("zero_grad"):
+            opt.zero_grad()
+        with record_function("backward"):
+            loss.backward()
+        with record_function("optimizer.step"):
+            opt.step()
+    step()
+    with profile(record_shapes=record_shapes) as prof:
+        step()
+    events = prof._events
+    phase_of = {}
+    for e in events:
+        p = e
+        while p is not None and not (p.cat == "user_annotation" and p.name in PHASES):
+            p = p.parent
+        phase_of[id(e)] = p.name if p is not None else "other"
+    phases = {ph: 0 for ph in PHASES}
+    for e in events:
+        if e.cat == "kernel":
+            ph = phase_of[id(e)]
+            phases[ph] = phases.get(ph, 0) + 1
+    n_params = sum(1 for _ in model.parameters())
+    return prof, phases, prof.kernel_counts(), n_params
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", choices=("gpt", "cnn", "both"), default="both")
+    ap.add_argument("--out", help="directory for launches_<model>.json, profile_<model>.txt (and traces)")
+    ap.add_argument("--trace", action="store_true", help="also write the step's Chrome trace")
+    ap.add_argument("--autocast", action="store_true", help="bf16 autocast, as perf/bench_gpu_models.py")
+    args = ap.parse_args(argv)
+    for name in (("gpt", "cnn") if args.model == "both" else (args.model,)):
+        prof, phases, kernels, n_params = measure(name, autocast=args.autocast)
+        total = sum(phases.values())
+        print(f"== {name}: {total} launches per training step ({n_params} parameter tensors)")
+        for ph, n in phases.items():
+            print(f"   {ph:<16} {n:5d}")
+        print("   by kernel:")
+        for k, n in kernels.items():
+            print(f"   {k:<28} {n:5d}")
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            cfg = GPT if name == "gpt" else CNN
+            with open(os.path.join(args.out, f"launches_{name}.json"), "w") as f:
+                json.dump(dict(model=name, config=cfg, size=SIZES[name], autocast=args.autocast, parameter_tensors=n_params,
+                               launches=total, by_phase=phases, by_kernel=kernels), f, indent=1)
+            with open(os.path.join(args.out, f"profile_{name}.txt"), "w") as f:
+                f.write(f"# one {name} training step on the emulated cuda device (TRITON_INTERPRET=1): "
+                        "host times are the interpreter's\n")
+                f.write(prof.key_averages().table(sort_by="count", row_limit=40))
+            if args.trace:
+                prof.export_chrome_trace(os.path.join(args.out, f"trace_{name}.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
