@@ -152,6 +152,9 @@ def __getattr__(name):
     if name == "amp":
         from . import amp
         return amp
+    from .._legacy_types import CUDA_TYPES
+    if name in CUDA_TYPES:
+        return CUDA_TYPES[name]
     raise AttributeError(f"module 'blaze.cuda' has no attribute {name!r}")
 
 
