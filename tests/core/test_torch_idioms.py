@@ -113,3 +113,19 @@ def test_force_weights_only_load_overrides_false(whole_model, monkeypatch):
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     with pytest.raises(RuntimeError, match="Only one of"):
         blaze.load(whole_model)
+
+
+@pytest.mark.parametrize("size_average, reduce, reduction", [
+    (False, None, "sum"), (True, None, "mean"), (None, False, "none"), (False, True, "sum"), (True, True, "mean"),
+])
+def test_functional_losses_honour_legacy_size_average_and_reduce(size_average, reduce, reduction):
+    # mnist's classic test loop: F.nll_loss(output, target, size_average=False) is a sum
+    F = blaze.nn.functional
+    logp = F.log_softmax(blaze.randn(5, 3), 1)
+    t = blaze.tensor([0, 1, 2, 0, 1])
+    y = blaze.randn(5, 3)
+    for fn, args in [(F.nll_loss, (logp, t)), (F.cross_entropy, (logp, t)), (F.mse_loss, (logp, y))]:
+        with pytest.warns(UserWarning, match=f"reduction='{reduction}'"):
+            got = fn(*args, size_average=size_average, reduce=reduce)
+        np.testing.assert_allclose(got.numpy(), fn(*args, reduction=reduction).numpy(), rtol=1e-6)
+        assert blaze.nn.NLLLoss(size_average=size_average, reduce=reduce).reduction == reduction
