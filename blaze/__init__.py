@@ -97,6 +97,11 @@ def can_cast(from_, to):
     return _dtypes.can_cast(from_, to)
 
 
+def _legacy_type_names():
+    from ._tensor import _TYPE_NAMES
+    return _TYPE_NAMES.values()
+
+
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use, keeping `import blaze` fast.
     import importlib
@@ -109,10 +114,13 @@ def __getattr__(name):
     if name in ("from_dlpack", "to_dlpack"):
         from .utils import dlpack
         return getattr(dlpack, name)
+    if name in _legacy_type_names():
+        from ._legacy_types import CPU_TYPES
+        return CPU_TYPES[name]
     if name in ("save", "load"):
         from . import serialization
         return getattr(serialization, name)
-    if name in ("multiprocessing", "accelerator", "compat"):
+    if name in ("multiprocessing", "accelerator", "compat", "xpu"):
         return importlib.import_module(f"blaze.{name}")
     if name == "autocast":
         from .amp import autocast

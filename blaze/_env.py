@@ -52,3 +52,19 @@ def distributed_check() -> str:
     if mode is None:
         raise ValueError(f"BLAZE_DISTRIBUTED_CHECK={text!r}: expected sampled, all or 0")
     return mode
+
+
+_TRUE = ("1", "y", "yes", "true")
+
+
+def weights_only_override() -> str | None:
+    """PyTorch's own load switches, honoured under the same names so a PyTorch program run on blaze
+    behaves as under torch: TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 -> ``"force"`` (weights_only=True even
+    when False is passed); TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 -> ``"default_off"`` (an unspecified
+    weights_only means False); neither -> None. Both set raises, as in PyTorch."""
+    force = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0") in _TRUE
+    force_no = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "0") in _TRUE
+    if force and force_no:
+        raise RuntimeError("Only one of TORCH_FORCE_WEIGHTS_ONLY_LOAD or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD "
+                           "should be set, but both were set.")
+    return "force" if force else "default_off" if force_no else None

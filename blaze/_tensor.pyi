@@ -12,7 +12,7 @@ class Tensor:
     @property
     def T(self) -> Any: ...  # ops
     def __abs__(self, *, out=None) -> Any: ...  # ops.pointwise
-    def __add__(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
+    def __add__(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def __and__(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def __array__(self, dtype=None, copy=None) -> Any: ...  # _tensor
     def __bool__(self) -> Any: ...  # _tensor
@@ -69,7 +69,7 @@ class Tensor:
     def __rtruediv__(self, other) -> Any: ...  # ops
     def __rxor__(self, other) -> Any: ...  # ops
     def __setitem__(self, key, value) -> Any: ...  # ops.indexing
-    def __sub__(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
+    def __sub__(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def __truediv__(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def __xor__(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def abs(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -78,13 +78,13 @@ class Tensor:
     def acos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def acosh(self, *, out=None) -> Any: ...  # ops.pointwise
     def acosh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def add(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
+    def add(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def add_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.products
     def addbmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def addcdiv(self, tensor1, tensor2, *, value=1) -> Any: ...  # ops.pointwise
+    def addcdiv(self, tensor1, tensor2, *args: Any, value=1) -> Any: ...  # ops.pointwise
     def addcdiv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def addcmul(self, tensor1, tensor2, *, value=1) -> Any: ...  # ops.pointwise
+    def addcmul(self, tensor1, tensor2, *args: Any, value=1) -> Any: ...  # ops.pointwise
     def addcmul_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addmm(self, mat1, mat2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
     def addmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -480,9 +480,9 @@ class Tensor:
     def stft(self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None) -> Any: ...  # ops.spectral
     def storage_offset(self) -> Any: ...  # ops.tensor_info
     def stride(self, dim=None) -> Any: ...  # _tensor
-    def sub(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
+    def sub(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sub_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def subtract(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
+    def subtract(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sum(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
     def sum_to_size(self, *size: Any) -> Any: ...  # ops.tensor_info
     def svd(self, some=True, compute_uv=True) -> Any: ...  # ops.decomp

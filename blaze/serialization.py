@@ -20,10 +20,12 @@ import pickle
 import re
 import secrets
 import stat
+import warnings
 import zipfile
 
 import numpy as np
 
+from . import _env
 from .device import device as _device
 from ._tensor import Tensor
 from ._serialization import CheckpointError, MapLocationError, blaze_format, objtree, torch_zip
@@ -146,6 +148,20 @@ def _write_all(fh, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------------------- load
+def _weights_only(weights_only: bool | None) -> bool:
+    override = _env.weights_only_override()
+    if override == "force":
+        return True
+    if weights_only is None:
+        if override == "default_off":
+            warnings.warn("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set: blaze.load uses weights_only=False "
+                          "(whole blaze objects and your nn.Module subclasses are rebuilt; nothing is executed)",
+                          UserWarning, stacklevel=3)
+            return False
+        return True
+    return bool(weights_only)
+
+
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap: bool | None = None,
          **pickle_load_args):
     """Load a checkpoint written by :func:`save` or by PyTorch's ``torch.save`` (zip or legacy format).
@@ -179,7 +195,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     place = _placer(_check_map_location(map_location))
     if pickle_module is not None and getattr(pickle_module, "__name__", None) != "pickle":
         raise TypeError("blaze.load: pickle_module is not supported (blaze never unpickles code)")
-    weights_only = True if weights_only is None else bool(weights_only)
+    weights_only = _weights_only(weights_only)
     data, label = _read(f, mmap)
     head = bytes(data[:16])
     try:

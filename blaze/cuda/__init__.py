@@ -161,6 +161,9 @@ def __getattr__(name):
     if name == "GraphedTrainStep":
         import importlib
         return importlib.import_module(".graphed", __name__).GraphedTrainStep
+    from .._legacy_types import CUDA_TYPES
+    if name in CUDA_TYPES:
+        return CUDA_TYPES[name]
     raise AttributeError(f"module 'blaze.cuda' has no attribute {name!r}")
 
 

@@ -48,8 +48,10 @@ def _to_key(key, x):
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             # a cpu index stays on the host: the cuda backend checks its range there before uploading
             out.append(k._data if k._device is x._device else k.numpy())
-        elif isinstance(k, (list, np.ndarray)) and not isinstance(k, str):
+        elif isinstance(k, (list, range, np.ndarray)):
             arr = np.asarray(k)
+            if arr.size == 0 and not isinstance(k, np.ndarray):
+                arr = arr.astype(np.int64)  # PyTorch reads an empty list or range as an empty long index
             if arr.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             out.append(arr)

@@ -249,15 +249,33 @@ _sub_cls = sub._cls  # noqa: F821
 _mul_cls = mul._cls  # noqa: F821
 
 
-def add(input, other, *, alpha=1, out=None):  # noqa: F811 - adds alpha to the table's add
+def _scalar_first(name, scalar, rest, n_tensors):
+    """PyTorch's deprecated overloads that put the scalar first (``add(input, alpha, other)``,
+    ``addcmul(input, value, t1, t2)``): PyTorch 2.13 still accepts them with a warning, and published
+    programs use them (word_language_model's ``p.data.add_(-lr, p.grad.data)``). Returns the tensors."""
+    import numbers
+    import warnings
+    if len(rest) != n_tensors or not isinstance(scalar, numbers.Number) or isinstance(scalar, bool) \
+            or not all(isinstance(t, Tensor) for t in rest):
+        raise TypeError(f"{name}() received an invalid combination of arguments")
+    warnings.warn(f"This overload of {name} is deprecated: {name}(Number, Tensor...) - use the keyword "
+                  f"argument ({'alpha' if n_tensors == 1 else 'value'}=...) instead", UserWarning, stacklevel=3)
+    return rest
+
+
+def add(input, other, *args, alpha=1, out=None):  # noqa: F811 - adds alpha to the table's add
     """``input + alpha * other``, as ``torch.add``."""
+    if args:
+        alpha, (other,) = other, _scalar_first("add", other, args, 1)
     if alpha != 1:
         other = other * alpha
     r = _add_cls.apply(input, other)
     return r if out is None else out.copy_(r)
 
 
-def sub(input, other, *, alpha=1, out=None):  # noqa: F811
+def sub(input, other, *args, alpha=1, out=None):  # noqa: F811
+    if args:
+        alpha, (other,) = other, _scalar_first("sub", other, args, 1)
     if alpha != 1:
         other = other * alpha
     r = _sub_cls.apply(input, other)
@@ -400,11 +418,15 @@ def lerp(input, end, weight):
     return input + weight * (end - input)
 
 
-def addcmul(input, tensor1, tensor2, *, value=1):
+def addcmul(input, tensor1, tensor2, *args, value=1):
+    if args:
+        value, (tensor1, tensor2) = tensor1, _scalar_first("addcmul", tensor1, (tensor2, *args), 2)
     return input + value * tensor1 * tensor2
 
 
-def addcdiv(input, tensor1, tensor2, *, value=1):
+def addcdiv(input, tensor1, tensor2, *args, value=1):
+    if args:
+        value, (tensor1, tensor2) = tensor1, _scalar_first("addcdiv", tensor1, (tensor2, *args), 2)
     return input + value * tensor1 / tensor2
 
 

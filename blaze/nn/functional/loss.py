@@ -7,6 +7,10 @@ log-probabilities never exist in memory. The other losses are composed of Tensor
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import warnings
+
 from ... import amp as _amp
 from ... import dtypes as _dt
 from ...autograd.function import Function
@@ -375,6 +379,36 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     return _reduce(loss, reduction)
 
 
-__all__ = ["gaussian_nll_loss", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "one_hot", "poisson_nll_loss",
-           "soft_margin_loss", "margin_ranking_loss", "cosine_embedding_loss"]
+def legacy_reduction(size_average, reduce) -> str:
+    """The ``reduction`` that PyTorch's deprecated ``size_average`` / ``reduce`` pair means (either may
+    be None = True), as torch's ``_Reduction.legacy_get_string``: both true -> mean, only reduce -> sum."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
+
+
+def _honour_legacy_reduction(fn):
+    """Let ``size_average`` / ``reduce`` override ``reduction`` as in PyTorch (mnist's classic test loop
+    sums with ``F.nll_loss(output, target, size_average=False)``; ignoring it averaged silently)."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        size_average, reduce = bound.arguments.get("size_average"), bound.arguments.get("reduce")
+        if size_average is not None or reduce is not None:
+            bound.arguments["reduction"] = legacy_reduction(size_average, reduce)
+            warnings.warn("size_average and reduce args will be deprecated, please use "
+                          f"reduction='{bound.arguments['reduction']}' instead.", UserWarning, stacklevel=2)
+            bound.arguments["size_average"] = bound.arguments["reduce"] = None
+        return fn(*bound.args, **bound.kwargs)
+    return wrapper
+
+
+__all__ = ["gaussian_nll_loss", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "kl_div", "one_hot", "poisson_nll_loss", "soft_margin_loss",
+           "margin_ranking_loss", "cosine_embedding_loss"]
+
+for _name in __all__:
+    if "size_average" in inspect.signature(globals()[_name]).parameters:
+        globals()[_name] = _honour_legacy_reduction(globals()[_name])

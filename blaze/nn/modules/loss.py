@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..functional.loss import legacy_reduction
 from .module import Module
 
 
@@ -9,10 +10,7 @@ class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
         if size_average is not None or reduce is not None:
-            # the legacy pair maps onto reduction as in torch's _Reduction.legacy_get_string
-            size_average = True if size_average is None else size_average
-            reduce = True if reduce is None else reduce
-            reduction = ("mean" if size_average else "sum") if reduce else "none"
+            reduction = legacy_reduction(size_average, reduce)
         self.reduction = reduction
 
 
