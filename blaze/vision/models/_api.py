@@ -277,9 +277,14 @@ def _imagenet_meta(num_params: int, acc1: float, acc5: float, recipe: str, min_s
             "_metrics": {"ImageNet-1K": {"acc@1": acc1, "acc@5": acc5}}, **extra}
 
 
-def load_weights(model, weights, progress: bool) -> None:
-    """Fill ``model`` from ``weights`` (strict: every key must match)."""
-    model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
+def build_model(make: Callable, weights, progress: bool, **kwargs):
+    """``make(**kwargs)``, its ``num_classes`` taken from ``weights`` and the weights loaded (strictly) into it."""
+    if weights is not None and weights.meta["num_categories"] is not None:
+        override_param(kwargs, "num_classes", weights.meta["num_categories"])
+    model = make(**kwargs)
+    if weights is not None:
+        model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
+    return model
 
 
 def override_param(kwargs: dict, param: str, new_value) -> None:

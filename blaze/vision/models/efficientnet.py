@@ -12,8 +12,8 @@ from functools import partial
 import blaze
 from blaze import nn
 
-from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, handle_legacy_interface, load_weights,
-                   override_param, register_model)
+from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
+                   register_model)
 from ._utils import Conv2dNormActivation, SqueezeExcitation, StochasticDepth, _make_divisible
 
 __all__ = ["EfficientNet", "MBConvConfig", "EfficientNet_B0_Weights", "efficientnet_b0"]
@@ -131,10 +131,5 @@ class EfficientNet_B0_Weights(WeightsEnum):
 @handle_legacy_interface(EfficientNet_B0_Weights.IMAGENET1K_V1)
 def efficientnet_b0(*, weights=None, progress: bool = True, **kwargs) -> EfficientNet:
     """EfficientNet-B0 (5.3M parameters). ``weights``: an :class:`EfficientNet_B0_Weights`, its name, or None."""
-    weights = EfficientNet_B0_Weights.verify(weights)
-    if weights is not None:
-        override_param(kwargs, "num_classes", weights.meta["num_categories"])
-    model = EfficientNet(_b_conf(1.0, 1.0), kwargs.pop("dropout", 0.2), **kwargs)
-    if weights is not None:
-        load_weights(model, weights, progress)
-    return model
+    return build_model(partial(EfficientNet, _b_conf(1.0, 1.0), kwargs.pop("dropout", 0.2)),
+                       EfficientNet_B0_Weights.verify(weights), progress, **kwargs)

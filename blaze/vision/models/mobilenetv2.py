@@ -7,8 +7,8 @@ import blaze
 from blaze import nn
 from blaze.nn import functional as F
 
-from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, handle_legacy_interface, load_weights,
-                   override_param, register_model)
+from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
+                   register_model)
 from ._utils import Conv2dNormActivation, _make_divisible
 
 __all__ = ["MobileNetV2", "MobileNet_V2_Weights", "mobilenet_v2"]
@@ -106,10 +106,4 @@ class MobileNet_V2_Weights(WeightsEnum):
 @handle_legacy_interface(MobileNet_V2_Weights.IMAGENET1K_V1)
 def mobilenet_v2(*, weights=None, progress: bool = True, **kwargs) -> MobileNetV2:
     """MobileNetV2 (3.5M parameters). ``weights``: a :class:`MobileNet_V2_Weights`, its name, or None."""
-    weights = MobileNet_V2_Weights.verify(weights)
-    if weights is not None:
-        override_param(kwargs, "num_classes", weights.meta["num_categories"])
-    model = MobileNetV2(**kwargs)
-    if weights is not None:
-        load_weights(model, weights, progress)
-    return model
+    return build_model(MobileNetV2, MobileNet_V2_Weights.verify(weights), progress, **kwargs)

@@ -6,8 +6,8 @@ from functools import partial
 import blaze
 from blaze import nn
 
-from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, handle_legacy_interface, load_weights,
-                   override_param, register_model)
+from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
+                   register_model)
 from ._utils import Conv2dNormActivation, SqueezeExcitation, _make_divisible
 from .mobilenetv2 import _init_mobilenet
 
@@ -115,9 +115,4 @@ def mobilenet_v3_small(*, weights=None, progress: bool = True, **kwargs) -> Mobi
     weights = MobileNet_V3_Small_Weights.verify(weights)
     setting, last_channel = _mobilenet_v3_small_conf(
         **{k: kwargs.pop(k) for k in ("width_mult", "reduced_tail", "dilated") if k in kwargs})
-    if weights is not None:
-        override_param(kwargs, "num_classes", weights.meta["num_categories"])
-    model = MobileNetV3(setting, last_channel, **kwargs)
-    if weights is not None:
-        load_weights(model, weights, progress)
-    return model
+    return build_model(partial(MobileNetV3, setting, last_channel), weights, progress, **kwargs)

@@ -10,8 +10,8 @@ from functools import partial
 import blaze
 from blaze import nn
 
-from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, handle_legacy_interface, load_weights,
-                   override_param, register_model)
+from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
+                   register_model)
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "ResNet18_Weights", "ResNet34_Weights", "ResNet50_Weights",
            "resnet18", "resnet34", "resnet50"]
@@ -144,12 +144,7 @@ class ResNet(nn.Module):
 
 
 def _resnet(block, layers, weights, progress, **kwargs):
-    if weights is not None:
-        override_param(kwargs, "num_classes", weights.meta["num_categories"])
-    model = ResNet(block, layers, **kwargs)
-    if weights is not None:
-        load_weights(model, weights, progress)
-    return model
+    return build_model(partial(ResNet, block, layers), weights, progress, **kwargs)
 
 
 _RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnet"

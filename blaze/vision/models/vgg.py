@@ -10,8 +10,8 @@ from functools import partial
 import blaze
 from blaze import nn
 
-from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, handle_legacy_interface, load_weights,
-                   override_param, register_model)
+from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
+                   register_model)
 
 __all__ = ["VGG", "VGG11_Weights", "VGG11_BN_Weights", "VGG16_Weights", "VGG16_BN_Weights", "vgg11", "vgg11_bn",
            "vgg16", "vgg16_bn"]
@@ -65,13 +65,8 @@ def make_layers(cfg, batch_norm: bool = False):
 
 def _vgg(cfg, batch_norm, weights, progress, **kwargs):
     if weights is not None:
-        kwargs["init_weights"] = False
-        if weights.meta["num_categories"] is not None:
-            override_param(kwargs, "num_classes", weights.meta["num_categories"])
-    model = VGG(make_layers(_CFGS[cfg], batch_norm=batch_norm), **kwargs)
-    if weights is not None:
-        load_weights(model, weights, progress)
-    return model
+        kwargs["init_weights"] = False  # every tensor is about to be overwritten: skip 138M random draws
+    return build_model(partial(VGG, make_layers(_CFGS[cfg], batch_norm=batch_norm)), weights, progress, **kwargs)
 
 
 _RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg"

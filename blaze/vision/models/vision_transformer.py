@@ -13,7 +13,7 @@ from functools import partial
 import blaze
 from blaze import nn
 
-from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, handle_legacy_interface, load_weights,
+from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
                    override_param, register_model)
 
 __all__ = ["VisionTransformer", "ViT_B_16_Weights", "vit_b_16"]
@@ -151,10 +151,7 @@ def vit_b_16(*, weights=None, progress: bool = True, **kwargs) -> VisionTransfor
     """ViT-B/16 (86.6M parameters at 224 px). ``weights``: a :class:`ViT_B_16_Weights`, its name, or None."""
     weights = ViT_B_16_Weights.verify(weights)
     if weights is not None:
-        override_param(kwargs, "num_classes", weights.meta["num_categories"])
         override_param(kwargs, "image_size", weights.meta["min_size"][0])
     kwargs.setdefault("image_size", 224)
-    model = VisionTransformer(patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072, **kwargs)
-    if weights is not None:
-        load_weights(model, weights, progress)
-    return model
+    return build_model(partial(VisionTransformer, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768,
+                               mlp_dim=3072), weights, progress, **kwargs)
