@@ -12,7 +12,7 @@ file (``blaze.vision.models.ResNet18_Weights.IMAGENET1K_V1.url``) or one saved b
 
 The four transfer-learning moves, each a flag:
     --freeze            backbone.requires_grad_(False): only the new head trains
-    --lr-backbone/-head per-group learning rates (the pretrained backbone moves 10x slower by default)
+    --lr-backbone/-head per-group learning rates (a pretrained backbone moves 10x slower by default)
     --bn-eval           BatchNorm layers stay in eval mode: the checkpoint's running statistics are
                         kept (on by default with --checkpoint; batches of 32 would overwrite them)
 Reports test accuracy and wall time.
@@ -105,8 +105,9 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr-backbone", type=float, default=0.01)
-    p.add_argument("--lr-head", type=float, default=0.1)
+    p.add_argument("--lr-backbone", type=float, default=None,
+                   help="default 0.01 from scratch, 0.001 from a checkpoint (pretrained features move slowly)")
+    p.add_argument("--lr-head", type=float, default=0.01)
     p.add_argument("--freeze", action="store_true", help="train only the new head")
     p.add_argument("--bn-eval", action=argparse.BooleanOptionalAction, default=None,
                    help="keep BatchNorm in eval mode (default: on with --checkpoint)")
@@ -114,6 +115,7 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     bn_eval = bool(args.checkpoint) if args.bn_eval is None else args.bn_eval
+    lr_backbone = args.lr_backbone if args.lr_backbone is not None else 0.001 if args.checkpoint else 0.01
     blaze.manual_seed(args.seed)
     start = time.perf_counter()
 
@@ -129,7 +131,7 @@ def main(argv=None) -> dict:
         test = DataLoader(test_ds, batch_size=128)
 
         model = make_model(len(train_ds.classes), args.checkpoint).to(args.device)
-        groups = param_groups(model, args.freeze, args.lr_backbone, args.lr_head)
+        groups = param_groups(model, args.freeze, lr_backbone, args.lr_head)
         opt = blaze.optim.SGD(groups, momentum=0.9, weight_decay=5e-4)
         trainable = sum(p.numel() for g in groups for p in g["params"])
         print(f"{len(train_ds)} train / {len(test_ds)} test images, {len(train_ds.classes)} classes; "
