@@ -288,7 +288,7 @@ def build_model(make: Callable, weights, progress: bool, **kwargs):
 
 
 def override_param(kwargs: dict, param: str, new_value) -> None:
-    """Set ``kwargs[param]`` from the weights, refusing a conflicting user value (torchvision's _ovewrite_named_param)."""
+    """Set ``kwargs[param]`` from the weights, refusing a conflicting value (torchvision's _ovewrite_named_param)."""
     if param in kwargs and kwargs[param] != new_value:
         raise ValueError(f"The parameter '{param}' expected value {new_value} but got {kwargs[param]} instead.")
     kwargs[param] = new_value

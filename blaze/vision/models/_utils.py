@@ -14,6 +14,21 @@ def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int
     return new_v
 
 
+def init_weights(model, linear=lambda w: nn.init.normal_(w, 0, 0.01)) -> None:
+    """The MobileNet/EfficientNet init: Kaiming-normal (fan_out) convs, unit norms, zero biases, ``linear(weight)``."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            linear(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class Conv2dNormActivation(nn.Sequential):
     """Conv2d -> norm -> activation, numbered 0/1/2 as in torchvision (the checkpoints' keys depend on it)."""
 
@@ -50,7 +65,7 @@ class SqueezeExcitation(nn.Module):
 
 
 def stochastic_depth(input, p: float, mode: str, training: bool = True):
-    """Drop whole residual branches (Huang et al. 2016): per sample ("row") or per batch ("batch"), rescaled by 1/(1-p)."""
+    """Drop whole residual branches (Huang et al. 2016) per sample ("row") or batch ("batch"), rescaled by 1/(1-p)."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"drop probability has to be between 0 and 1, but got {p}")
     if mode not in ("batch", "row"):

@@ -14,7 +14,7 @@ from blaze import nn
 
 from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
                    register_model)
-from ._utils import Conv2dNormActivation, SqueezeExcitation, StochasticDepth, _make_divisible
+from ._utils import Conv2dNormActivation, SqueezeExcitation, StochasticDepth, _make_divisible, init_weights
 
 __all__ = ["EfficientNet", "MBConvConfig", "EfficientNet_B0_Weights", "efficientnet_b0"]
 
@@ -92,22 +92,16 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(last_out, num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                init_range = 1.0 / math.sqrt(m.out_features)
-                nn.init.uniform_(m.weight, -init_range, init_range)
-                nn.init.zeros_(m.bias)
+        init_weights(self, linear=_uniform_by_fan_out)
 
     def forward(self, x):
         x = blaze.flatten(self.avgpool(self.features(x)), 1)  # (N, 1280, 1, 1) -> (N, 1280)
         return self.classifier(x)
+
+
+def _uniform_by_fan_out(w) -> None:
+    bound = 1.0 / math.sqrt(w.shape[0])
+    nn.init.uniform_(w, -bound, bound)
 
 
 def _b_conf(width_mult: float, depth_mult: float):

@@ -8,8 +8,7 @@ from blaze import nn
 
 from ._api import (ImageClassification, Weights, WeightsEnum, _imagenet_meta, build_model, handle_legacy_interface,
                    register_model)
-from ._utils import Conv2dNormActivation, SqueezeExcitation, _make_divisible
-from .mobilenetv2 import _init_mobilenet
+from ._utils import Conv2dNormActivation, SqueezeExcitation, _make_divisible, init_weights
 
 __all__ = ["MobileNetV3", "MobileNet_V3_Small_Weights", "mobilenet_v3_small"]
 
@@ -80,7 +79,7 @@ class MobileNetV3(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Linear(6 * last_in, last_channel), nn.Hardswish(inplace=True),
                                         nn.Dropout(p=dropout, inplace=True), nn.Linear(last_channel, num_classes))
-        _init_mobilenet(self)
+        init_weights(self)
 
     def forward(self, x):
         x = blaze.flatten(self.avgpool(self.features(x)), 1)  # (N, 576, 1, 1) -> (N, 576)
