@@ -3,11 +3,11 @@
     from blaze.vision import datasets, transforms
     from blaze.vision.utils import save_image
 
-Submodules import Pillow, so each loads on first use. Models and ops join this package later.
+Submodules import Pillow, so each loads on first use. ``models`` holds torchvision's classification models; ops join later.
 """
 from blaze.utils._lazy import lazy_submodules
 
-_LAZY_SUBMODULES = ("datasets", "io", "transforms", "utils")
+_LAZY_SUBMODULES = ("datasets", "io", "models", "transforms", "utils")
 
 __all__ = list(_LAZY_SUBMODULES)
 
