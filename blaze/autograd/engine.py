@@ -37,6 +37,15 @@ def _check_grad(node, i, g, t_shape):
                            f"{list(g.shape)} but expected shape compatible with {list(t_shape)}")
 
 
+def _edge_dtype(edge):
+    node, idx = edge
+    dtype = getattr(node, "_out_dtype", None)
+    if dtype is None:
+        meta = getattr(node, "_out_meta", None)
+        dtype = meta[idx][1] if meta and meta[idx] is not None else None
+    return dtype
+
+
 def _edge_shape(edge):
     node, idx = edge
     if isinstance(node, AccumulateGrad):
@@ -121,6 +130,11 @@ def run_backward(tensors, grad_tensors, retain_graph=False, create_graph=False, 
                     if not isinstance(g, Tensor):
                         raise RuntimeError(f"expected Variable or None (got {type(g).__name__})")
                     _check_grad(node, i, g, _edge_shape(edge))
+                dtype = _edge_dtype(edge)
+                if dtype is not None and g._dtype is not dtype:
+                    # a gradient has its input's dtype, as PyTorch's engine casts it: the bf16 operand of
+                    # `x_fp32 + h_bf16` gets a bf16 gradient (leaves are cast in _accumulate)
+                    g = g.to(dtype)
                 _add(buffers, edge[0], edge[1], g)
             if not retain_graph and node._saved is not None:
                 node._saved = None

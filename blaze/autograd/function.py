@@ -210,6 +210,7 @@ class Function(Node):
         elif isinstance(out, Tensor):  # a custom forward may return a non-tensor: handed back as is
             if id(out) not in ctx._non_differentiable:
                 out._set_grad_fn(ctx, 0)
+            ctx._out_dtype = out._dtype  # the engine casts the incoming gradient to it
             if not cls._internal:
                 ctx._out_shape = out._data.shape
         if saved:

@@ -265,3 +265,19 @@ def test_saved_output_is_reattached_for_double_backward():
     (g,) = blaze.autograd.grad(y, x, create_graph=True)  # g = y, through the saved output
     (gg,) = blaze.autograd.grad(g, x)
     assert abs(gg.item() - np.exp(0.3)) < 1e-6
+
+
+def test_gradient_has_its_inputs_dtype_across_promotion():
+    # `x_fp32 + f(h_bf16)`: the promoted float32 gradient reaches f's node cast back to bfloat16, as
+    # PyTorch's engine does; without the cast a bf16 Linear's backward mixed float32 and bfloat16
+    x = blaze.randn(3, 4, requires_grad=True)
+    h0 = blaze.randn(3, 4, dtype=blaze.bfloat16, requires_grad=True)
+    seen = []
+    h = h0 * 2
+    h.register_hook(lambda g: seen.append(g.dtype))
+    (x + h).sum().backward()
+    assert seen == [blaze.bfloat16] and h0.grad.dtype == blaze.bfloat16 and x.grad.dtype == blaze.float32
+    lin = blaze.nn.Linear(4, 4).to(blaze.bfloat16)
+    z = x + lin(x.to(blaze.bfloat16))
+    z.sum().backward()
+    assert lin.weight.grad.dtype == blaze.bfloat16 and x.grad.dtype == blaze.float32
