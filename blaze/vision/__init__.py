@@ -7,7 +7,7 @@ Submodules import Pillow, so each loads on first use. Models and ops join this p
 """
 from blaze.utils._lazy import lazy_submodules
 
-_LAZY_SUBMODULES = ("datasets", "io", "transforms", "utils")
+_LAZY_SUBMODULES = ("datasets", "io", "ops", "transforms", "utils")
 
 __all__ = list(_LAZY_SUBMODULES)
 

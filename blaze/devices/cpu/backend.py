@@ -13,6 +13,7 @@ from ..interface import Backend
 from .conv import NumpyConvPrimitives
 from .nn import NumpyNNPrimitives, _erf
 from .optim import NumpyOptimPrimitives
+from .vision import NumpyVisionPrimitives
 
 
 def _upcast(fn):
@@ -48,7 +49,7 @@ def _is_half(dt) -> bool:
     return dt.itemsize == 2 and dt.kind != "i" and dt.kind != "u"
 
 
-class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyOptimPrimitives, Backend):
+class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyOptimPrimitives, NumpyVisionPrimitives, Backend):
     name = "cpu"
 
     # -- creation and transfer -------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..interface import Backend
 from . import index as _ti
 from .memory import DeviceArray, _contig_strides
 from .nn import TritonNNPrimitives
+from .vision import TritonVisionPrimitives
 
 """Host round trips made by cuda primitives that have no kernel, by primitive name."""
 
@@ -50,7 +51,7 @@ def _keep_shape(shape, axes):
 _REDUCE_NAMES = {"amax": "max", "amin": "min"}
 
 
-class TritonBackend(TritonNNPrimitives, Backend):
+class TritonBackend(TritonNNPrimitives, TritonVisionPrimitives, Backend):
     """Primitives of the "cuda" device (same names and signatures as ``NumpyBackend``)."""
 
     name = "cuda"
