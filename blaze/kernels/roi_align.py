@@ -26,8 +26,10 @@ def _sample(y, x, H, W):
     ok = (y >= -1.0) & (y <= H) & (x >= -1.0) & (x <= W)
     y = tl.maximum(y, 0.0)
     x = tl.maximum(x, 0.0)
-    y_lo = y.to(tl.int32)
-    x_lo = x.to(tl.int32)
+    # clamped below too: a NaN or huge coordinate converts to an arbitrary int (its weight is 0 via ok or
+    # the clamp, but the address must stay inside the plane)
+    y_lo = tl.maximum(tl.minimum(y, H).to(tl.int32), 0)
+    x_lo = tl.maximum(tl.minimum(x, W).to(tl.int32), 0)
     y_last = y_lo >= H - 1
     x_last = x_lo >= W - 1
     y_lo = tl.where(y_last, H - 1, y_lo)
@@ -41,15 +43,15 @@ def _sample(y, x, H, W):
 
 
 @triton.jit
-def _roi_geometry(r_ptr, k, stride_r, PH, PW, scale, SR, ALIGNED: tl.constexpr):
-    """(batch, y1, x1, bin_h, bin_w, gh, gw) of RoI k."""
+def _roi_geometry(r_ptr, k, stride_r, PH, PW, scale, SR, ALIGNED: tl.constexpr, F64: tl.constexpr):
+    """(batch, y1, x1, bin_h, bin_w, gh, gw) of RoI k; float64 geometry for float64 inputs (F64)."""
     rp = r_ptr + k.to(tl.int64) * stride_r
     b = tl.load(rp).to(tl.int64)
     off = 0.5 if ALIGNED else 0.0
-    x1 = tl.load(rp + 1).to(tl.float32) * scale - off
-    y1 = tl.load(rp + 2).to(tl.float32) * scale - off
-    rw = tl.load(rp + 3).to(tl.float32) * scale - off - x1
-    rh = tl.load(rp + 4).to(tl.float32) * scale - off - y1
+    x1 = tl.load(rp + 1).to(tl.float64 if F64 else tl.float32) * scale - off
+    y1 = tl.load(rp + 2).to(tl.float64 if F64 else tl.float32) * scale - off
+    rw = tl.load(rp + 3).to(tl.float64 if F64 else tl.float32) * scale - off - x1
+    rh = tl.load(rp + 4).to(tl.float64 if F64 else tl.float32) * scale - off - y1
     if not ALIGNED:  # legacy: malformed RoIs are forced to 1x1
         rw = tl.maximum(rw, 1.0)
         rh = tl.maximum(rh, 1.0)
@@ -74,7 +76,7 @@ def _roi_align_fwd_kernel(x_ptr, r_ptr, y_ptr, C, H, W, PH, PW, scale, SR,
     pw = cell % PW
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     cok = c < C
-    b, y1, x1, bh, bw, gh, gw = _roi_geometry(r_ptr, k, stride_r, PH, PW, scale, SR, ALIGNED)
+    b, y1, x1, bh, bw, gh, gw = _roi_geometry(r_ptr, k, stride_r, PH, PW, scale, SR, ALIGNED, x_ptr.dtype.element_ty == tl.float64)
     base = x_ptr + b * sxn + c.to(tl.int64) * sxc
     acc = tl.zeros([BLOCK_C], tl.float32 if x_ptr.dtype.element_ty != tl.float64 else tl.float64)
     for iy in range(0, gh):
@@ -103,7 +105,8 @@ def _roi_align_bwd_kernel(g_ptr, r_ptr, dx_ptr, C, H, W, PH, PW, scale, SR,
     pw = cell % PW
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     cok = c < C
-    b, y1, x1, bh, bw, gh, gw = _roi_geometry(r_ptr, k, stride_r, PH, PW, scale, SR, ALIGNED)
+    b, y1, x1, bh, bw, gh, gw = _roi_geometry(r_ptr, k, stride_r, PH, PW, scale, SR, ALIGNED,
+                                               dx_ptr.dtype.element_ty == tl.float64)
     count = tl.maximum(gh * gw, 1)
     g = tl.load(g_ptr + k.to(tl.int64) * sgk + c * sgc + ph * sgh + pw * sgw, mask=cok, other=0.0)
     g = g.to(dx_ptr.dtype.element_ty) / count
