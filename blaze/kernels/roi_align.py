@@ -154,13 +154,20 @@ def roi_align(x, rois, output_size, spatial_scale: float = 1.0, sampling_ratio: 
     if out is None:
         out = x.new((k, c, ph, pw), x.dtype)
     check_buffer("roi_align: out", out, ndim=4)
-    if k == 0 or c == 0 or ph * pw == 0:
-        return out
-    meta, opts = launch_options(config or config_for("roi_align", {"C": c, "dtype": str(x.dtype)}))
-    grid = (k * ph * pw, triton.cdiv(c, meta["BLOCK_C"]))
-    _roi_align_fwd_kernel[grid](x, rois, out, c, h, w, ph, pw, float(spatial_scale), int(sampling_ratio),
-                                *x.strides, rois.strides[0], ALIGNED=bool(aligned), BLOCK_C=meta["BLOCK_C"], **opts)
+    _launch(_roi_align_fwd_kernel, x, rois, out, (k, c, h, w, ph, pw), spatial_scale, sampling_ratio, aligned,
+            config)
     return out
+
+
+def _launch(kernel, src, rois, dst, dims, spatial_scale, sampling_ratio, aligned, config) -> None:
+    """One program per (RoI, output cell, channel block); ``src`` is x (forward) or grad (backward)."""
+    k, c, h, w, ph, pw = dims
+    if k == 0 or c == 0 or ph * pw == 0:
+        return
+    meta, opts = launch_options(config or config_for("roi_align", {"C": c, "dtype": str(src.dtype)}))
+    grid = (k * ph * pw, triton.cdiv(c, meta["BLOCK_C"]))
+    kernel[grid](src, rois, dst, c, h, w, ph, pw, float(spatial_scale), int(sampling_ratio), *src.strides,
+                 rois.strides[0], ALIGNED=bool(aligned), BLOCK_C=meta["BLOCK_C"], **opts)
 
 
 def roi_align_backward(grad, rois, input_shape, spatial_scale: float = 1.0, sampling_ratio: int = -1,
@@ -178,13 +185,8 @@ def roi_align_backward(grad, rois, input_shape, spatial_scale: float = 1.0, samp
     dx = grad.new((n, c, h, w), acc)
     from blaze.kernels.elementwise import fill  # noqa: PLC0415  (elementwise is large; only here)
     fill(dx, 0.0)
-    if k == 0 or c == 0 or ph * pw == 0:
-        return dx
-    meta, opts = launch_options(config or config_for("roi_align", {"C": c, "dtype": str(grad.dtype)}))
-    grid = (k * ph * pw, triton.cdiv(c, meta["BLOCK_C"]))
-    _roi_align_bwd_kernel[grid](grad, rois, dx, c, h, w, ph, pw, float(spatial_scale), int(sampling_ratio),
-                                *grad.strides, rois.strides[0], ALIGNED=bool(aligned), BLOCK_C=meta["BLOCK_C"],
-                                **opts)
+    _launch(_roi_align_bwd_kernel, grad, rois, dx, (k, c, h, w, ph, pw), spatial_scale, sampling_ratio, aligned,
+            config)
     return dx
 
 
