@@ -94,7 +94,7 @@ def conv_bn(cin, cout, stride):
 
 
 class ShapeDetector(nn.Module):
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 16):
         super().__init__()
         self.backbone = nn.Sequential(conv_bn(3, width // 2, 2), conv_bn(width // 2, width, 2),   # (B, w, 16, 16)
                                       conv_bn(width, width, 1), conv_bn(width, width, 1))
@@ -179,12 +179,12 @@ def mean_ap(detections, ground_truth, iou_thresh: float = 0.5, n_classes: int = 
 # ------------------------------------------------------------------------------------------- main
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=5000, help="at most this many steps (see --time-limit)")
+    p.add_argument("--steps", type=int, default=1500, help="at most this many steps (see --time-limit)")
     p.add_argument("--time-limit", type=float, default=270.0, help="stop training after this many seconds")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--eval-images", type=int, default=200)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)

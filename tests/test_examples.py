@@ -71,3 +71,12 @@ def test_detect_shapes_average_precision():
     assert d.mean_ap(dup, gt) == pytest.approx(0.5 + 0.5 * (2 / 3))
     img, boxes, labels = d.render(np.random.default_rng(0))
     assert img.shape == (3, 64, 64) and len(boxes) == len(labels) >= 1
+
+
+def test_detect_shapes_decode_of_perfect_predictions_scores_one():
+    import detect_shapes as d
+    _, heat, reg, _, samples = d.batch(np.random.default_rng(3), 12, 64)
+    dets = [d.decode(blaze.tensor(heat[k] * 20 - 10), blaze.tensor(reg[k]), 64) for k in range(12)]
+    assert d.mean_ap(dets, [(b, lb) for _, b, lb in samples]) == 1.0
+    dets[0] = (dets[0][0] + 6.0, *dets[0][1:])  # shifted boxes of one image: some IoUs drop below 0.5
+    assert d.mean_ap(dets, [(b, lb) for _, b, lb in samples]) < 1.0
