@@ -44,6 +44,8 @@ GROUPS = {
     "attention": ("attention", "attention_backward"),
     "rnn": ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "rnn_forward", "rnn_backward"),
     "optim": ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step"),
+    # detection (blaze.vision.ops): NMS keep mask over score-sorted boxes, RoIAlign, RoIPool
+    "vision": ("nms_sorted", "roi_align", "roi_align_backward", "roi_pool", "roi_pool_backward"),
 }
 
 
