@@ -184,7 +184,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--width", type=int, default=16)
-    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--eval-images", type=int, default=200)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)

@@ -13,16 +13,21 @@ Exits 1 on a mismatch.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
-import numpy as np
-import torch
-import torchvision.ops as tvo
-from torchvision.ops.roi_align import _roi_align
+# torchvision wraps _roi_align in torch.compile(dynamic=True); compiling each call took minutes on
+# 2 shared cores, eager mode is what is compared
+os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
-import blaze
-from blaze.vision import ops as bvo
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torchvision.ops as tvo  # noqa: E402
+from torchvision.ops.roi_align import _roi_align  # noqa: E402
+
+import blaze  # noqa: E402
+from blaze.vision import ops as bvo  # noqa: E402
 
 R = np.random.default_rng(18)
 FAILS = []
