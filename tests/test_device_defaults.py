@@ -107,6 +107,23 @@ CASES.update({
         _f(4, 2, 3), _f(2, 3), r, a[1], a[2], "tanh")),
 })
 
+
+def _rois():
+    xy = rng.uniform(-2, 6, (3, 2))
+    return np.concatenate([rng.integers(0, 2, (3, 1)), xy, xy + rng.uniform(0.5, 5, (3, 2))], 1)
+
+
+_ROIS = _rois()
+_BOXES = np.concatenate([_ROIS[:, 1:], _ROIS[:, 1:] + 0.5])
+CASES.update({  # the vision group: detection primitives (blaze.vision.ops)
+    "nms_sorted": lambda: (_BOXES.copy(), 0.3),
+    "roi_align": lambda: (_f(2, 3, 6, 7), _ROIS.copy(), (2, 2), 1.0, 2, True),
+    "roi_align_backward": lambda: (_f(3, 3, 2, 2), _ROIS.copy(), (2, 3, 6, 7), 0.5, -1, False),
+    "roi_pool": lambda: (_f(2, 3, 6, 7), _ROIS.copy(), (2, 2), 1.0),
+    "roi_pool_backward": lambda: (_f(3, 3, 2, 2), _ROIS.copy(), REF.roi_pool(_f(2, 3, 6, 7), _ROIS, (2, 2), 1.0)[1],
+                                  (2, 3, 6, 7)),
+})
+
 _RANDOM = {"dropout", "dropout_backward", "dropout_mask"}          # tested with a generator below
 _CREATION = {"arange", "linspace", "eye", "clamp", "stack", "expand_dims", "index_select", "linear"}
 _OPTIM = set(GROUPS["optim"])

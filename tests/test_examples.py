@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import blaze
@@ -96,3 +97,34 @@ def test_keyword_spotting(tmp_path, capsys):
     assert 0.0 <= acc <= 1.0 and "test accuracy" in capsys.readouterr().out
     wave, sr = blaze.audio.load(tmp_path / "rise.wav")
     assert sr == 8000 and tuple(wave.shape) == (1, 4000) and float(wave.abs().max()) > 0.25
+
+
+def test_detect_shapes(capsys):
+    import detect_shapes
+    m = detect_shapes.main(["--steps", "2", "--batch-size", "2", "--width", "8", "--eval-images", "3"])
+    assert 0.0 <= m <= 1.0
+    assert "mAP@0.5 on 3 held-out images" in capsys.readouterr().out
+
+
+def test_detect_shapes_average_precision():
+    import detect_shapes as d
+    # two images, one class: ranked TP, FP, TP with 2 ground-truth boxes -> recall 0.5, 0.5, 1; precision 1, 1/2, 2/3
+    gt = [(np.array([[0, 0, 10, 10]], np.float32), np.array([0])), (np.array([[20, 20, 30, 30]], np.float32), np.array([0]))]
+    det = [(np.array([[0, 0, 10, 10], [40, 40, 50, 50]], np.float32), np.array([0.9, 0.8]), np.array([0, 0])),
+           (np.array([[21, 20, 30, 30]], np.float32), np.array([0.7]), np.array([0]))]
+    assert d.mean_ap(det, gt) == pytest.approx(0.5 * 1 + 0.5 * (2 / 3))
+    # a duplicate detection of a matched box is a false positive; a perfect set scores 1
+    assert d.mean_ap([(gt[0][0], np.array([1.0]), np.array([0])), (gt[1][0], np.array([1.0]), np.array([0]))], gt) == 1.0
+    dup = [(np.concatenate([gt[0][0]] * 2), np.array([0.9, 0.8]), np.array([0, 0])), det[1]]
+    assert d.mean_ap(dup, gt) == pytest.approx(0.5 + 0.5 * (2 / 3))
+    img, boxes, labels = d.render(np.random.default_rng(0))
+    assert img.shape == (3, 64, 64) and len(boxes) == len(labels) >= 1
+
+
+def test_detect_shapes_decode_of_perfect_predictions_scores_one():
+    import detect_shapes as d
+    _, heat, reg, _, samples = d.batch(np.random.default_rng(3), 12, 64)
+    dets = [d.decode(blaze.tensor(heat[k] * 20 - 10), blaze.tensor(reg[k]), 64) for k in range(12)]
+    assert d.mean_ap(dets, [(b, lb) for _, b, lb in samples]) == 1.0
+    dets[0] = (dets[0][0] + 6.0, *dets[0][1:])  # shifted boxes of one image: some IoUs drop below 0.5
+    assert d.mean_ap(dets, [(b, lb) for _, b, lb in samples]) < 1.0

@@ -48,6 +48,8 @@ GROUPS = {
     # zero_grad(set_to_none=False) and clip_grad_norm_(foreach=True)
     "foreach": ("sgd_foreach", "adam_foreach", "rmsprop_foreach", "adagrad_foreach", "zero_foreach",
                 "clip_norm_foreach"),
+    # detection (blaze.vision.ops): NMS keep mask over score-sorted boxes, RoIAlign, RoIPool
+    "vision": ("nms_sorted", "roi_align", "roi_align_backward", "roi_pool", "roi_pool_backward"),
 }
 
 

@@ -21,7 +21,7 @@ from blaze.tuning import cache
 
 # Modules whose import registers the Tunables (blaze/kernels/<module>.py).
 KERNEL_MODULES = ("matmul", "conv", "attention", "softmax", "layernorm", "loss", "reduce", "index", "embedding",
-                  "random", "optim", "pooling", "elementwise", "rnn")
+                  "random", "optim", "pooling", "elementwise", "rnn", "nms", "roi_align")
 
 
 def load_kernels() -> dict[str, str]:

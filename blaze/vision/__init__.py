@@ -7,7 +7,7 @@ Submodules import Pillow, so each loads on first use. ``models`` holds torchvisi
 """
 from blaze.utils._lazy import lazy_submodules
 
-_LAZY_SUBMODULES = ("datasets", "io", "models", "transforms", "utils")
+_LAZY_SUBMODULES = ("datasets", "io", "models", "ops", "transforms", "utils")
 
 __all__ = list(_LAZY_SUBMODULES)
 

@@ -15,6 +15,7 @@ from .conv import NumpyConvPrimitives
 from .nn import NumpyNNPrimitives, _erf
 from .optim import NumpyOptimPrimitives
 from .rnn import NumpyRNNPrimitives
+from .vision import NumpyVisionPrimitives
 
 
 def _upcast(fn):
@@ -51,7 +52,7 @@ def _is_half(dt) -> bool:
 
 
 class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyAttentionPrimitives, NumpyRNNPrimitives,
-                   NumpyOptimPrimitives, Backend):
+                   NumpyOptimPrimitives, NumpyVisionPrimitives, Backend):
     name = "cpu"
 
     # -- creation and transfer -------------------------------------------------------------

@@ -22,6 +22,7 @@ from . import index as _ti
 from .memory import DeviceArray, _contig_strides
 from .nn import TritonNNPrimitives
 from .optim import TritonOptimPrimitives
+from .vision import TritonVisionPrimitives
 
 """Host round trips made by cuda primitives that have no kernel, by primitive name."""
 
@@ -51,7 +52,7 @@ def _keep_shape(shape, axes):
 _REDUCE_NAMES = {"amax": "max", "amin": "min"}
 
 
-class TritonBackend(TritonNNPrimitives, TritonOptimPrimitives, Backend):
+class TritonBackend(TritonNNPrimitives, TritonOptimPrimitives, TritonVisionPrimitives, Backend):
     """Primitives of the "cuda" device (same names and signatures as ``NumpyBackend``)."""
 
     name = "cuda"

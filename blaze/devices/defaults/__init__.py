@@ -14,10 +14,11 @@ from .fused import FusedDefaults
 from .nn import NNDefaults
 from .optim import OptimDefaults
 from .rnn import RNNDefaults
+from .vision import VisionDefaults
 
 
 class GroupDefaults(DerivedDefaults, NNDefaults, FusedDefaults, ConvDefaults, AttentionDefaults, RNNDefaults,
-                    OptimDefaults):
+                    OptimDefaults, VisionDefaults):
     """Every optional group's default, composed from the core primitives."""
 
 
