@@ -20,6 +20,7 @@ from .ops.indexing import (argsort, argwhere, bucketize, gather, index_add, inde
 from .ops.linalg import (addmm, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv, outer,  # noqa: F401
                          tensordot)
 from .ops.pointwise import *  # noqa: F401,F403
+from .ops.special import *  # noqa: F401,F403
 from .ops.pointwise import (abs, add, allclose, clamp, clip, div, equal, isclose,  # noqa
                             maximum, minimum, mul, pow, round, sub, where)
 from .ops.reduction import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero, cumprod,  # noqa

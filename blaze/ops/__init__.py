@@ -1,5 +1,5 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
-from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
+from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape, special  # noqa: F401
 from .. import _debug, _optable
 from .._tensor import Tensor
 
@@ -7,8 +7,11 @@ from .._tensor import Tensor
 def _bind():
     P, R, S, I, L, C = pointwise, reduction, shape, indexing, linalg, conversion
     methods = {}
-    for name in list(P.UNARY) + list(P._BOOL_UNARY):
+    for name in list(P.UNARY) + list(P._BOOL_UNARY) + list(P._PLAIN_UNARY) + list(P.ALIASES) + ["positive"]:
         methods[name] = getattr(P, name)
+    methods["polygamma"] = lambda self, n: special.polygamma(n, self)
+    methods["mvlgamma"] = lambda self, p: special.mvlgamma(self, p)
+    methods["ldexp"], methods["frexp"], methods["float_power_"] = special.ldexp, special.frexp, special.float_power_
     for name in [*_optable.BINARY, "clamp", "clip", "clamp_min", "clamp_max", "lerp",
                  "addcmul", "addcdiv", "isclose", "allclose", "equal", "subtract", "multiply", "divide",
                  "true_divide", "greater", "greater_equal", "less", "less_equal", "not_equal", "float_power"]:
@@ -109,6 +112,11 @@ def _bind_inplace():
         setattr(Tensor, name + "_", _inplace_method(fn))
     for n in [n for n, row in _optable.BINARY.items() if row.rule in ("cmp", "logical")] + ["logical_not"]:
         setattr(Tensor, n + "_", _inplace_method(getattr(Tensor, n)))
+    # aliases, integer-only rows and the ops with a parameter
+    for name in [*P.ALIASES, *P._PLAIN_UNARY, "subtract", "multiply", "divide", "true_divide", "greater",
+                 "greater_equal", "less", "less_equal", "not_equal", "polygamma", "mvlgamma", "ldexp",
+                 *[n for n, row in _optable.BINARY.items() if row.rule == "int"]]:
+        setattr(Tensor, name + "_", _inplace_method(getattr(Tensor, name)))
     for name in ("squeeze", "unsqueeze", "transpose", "t"):
         setattr(Tensor, name + "_", _inplace_view(getattr(Tensor, name)))
     dunder = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
