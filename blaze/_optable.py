@@ -303,6 +303,13 @@ def _lcm(b, x, y):
         b.binary("eq", g, 0), 1, g)), y)))
 
 
+def _lcm_numpy(a, b):
+    """torch's |a / gcd * b|, which wraps on overflow before the abs (np.lcm takes the abs first)."""
+    g = np.gcd(a, b)
+    with np.errstate(over="ignore"):
+        return np.abs(np.where(g == 0, 0, np.floor_divide(a, np.where(g == 0, 1, g)) * b))
+
+
 def _shift_numpy(left):
     """torch's rule: a shift count below 0 or at least the bit width gives 0 (-1 for a negative
     right-shifted value); NumPy leaves those to C's undefined behaviour."""
@@ -389,7 +396,7 @@ BINARY: dict[str, Binary] = {
     "heaviside": Binary(None, "same", _heaviside, compose=lambda b, x, y: b.where(b.binary("eq", x, 0), y, b.where(
         b.binary("gt", x, 0), 1, 0))),
     "gcd": Binary(None, "int", np.gcd, compose=_gcd),
-    "lcm": Binary(None, "int", np.lcm, compose=_lcm),
+    "lcm": Binary(None, "int", _lcm_numpy, compose=_lcm),
     "bitwise_left_shift": Binary(None, "int", _shift_numpy(True), compose=_shift(True)),
     "bitwise_right_shift": Binary(None, "int", _shift_numpy(False), compose=_shift(False)),
     "hypot": Binary(None, "same", np.hypot, lambda g, a, b, y: g * a / y, "ay", lambda g, a, b, y: g * b / y, "by",

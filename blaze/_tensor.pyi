@@ -8,6 +8,8 @@ class Size(tuple):
 
 class Tensor:
     @property
+    def H(self) -> Any: ...  # ops.methods
+    @property
     def T(self) -> Any: ...  # ops
     def __abs__(self, *, out=None) -> Any: ...  # ops.pointwise
     def __add__(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
@@ -72,27 +74,53 @@ class Tensor:
     def __xor__(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def abs(self, *, out=None) -> Any: ...  # ops.pointwise
     def abs_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def absolute(self, *, out=None) -> Any: ...  # ops.pointwise
+    def absolute_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def acos(self, *, out=None) -> Any: ...  # ops.pointwise
     def acos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def acosh(self, *, out=None) -> Any: ...  # ops.pointwise
     def acosh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def add(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def add_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def addbmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addcdiv(self, tensor1, tensor2, *, value=1) -> Any: ...  # ops.pointwise
     def addcdiv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addcmul(self, tensor1, tensor2, *, value=1) -> Any: ...  # ops.pointwise
     def addcmul_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addmm(self, mat1, mat2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def addmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def addmv(self, mat, vec, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def addmv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def addr(self, vec1, vec2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def addr_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def adjoint(self) -> Any: ...  # ops.methods
     def all(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Any: ...  # ops.pointwise
     def amax(self, dim=..., keepdim=False) -> Any: ...  # ops.reduction
     def amin(self, dim=..., keepdim=False) -> Any: ...  # ops.reduction
     def aminmax(self, *, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def any(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
+    def apply_(self, callable) -> Any: ...  # ops.methods
+    def arccos(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arccos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arccosh(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arccosh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arcsin(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arcsin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arcsinh(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arcsinh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arctan(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arctan2(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def arctan2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arctan_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arctanh(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arctanh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def argmax(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argmin(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argsort(self, dim=-1, descending=False, stable=False) -> Any: ...  # ops.indexing
     def argwhere(self) -> Any: ...  # ops.indexing
+    def as_subclass(self, cls) -> Any: ...  # ops.methods
     def asin(self, *, out=None) -> Any: ...  # ops.pointwise
     def asin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def asinh(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -105,16 +133,27 @@ class Tensor:
     def atanh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> Any: ...  # _tensor
     def baddbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
+    def baddbmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bernoulli(self, p=None, *, generator=None) -> Any: ...  # ops
     def bernoulli_(self, p=0.5, *, generator=None) -> Any: ...  # ops.conversion
     def bfloat16(self, memory_format=None) -> Any: ...  # ops.conversion
     def bitwise_and(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_and_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def bitwise_left_shift(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_left_shift_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def bitwise_not(self) -> Any: ...  # ops.pointwise
+    def bitwise_not_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bitwise_or(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_or_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def bitwise_right_shift(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_right_shift_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bitwise_xor(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_xor_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bmm(self, mat2) -> Any: ...  # ops.linalg
     def bool(self, memory_format=None) -> Any: ...  # ops.conversion
     def broadcast_to(self, shape) -> Any: ...  # ops.shape
     def byte(self, memory_format=None) -> Any: ...  # ops.conversion
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None) -> Any: ...  # ops.methods
     def ceil(self, *, out=None) -> Any: ...  # ops.pointwise
     def ceil_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def char(self, memory_format=None) -> Any: ...  # ops.conversion
@@ -128,8 +167,11 @@ class Tensor:
     def clip(self, min=None, max=None, *, out=None) -> Any: ...  # ops.pointwise
     def clip_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def clone(self, *, memory_format=None) -> Any: ...  # ops.movement
+    def const_data_ptr(self) -> Any: ...  # ops.methods
     def contiguous(self, memory_format=None) -> Any: ...  # ops.movement
     def copy_(self, src, non_blocking=False) -> Any: ...  # ops.conversion
+    def copysign(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def copysign_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def cos(self, *, out=None) -> Any: ...  # ops.pointwise
     def cos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def cosh(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -138,18 +180,27 @@ class Tensor:
     def cpu(self) -> Any: ...  # ops.conversion
     def cuda(self, device=None, non_blocking=False) -> Any: ...  # ops.conversion
     def cumprod(self, dim, *, dtype=None) -> Any: ...  # ops.reduction
+    def cumprod_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def cumsum(self, dim, *, dtype=None) -> Any: ...  # ops.reduction
+    def cumsum_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     @property
     def data(self) -> Any: ...  # _tensor
+    def data_ptr(self) -> Any: ...  # ops.methods
+    def deg2rad(self, *, out=None) -> Any: ...  # ops.pointwise
+    def deg2rad_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def detach(self) -> Any: ...  # _tensor
     def detach_(self) -> Any: ...  # _tensor
     @property
     def device(self) -> Any: ...  # _tensor
     def diagonal(self, offset=0, dim1=0, dim2=1) -> Any: ...  # ops.shape
+    def digamma(self, *, out=None) -> Any: ...  # ops.pointwise
+    def digamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def dim(self) -> Any: ...  # _tensor
+    def dim_order(self, *, ambiguity_check=False) -> Any: ...  # ops.methods
     def div(self, other, *, rounding_mode=None) -> Any: ...  # ops
     def div_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def divide(self, other, *, rounding_mode=None) -> Any: ...  # ops
+    def divide_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def dot(self, other) -> Any: ...  # ops.linalg
     def double(self, memory_format=None) -> Any: ...  # ops.conversion
     @property
@@ -160,6 +211,10 @@ class Tensor:
     def equal(self, other) -> Any: ...  # ops.pointwise
     def erf(self, *, out=None) -> Any: ...  # ops.pointwise
     def erf_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def erfc(self, *, out=None) -> Any: ...  # ops.pointwise
+    def erfc_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def erfinv(self, *, out=None) -> Any: ...  # ops.pointwise
+    def erfinv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def exp(self, *, out=None) -> Any: ...  # ops.pointwise
     def exp2(self, *, out=None) -> Any: ...  # ops.pointwise
     def exp2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -170,36 +225,56 @@ class Tensor:
     def expm1_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def exponential_(self, lambd=1.0, *, generator=None) -> Any: ...  # ops.conversion
     def fill_(self, value) -> Any: ...  # ops.conversion
+    def fix(self, *, out=None) -> Any: ...  # ops.pointwise
+    def fix_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def flatten(self, start_dim=0, end_dim=-1) -> Any: ...  # ops.shape
     def flip(self, *dims: Any) -> Any: ...  # ops.movement
     def fliplr(self) -> Any: ...  # ops.movement
     def flipud(self) -> Any: ...  # ops.movement
     def float(self, memory_format=None) -> Any: ...  # ops.conversion
     def float_power(self, exponent) -> Any: ...  # ops.pointwise
+    def float_power_(self, exponent) -> Any: ...  # ops.special
     def floor(self, *, out=None) -> Any: ...  # ops.pointwise
     def floor_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def floor_divide(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def floor_divide_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def fmax(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def fmax_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def fmin(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def fmin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def fmod(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def fmod_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def frac(self, *, out=None) -> Any: ...  # ops.pointwise
     def frac_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def frexp(self, *, out=None) -> Any: ...  # ops.special
     def gather(self, dim, index, *, sparse_grad=False) -> Any: ...  # ops.indexing
+    def gcd(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def gcd_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def ge(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def ge_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def geometric_(self, p, *, generator=None) -> Any: ...  # ops.methods
     def ger(self, vec2) -> Any: ...  # ops.linalg
+    def get_device(self) -> Any: ...  # ops.methods
     grad: Any
     @property
     def grad_fn(self) -> Any: ...  # _tensor
     def greater(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def greater_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def greater_equal(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def greater_equal_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def gt(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def gt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def half(self, memory_format=None) -> Any: ...  # ops.conversion
+    def heaviside(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def heaviside_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def hypot(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def hypot_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def i0(self, *, out=None) -> Any: ...  # ops.pointwise
+    def i0_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def index_add(self, dim, index, source, *, alpha=1) -> Any: ...  # ops.indexing
     def index_add_(self, dim, index, source, *, alpha=1) -> Any: ...  # ops.indexing
+    def index_copy(self, dim, index, source) -> Any: ...  # ops.methods
+    def index_copy_(self, dim, index, source) -> Any: ...  # ops.methods
     def index_fill(self, dim, index, value) -> Any: ...  # ops.indexing
     def index_fill_(self, dim, index, value) -> Any: ...  # ops.indexing
     def index_put(self, indices, values, accumulate=False) -> Any: ...  # ops.indexing
@@ -248,14 +323,26 @@ class Tensor:
     def isfinite(self) -> Any: ...  # ops.pointwise
     def isinf(self) -> Any: ...  # ops.pointwise
     def isnan(self) -> Any: ...  # ops.pointwise
+    def isneginf(self) -> Any: ...  # ops.pointwise
+    def isposinf(self) -> Any: ...  # ops.pointwise
     def item(self) -> Any: ...  # _tensor
+    @property
+    def itemsize(self) -> Any: ...  # ops.methods
     def kthvalue(self, k, dim=-1, keepdim=False) -> Any: ...  # ops.indexing
+    def lcm(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def lcm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def ldexp(self, other, *, out=None) -> Any: ...  # ops.special
+    def ldexp_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def le(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def le_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def lerp(self, end, weight) -> Any: ...  # ops.pointwise
     def lerp_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def less(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def less_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def less_equal(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def less_equal_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def lgamma(self, *, out=None) -> Any: ...  # ops.pointwise
+    def lgamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def log(self, *, out=None) -> Any: ...  # ops.pointwise
     def log10(self, *, out=None) -> Any: ...  # ops.pointwise
     def log10_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -264,7 +351,12 @@ class Tensor:
     def log2(self, *, out=None) -> Any: ...  # ops.pointwise
     def log2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def log_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None) -> Any: ...  # ops.methods
     def log_softmax(self, dim, dtype=None) -> Any: ...  # ops
+    def logaddexp(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def logaddexp2(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def logaddexp2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def logaddexp_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def logical_and(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def logical_and_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def logical_not(self) -> Any: ...  # ops.pointwise
@@ -280,7 +372,10 @@ class Tensor:
     def lt(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def lt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     @property
+    def mH(self) -> Any: ...  # ops.methods
+    @property
     def mT(self) -> Any: ...  # ops
+    def map_(self, tensor, callable) -> Any: ...  # ops.methods
     def masked_fill(self, mask, value) -> Any: ...  # ops.indexing
     def masked_fill_(self, mask, value) -> Any: ...  # ops.indexing
     def masked_select(self, mask) -> Any: ...  # ops.indexing
@@ -300,8 +395,15 @@ class Tensor:
     def mul_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def multinomial(self, num_samples, replacement=False, *, generator=None) -> Any: ...  # ops.indexing
     def multiply(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def multiply_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def mv(self, vec) -> Any: ...  # ops.linalg
+    def mvlgamma(self, p) -> Any: ...  # ops
+    def mvlgamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None, *, out=None) -> Any: ...  # ops.special
+    def nan_to_num_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def narrow(self, dim, start, length) -> Any: ...  # ops.shape
+    @property
+    def nbytes(self) -> Any: ...  # ops.methods
     @property
     def ndim(self) -> Any: ...  # _tensor
     def ndimension(self) -> Any: ...  # _tensor
@@ -309,6 +411,8 @@ class Tensor:
     def ne_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def neg(self, *, out=None) -> Any: ...  # ops.pointwise
     def neg_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def negative(self, *, out=None) -> Any: ...  # ops.pointwise
+    def negative_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def nelement(self) -> Any: ...  # _tensor
     def new_empty(self, *size: Any, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
@@ -319,13 +423,21 @@ class Tensor:
     def norm(self, p='fro', dim=None, keepdim=False, dtype=None) -> Any: ...  # ops.reduction
     def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Any: ...  # ops.conversion
     def not_equal(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def not_equal_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def numel(self) -> Any: ...  # _tensor
     def numpy(self, *, force=False) -> Any: ...  # _tensor
     def outer(self, vec2) -> Any: ...  # ops.linalg
     def permute(self, *dims: Any) -> Any: ...  # ops.shape
+    def polygamma(self, n) -> Any: ...  # ops
+    def polygamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def positive(self) -> Any: ...  # ops.pointwise
     def pow(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def pow_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def prod(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
+    def put(self, index, source, accumulate=False) -> Any: ...  # ops.methods
+    def put_(self, index, source, accumulate=False) -> Any: ...  # ops.methods
+    def rad2deg(self, *, out=None) -> Any: ...  # ops.pointwise
+    def rad2deg_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def random_(self, from_=0, to=None, *, generator=None) -> Any: ...  # ops.conversion
     def ravel(self) -> Any: ...  # ops.shape
     def reciprocal(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -343,6 +455,8 @@ class Tensor:
     def requires_grad_(self, requires_grad=True) -> Any: ...  # _tensor
     def reshape(self, *shape: Any) -> Any: ...  # ops.shape
     def reshape_as(self, other) -> Any: ...  # ops
+    def resize_(self, *size: Any, memory_format=None) -> Any: ...  # ops.methods
+    def resize_as_(self, other, *, memory_format=None) -> Any: ...  # ops.methods
     def retain_grad(self) -> Any: ...  # _tensor
     @property
     def retains_grad(self) -> Any: ...  # _tensor
@@ -358,6 +472,8 @@ class Tensor:
     def scatter_reduce(self, dim, index, src, reduce, *, include_self=True) -> Any: ...  # ops.indexing
     def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True) -> Any: ...  # ops.indexing
     def select(self, dim, index) -> Any: ...  # ops.shape
+    def sgn(self, *, out=None) -> Any: ...  # ops.pointwise
+    def sgn_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     @property
     def shape(self) -> Any: ...  # _tensor
     def share_memory_(self) -> Any: ...  # _tensor
@@ -369,6 +485,8 @@ class Tensor:
     def signbit(self) -> Any: ...  # ops.pointwise
     def sin(self, *, out=None) -> Any: ...  # ops.pointwise
     def sin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def sinc(self, *, out=None) -> Any: ...  # ops.pointwise
+    def sinc_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def sinh(self, *, out=None) -> Any: ...  # ops.pointwise
     def sinh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def size(self, dim=None) -> Any: ...  # _tensor
@@ -383,13 +501,18 @@ class Tensor:
     def squeeze_(self, *args: Any) -> Any: ...  # ops
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
     def std_mean(self, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Any: ...  # ops.reduction
+    def storage_offset(self) -> Any: ...  # ops.methods
     def stride(self, dim=None) -> Any: ...  # _tensor
     def sub(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sub_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def subtract(self, other, *, alpha=1, out=None) -> Any: ...  # ops.pointwise
+    def subtract_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def sum(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
+    def sum_to_size(self, *size: Any) -> Any: ...  # ops.methods
     def swapaxes(self, dim0, dim1) -> Any: ...  # ops.shape
+    def swapaxes_(self, *args: Any) -> Any: ...  # ops
     def swapdims(self, dim0, dim1) -> Any: ...  # ops.shape
+    def swapdims_(self, *args: Any) -> Any: ...  # ops
     def t(self) -> Any: ...  # ops.shape
     def t_(self, *args: Any) -> Any: ...  # ops
     def take_along_dim(self, indices, dim=None) -> Any: ...  # ops.indexing
@@ -405,8 +528,11 @@ class Tensor:
     def transpose(self, dim0, dim1) -> Any: ...  # ops.shape
     def transpose_(self, *args: Any) -> Any: ...  # ops
     def tril(self, diagonal=0) -> Any: ...  # ops.movement
+    def tril_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def triu(self, diagonal=0) -> Any: ...  # ops.movement
+    def triu_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def true_divide(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def true_divide_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def trunc(self, *, out=None) -> Any: ...  # ops.pointwise
     def trunc_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def type(self, dtype=None) -> Any: ...  # _tensor

@@ -1,5 +1,5 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
-from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape, special  # noqa: F401
+from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape, special, methods as M  # noqa: F401
 from .. import _debug, _optable
 from .._tensor import Tensor
 
@@ -59,8 +59,14 @@ def _bind():
     methods["log_softmax"] = lambda self, dim, dtype=None: _functional().log_softmax(self, dim, dtype=dtype)
     methods["__getitem__"] = I.getitem
     methods["__setitem__"] = I.setitem
+    methods.update(M.METHODS)
+    for name in ("addmv", "addr", "addbmm"):
+        methods[name] = getattr(L, name)
+    methods["nan_to_num"] = special.nan_to_num
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
+    for name, fn in M.PROPERTIES.items():
+        setattr(Tensor, name, property(fn))
     _bind_operators()
     _bind_inplace()
 
@@ -117,7 +123,9 @@ def _bind_inplace():
                  "greater_equal", "less", "less_equal", "not_equal", "polygamma", "mvlgamma", "ldexp",
                  *[n for n, row in _optable.BINARY.items() if row.rule == "int"]]:
         setattr(Tensor, name + "_", _inplace_method(getattr(Tensor, name)))
-    for name in ("squeeze", "unsqueeze", "transpose", "t"):
+    for name in ("tril", "triu", "cumsum", "cumprod", "addmm", "baddbmm", "addmv", "addr", "addbmm", "nan_to_num"):
+        setattr(Tensor, name + "_", _inplace_method(getattr(Tensor, name)))
+    for name in ("squeeze", "unsqueeze", "transpose", "t", "swapaxes", "swapdims"):
         setattr(Tensor, name + "_", _inplace_view(getattr(Tensor, name)))
     dunder = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
               "__ipow__": "pow_", "__imod__": "remainder_", "__ifloordiv__": "floor_divide_"}

@@ -82,6 +82,24 @@ def frexp(input, *, out=None):
     return r
 
 
+def _finfo(dtype):
+    import numpy as np  # ml_dtypes' bfloat16 answers np.finfo too
+    return np.finfo(dtype.np)
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (default: the dtype's largest
+    and lowest finite values), as ``torch.nan_to_num``; integer tensors come back as they are."""
+    if not input.dtype.is_floating_point:
+        r = input.clone()
+    else:
+        fi = _finfo(input.dtype)
+        r = input.where(~P.isnan(input), nan)  # noqa: F821
+        r = r.where(~P.isposinf(input), float(fi.max) if posinf is None else posinf)  # noqa: F821
+        r = r.where(~P.isneginf(input), float(fi.min) if neginf is None else neginf)  # noqa: F821
+    return r if out is None else out.copy_(r)
+
+
 def float_power_(self, exponent):
     """In place ``float_power``: ``self`` must already be float64, as PyTorch requires."""
     if self.dtype is not _dt.float64:
@@ -90,4 +108,4 @@ def float_power_(self, exponent):
     return self._inplace_apply(P.float_power, exponent)
 
 
-__all__ = ["polygamma", "mvlgamma", "ldexp", "frexp"]
+__all__ = ["polygamma", "mvlgamma", "ldexp", "frexp", "nan_to_num"]
