@@ -300,6 +300,30 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
     return _softmax_any_dim(-input, dim, dtype, False)
 
 
-__all__ = ["relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu", "gelu", "silu",
+def elu_(input, alpha: float = 1.0):
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input):
+    return selu(input, inplace=True)
+
+
+def celu_(input, alpha: float = 1.0):
+    return celu(input, alpha, inplace=True)
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input, threshold: float, value: float):  # noqa: F811 - the argument shadows the function, as torch's
+    return globals()["threshold"](input, threshold, value, inplace=True)
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False):
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+__all__ = ["elu_", "selu_", "celu_", "hardtanh_", "threshold_", "rrelu_", "relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu", "gelu", "silu",
            "softplus", "mish", "tanh", "sigmoid", "logsigmoid", "hardsigmoid", "hardswish", "softsign", "tanhshrink",
            "threshold", "hardshrink", "softshrink", "glu", "prelu", "rrelu", "softmax", "log_softmax", "softmin"]

@@ -149,6 +149,8 @@ class PoissonNLLLoss(_Loss):
                                   reduction=self.reduction)
 
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",
+NLLLoss2d = NLLLoss  # PyTorch's deprecated name: NLLLoss takes (N, C, H, W) inputs itself
+
+__all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",
            "BCEWithLogitsLoss", "KLDivLoss", "SoftMarginLoss", "MarginRankingLoss", "CosineEmbeddingLoss",
            "PoissonNLLLoss"]
