@@ -239,9 +239,7 @@ class Tensor:
     def floor_divide(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def floor_divide_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def fmax(self, other, *, out=None) -> Any: ...  # ops.pointwise
-    def fmax_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def fmin(self, other, *, out=None) -> Any: ...  # ops.pointwise
-    def fmin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def fmod(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def fmod_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def frac(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -355,8 +353,6 @@ class Tensor:
     def log_softmax(self, dim, dtype=None) -> Any: ...  # ops
     def logaddexp(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def logaddexp2(self, other, *, out=None) -> Any: ...  # ops.pointwise
-    def logaddexp2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def logaddexp_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def logical_and(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def logical_and_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def logical_not(self) -> Any: ...  # ops.pointwise

@@ -108,10 +108,14 @@ def _inplace_method(fn):
     return method
 
 
+_NO_INPLACE = ("logaddexp", "logaddexp2", "fmax", "fmin")
+
+
 def _bind_inplace():
     P = pointwise
     # arithmetic rows (not comparisons, logical or bitwise ones: those keep their own list below)
-    names = [n for n, row in _optable.BINARY.items() if row.rule in ("same", "float")]
+    # (torch has no logaddexp_, logaddexp2_, fmax_ or fmin_)
+    names = [n for n, row in _optable.BINARY.items() if row.rule in ("same", "float") and n not in _NO_INPLACE]
     names += ["clamp", "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv", "clip"] + list(P.UNARY)
     for name in names:
         fn = getattr(Tensor, name)

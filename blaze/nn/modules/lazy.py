@@ -150,9 +150,10 @@ def _lazy_norm_class(base, affine_default, track_default):
 LazyBatchNorm1d = _lazy_norm_class(BatchNorm1d, True, True)
 LazyBatchNorm2d = _lazy_norm_class(BatchNorm2d, True, True)
 LazyBatchNorm3d = _lazy_norm_class(BatchNorm3d, True, True)
-LazyInstanceNorm1d = _lazy_norm_class(InstanceNorm1d, False, False)
-LazyInstanceNorm2d = _lazy_norm_class(InstanceNorm2d, False, False)
-LazyInstanceNorm3d = _lazy_norm_class(InstanceNorm3d, False, False)
+# torch's lazy instance norms default to affine=True, track_running_stats=True (unlike InstanceNorm*d)
+LazyInstanceNorm1d = _lazy_norm_class(InstanceNorm1d, True, True)
+LazyInstanceNorm2d = _lazy_norm_class(InstanceNorm2d, True, True)
+LazyInstanceNorm3d = _lazy_norm_class(InstanceNorm3d, True, True)
 
 __all__ = ["LazyModuleMixin", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConvTranspose1d", "LazyConvTranspose2d",
            "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d",
