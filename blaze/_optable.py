@@ -159,8 +159,10 @@ UNARY: dict[str, Unary] = {
     "erfc": Unary(None, "float", lambda x: _by_float64(np.vectorize(math.erfc, otypes=[np.float64]), x),
                   lambda g, x, y: g * (-2 / math.sqrt(math.pi)) * (-(x * x)).exp(), "x",
                   lambda b, x: b.binary("sub", 1.0, b.unary("erf", x))),
-    "erfinv": Unary(None, "float", _sp.on_numpy(_sp.erfinv), lambda g, x, y: g * (math.sqrt(math.pi) / 2) * (y * y).exp(),
-                    "y", _sp.on_device(_sp.erfinv_approx)),
+    # float64 on the device: two Newton steps on the device's erf after the float32-grade approximation
+    "erfinv": Unary(None, "float", _sp.on_numpy(_sp.erfinv),
+                    lambda g, x, y: g * (math.sqrt(math.pi) / 2) * (y * y).exp(), "y",
+                    lambda b, x: _sp.on_device(_sp.erfinv if x.dtype.itemsize == 8 else _sp.erfinv_approx)(b, x)),
     "lgamma": Unary(None, "float", _sp.on_numpy(_sp.lgamma), lambda g, x, y: g * x.digamma(), "x",
                     _sp.on_device(_sp.lgamma)),
     "digamma": Unary(None, "float", _sp.on_numpy(_sp.digamma), lambda g, x, y: g * x.polygamma(1), "x",

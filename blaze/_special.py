@@ -21,7 +21,8 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 NP = SimpleNamespace(log=np.log, exp=np.exp, sqrt=np.sqrt, sin=np.sin, tan=np.tan, abs=np.abs, floor=np.floor,
-                     isnan=np.isnan, where=np.where, round=np.round, log1p=np.log1p, erf=np.vectorize(math.erf, otypes=[np.float64]))
+                     isnan=np.isnan, where=np.where, round=np.round, log1p=np.log1p,
+                     erf=np.vectorize(math.erf, otypes=[np.float64]))
 
 
 class _V:
@@ -100,10 +101,10 @@ def _lgamma2_coefs():
     """lgamma(2 + t) = (1 - gamma) t + sum_k (-1)^k (zeta(k) - 1) / k t^k, k = 2..30: for |t| <= 1/2
     the terms fall as 4^-k / k, under 1e-19 by k = 30. zeta(k) - 1 = sum_{j>=2} j^-k, summed to 1000
     plus the Euler-Maclaurin tail (k = 2 from pi^2 / 6)."""
-    k = np.arange(3, 31, dtype=np.float64)[:, None]
+    k = np.arange(3, 31, dtype=np.float64)
     j = np.arange(2, 1000, dtype=np.float64)[None, :]
     n = 1000.0
-    zm1 = (j ** -k).sum(1) + n ** (1 - k[:, 0]) / (k[:, 0] - 1) + 0.5 * n ** -k[:, 0] + k[:, 0] / 12 * n ** (-k[:, 0] - 1)
+    zm1 = (j ** -k[:, None]).sum(1) + n ** (1 - k) / (k - 1) + 0.5 * n ** -k + k / 12 * n ** (-k - 1)
     zm1 = np.concatenate([[math.pi ** 2 / 6 - 1], zm1])
     ks = np.arange(2, 31)
     return (1 - _EULER_GAMMA,) + tuple(float(c) for c in (-1.0) ** ks * zm1 / ks)

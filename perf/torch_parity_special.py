@@ -108,8 +108,9 @@ def method_cases():
     fcase("method/index_copy", lambda T, F, a, s, s2: (T.index_copy(a, 1, T.tensor([3, 0]), s),
                                                      a.index_copy(0, T.tensor([2]), s2)),
           rn(3, 4), rn(3, 2), rn(1, 4))
-    fcase("method/apply_-map_", lambda T, F: (T.tensor([1.0, 2.0]).apply_(lambda v: v * v + 1),
-                                             T.tensor([1.0, 2.0]).map_(T.tensor([3.0]), lambda a, b: a * b)), grad=False)
+    fcase("method/apply_-map_", lambda T, F: (
+        T.tensor([1.0, 2.0]).apply_(lambda v: v * v + 1),
+        T.tensor([1.0, 2.0]).map_(T.tensor([3.0]), lambda a, b: a * b)), grad=False)
     fcase("method/resize_", lambda T, F: T.arange(6.0).resize_(2, 2), grad=False)
 
 

@@ -2,6 +2,7 @@
 Tensor-only methods (memory facts, resize, put, index_copy, samplers)."""
 import math
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -66,6 +67,18 @@ def test_float_edges(device):
     assert dg[0] == -np.inf and np.isnan(dg[1])
     np.testing.assert_array_equal(blaze.erfinv(_t(np.array([1, -1, 0], np.float32), device)).cpu().numpy(),
                                   [np.inf, -np.inf, 0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_float64_erfinv_lgamma_digamma_to_float64_rounding(device):
+    x = np.linspace(-0.999, 0.999, 41)
+    got = blaze.erfinv(_t(x, _dev(device))).cpu().numpy()
+    np.testing.assert_allclose(got, [float(mpmath.erfinv(v)) for v in x], rtol=1e-13, atol=1e-15)
+    z = np.linspace(-7.3, 30.1, 50)
+    np.testing.assert_allclose(blaze.lgamma(_t(z, device)).cpu().numpy(),
+                               [float(mpmath.log(abs(mpmath.gamma(v)))) for v in z], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(blaze.digamma(_t(z, device)).cpu().numpy(), [float(mpmath.digamma(v)) for v in z],
+                               rtol=1e-11, atol=1e-12)
 
 
 @pytest.mark.parametrize("device", DEVICES)
