@@ -89,4 +89,7 @@ def __getattr__(name):
     if name == "autocast":
         from .amp import autocast
         return autocast
+    if name in ("selu_", "celu_", "threshold_", "rrelu_"):  # torch.*_ in-place activations: nn.functional's
+        from .nn import functional
+        return getattr(functional, name)
     raise AttributeError(f"module 'blaze' has no attribute {name!r}")

@@ -83,11 +83,6 @@ def _by_float64(fn, x):
     return fn(np.asarray(x, np.float64)).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
 
 
-def _pointwise():  # i0's gradient reads i1, a row with no public name: resolved on first use
-    from .ops import pointwise
-    return pointwise
-
-
 # Saving only what the gradient reads keeps memory down: exp saves its output, log its input.
 UNARY: dict[str, Unary] = {
     "identity": Unary(0, "same", lambda x: x, public=False),
@@ -167,7 +162,7 @@ UNARY: dict[str, Unary] = {
                     _sp.on_device(_sp.lgamma)),
     "digamma": Unary(None, "float", _sp.on_numpy(_sp.digamma), lambda g, x, y: g * x.polygamma(1), "x",
                      _sp.on_device(_sp.digamma)),
-    "i0": Unary(None, "float", _sp.i0_numpy, lambda g, x, y: g * _pointwise()._i1(x), "x",
+    "i0": Unary(None, "float", _sp.i0_numpy, lambda g, x, y: g * x._i1(), "x",
                 _sp.on_device(_sp.i0_approx)),
     # torch.special.i1: i0's derivative; I1'(x) = I0(x) - I1(x) / x, 1/2 at 0
     "i1": Unary(None, "float", _sp.i1_numpy, lambda g, x, y: g * (x.i0() - y / x).where(x != 0, 0.5), "xy",

@@ -9,6 +9,7 @@ def _bind():
     methods = {}
     for name in list(P.UNARY) + list(P._BOOL_UNARY) + list(P._PLAIN_UNARY) + list(P.ALIASES) + ["positive"]:
         methods[name] = getattr(P, name)
+    methods["_i1"] = P._i1  # i0's gradient (torch.special.i1 has no torch.* name)
     methods["polygamma"] = lambda self, n: special.polygamma(n, self)
     methods["mvlgamma"] = lambda self, p: special.mvlgamma(self, p)
     methods["ldexp"], methods["frexp"], methods["float_power_"] = special.ldexp, special.frexp, special.float_power_

@@ -108,31 +108,9 @@ def float_power_(self, exponent):
     return self._inplace_apply(P.float_power, exponent)
 
 
-def _F():
-    from ..nn import functional  # nn is built on the ops: resolved on first use
-    return functional
-
-
-# torch.*_ in-place activations (torch.relu_, torch.selu_, ...): the nn.functional ones
+# torch.relu_; torch.selu_, celu_, threshold_, rrelu_ are nn.functional's (blaze.__getattr__: ops sit below nn)
 def relu_(input):
     return input.relu_()
 
 
-def selu_(input):
-    return _F().selu_(input)
-
-
-def celu_(input, alpha=1.0):
-    return _F().celu_(input, alpha)
-
-
-def threshold_(input, threshold, value):
-    return _F().threshold_(input, threshold, value)
-
-
-def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False, generator=None):
-    return _F().rrelu_(input, lower, upper, training)
-
-
-__all__ = ["polygamma", "mvlgamma", "ldexp", "frexp", "nan_to_num", "relu_", "selu_", "celu_", "threshold_",
-           "rrelu_"]
+__all__ = ["polygamma", "mvlgamma", "ldexp", "frexp", "nan_to_num", "relu_"]

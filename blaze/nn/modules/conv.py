@@ -193,3 +193,10 @@ class ConvTranspose1d(_ConvTransposeNd):
         op = self._output_padding(input, output_size)
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
                                   self.dilation)
+
+
+def __getattr__(name):  # PyTorch's path for the Lazy* forms, defined in .lazy (which imports this module)
+    if name.startswith("LazyConv"):
+        from . import lazy
+        return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
