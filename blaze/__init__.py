@@ -17,9 +17,11 @@ from .ops.creation import (arange, as_tensor, asarray, bernoulli, empty, empty_l
 from .ops.indexing import (argsort, argwhere, bucketize, gather, index_add, index_fill, index_put,  # noqa: F401
                            index_select, kthvalue, masked_fill, masked_select, msort, multinomial, nonzero, scatter,
                            scatter_add, scatter_reduce, searchsorted, sort, take_along_dim, topk)
-from .ops.linalg import (addmm, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv, outer,  # noqa: F401
-                         tensordot)
+from .ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv,  # noqa
+                         outer, tensordot)
+from .ops.methods import index_copy  # noqa: F401
 from .ops.pointwise import *  # noqa: F401,F403
+from .ops.special import *  # noqa: F401,F403
 from .ops.pointwise import (abs, add, allclose, clamp, clip, div, equal, isclose,  # noqa
                             maximum, minimum, mul, pow, round, sub, where)
 from .ops.reduction import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero, cumprod,  # noqa
@@ -125,4 +127,7 @@ def __getattr__(name):
     if name == "autocast":
         from .amp import autocast
         return autocast
+    if name in ("selu_", "celu_", "threshold_", "rrelu_"):  # torch.*_ in-place activations: nn.functional's
+        from .nn import functional
+        return getattr(functional, name)
     raise AttributeError(f"module 'blaze' has no attribute {name!r}")

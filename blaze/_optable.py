@@ -17,6 +17,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from . import _special as _sp
+
 
 class Unary(NamedTuple):
     kernel_id: int | None  # the kernel instruction; None: ``compose`` builds it from others on cuda
@@ -25,7 +27,7 @@ class Unary(NamedTuple):
     rule: str
     numpy: Callable        # the cpu implementation
     grad: Callable | None = None   # (g, x, y) -> dx as Tensor ops; None: not differentiable
-    saves: str = ""        # what ``grad`` reads: "x", "y" or ""
+    saves: str = ""        # what ``grad`` reads: "x", "y", "xy" or ""
     compose: Callable | None = None  # (backend, x) -> array, over the backend's unary/binary/where
     public: bool = True    # a torch.* name: blaze.<name> and Tensor.<name>
 
@@ -77,6 +79,10 @@ def _sqrt_1_minus_sq(b, x):
     return b.unary("sqrt", b.binary("sub", 1.0, b.unary("square", x)))
 
 
+def _by_float64(fn, x):
+    return fn(np.asarray(x, np.float64)).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
+
+
 # Saving only what the gradient reads keeps memory down: exp saves its output, log its input.
 UNARY: dict[str, Unary] = {
     "identity": Unary(0, "same", lambda x: x, public=False),
@@ -108,7 +114,7 @@ UNARY: dict[str, Unary] = {
     "erf": Unary(22, "float", np_erf, lambda g, x, y: g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(), "x"),
     "logical_not": Unary(23, "bool", np.logical_not),
     "square": Unary(24, "same", np.square, lambda g, x, y: 2 * g * x, "x"),
-    "bitwise_not": Unary(25, "int", np.invert, public=False),
+    "bitwise_not": Unary(25, "int", np.invert),
     "logit": Unary(26, "float", lambda x: np.log(x / (1 - x)), lambda g, x, y: g / (x * (1 - x)), "x"),
     # -- no kernel instruction: composed on cuda ------------------------------------------------
     "exp2": Unary(None, "float", np.exp2, lambda g, x, y: g * y * _LN2, "y",
@@ -145,6 +151,33 @@ UNARY: dict[str, Unary] = {
                    lambda b, x: b.where(b.binary("lt", x, 0), b.unary("ceil", x), b.unary("floor", x))),
     "frac": Unary(None, "same", lambda x: x - np.trunc(x), lambda g, x, y: g, "",
                   lambda b, x: b.binary("sub", x, b.unary("trunc", x))),
+    "erfc": Unary(None, "float", lambda x: _by_float64(np.vectorize(math.erfc, otypes=[np.float64]), x),
+                  lambda g, x, y: g * (-2 / math.sqrt(math.pi)) * (-(x * x)).exp(), "x",
+                  lambda b, x: b.binary("sub", 1.0, b.unary("erf", x))),
+    # float64 on the device: two Newton steps on the device's erf after the float32-grade approximation
+    "erfinv": Unary(None, "float", _sp.on_numpy(_sp.erfinv),
+                    lambda g, x, y: g * (math.sqrt(math.pi) / 2) * (y * y).exp(), "y",
+                    lambda b, x: _sp.on_device(_sp.erfinv if x.dtype.itemsize == 8 else _sp.erfinv_approx)(b, x)),
+    "lgamma": Unary(None, "float", _sp.on_numpy(_sp.lgamma), lambda g, x, y: g * x.digamma(), "x",
+                    _sp.on_device(_sp.lgamma)),
+    "digamma": Unary(None, "float", _sp.on_numpy(_sp.digamma), lambda g, x, y: g * x.polygamma(1), "x",
+                     _sp.on_device(_sp.digamma)),
+    "i0": Unary(None, "float", _sp.i0_numpy, lambda g, x, y: g * x._i1(), "x",
+                _sp.on_device(_sp.i0_approx)),
+    # torch.special.i1: i0's derivative; I1'(x) = I0(x) - I1(x) / x, 1/2 at 0
+    "i1": Unary(None, "float", _sp.i1_numpy, lambda g, x, y: g * (x.i0() - y / x).where(x != 0, 0.5), "xy",
+                _sp.on_device(_sp.i1_approx), public=False),
+    "sinc": Unary(None, "float", np.sinc, lambda g, x, y: g * (((x * math.pi).cos() - y) / x).where(x != 0, 0.0), "xy",
+                  lambda b, x: b.where(b.binary("eq", x, 0), 1.0, b.binary("div", b.unary("sin", b.binary(
+                      "mul", x, math.pi)), b.binary("mul", x, math.pi)))),
+    "deg2rad": Unary(None, "float", np.deg2rad, lambda g, x, y: g * (math.pi / 180), "",
+                     lambda b, x: b.binary("mul", x, math.pi / 180)),
+    "rad2deg": Unary(None, "float", np.rad2deg, lambda g, x, y: g * (180 / math.pi), "",
+                     lambda b, x: b.binary("mul", x, 180 / math.pi)),
+    "isposinf": Unary(None, "bool", np.isposinf, compose=lambda b, x: b.binary("eq", x, math.inf)
+                      if x.dtype.kind in "fV" else b.full(x.shape, False, np.bool_)),
+    "isneginf": Unary(None, "bool", np.isneginf, compose=lambda b, x: b.binary("eq", x, -math.inf)
+                      if x.dtype.kind in "fV" else b.full(x.shape, False, np.bool_)),
     "isnan": Unary(None, "bool", np.isnan, compose=lambda b, x: b.binary("ne", x, x)),
     # x - x is 0 for finite x and NaN for inf/NaN
     "isfinite": Unary(None, "bool", np.isfinite, compose=lambda b, x: b.binary("eq", b.binary("sub", x, x), 0)),
@@ -206,6 +239,112 @@ def _xlogy_grad_a(a, b):
     return lb.where(a != 0, 0.0) if hasattr(lb, "where") else (a != 0) * lb
 
 
+def _full_like(b, v, like):  # a Python-number operand as an array, for compositions that index or loop on it
+    return b.full(like.shape, v, like.dtype) if isinstance(v, (int, float)) else v
+
+
+def _isnan(v):
+    return math.isnan(v) if isinstance(v, (int, float)) else v.isnan()
+
+
+def _logaddexp(base):
+    """log(base^a + base^b) on the device: max + log1p(base^-|a - b|); equal operands (both +-inf
+    included, where a - b is NaN) are max + log(2)."""
+    k = _LN2 if base == 2 else 1.0
+    def compose(b, x, y):
+        x, y = _full_like(b, x, y), _full_like(b, y, x)
+        m = b.binary("maximum", x, y)
+        d = b.unary("neg", b.unary("abs", b.binary("sub", x, y)))
+        r = b.binary("add", m, b.binary("div", b.unary("log1p", b.unary("exp", b.binary("mul", d, k))), k))
+        return b.where(b.binary("eq", x, y), b.binary("add", m, 1.0 if base == 2 else _LN2), r)
+    return compose
+
+
+def _fmax(op):
+    def compose(b, x, y):
+        x, y = _full_like(b, x, y), _full_like(b, y, x)
+        return b.where(b.binary("ne", y, y), x, b.where(b.binary("ne", x, x), y, b.binary(op, x, y)))
+    return compose
+
+
+def _fmax_grads(cmp):  # torch: ties and a NaN other send the gradient to self
+    def to_a(a, b):
+        return cmp(a, b).logical_or(_isnan(b)) if hasattr(cmp(a, b), "logical_or") else cmp(a, b) or _isnan(b)
+    return (lambda g, a, b, y: g * to_a(a, b), lambda g, a, b, y: g * ~to_a(a, b)
+            if hasattr(to_a(a, b), "logical_not") else g * (not to_a(a, b)))
+
+
+def _copysign(b, x, y):
+    mag = b.unary("abs", x)
+    if isinstance(y, (int, float)):
+        return mag if math.copysign(1.0, y) > 0 else b.unary("neg", mag)
+    neg = b.unary("signbit", y)
+    return b.where(neg, b.unary("neg", mag), mag)
+
+
+def _gcd(b, x, y):
+    """Euclid with a fixed step count (no host round trip): 48 steps cover 32-bit operands, 94 cover
+    64-bit ones (consecutive Fibonacci numbers are the slowest inputs)."""
+    x, y = b.unary("abs", _full_like(b, x, y)), b.unary("abs", _full_like(b, y, x))
+    for _ in range(94 if x.dtype.itemsize == 8 else 48):
+        nz = b.binary("ne", y, 0)
+        r = b.binary("remainder", x, b.where(nz, y, 1))
+        x, y = b.where(nz, y, x), b.where(nz, r, 0)
+    return x
+
+
+def _lcm(b, x, y):
+    x, y = _full_like(b, x, y), _full_like(b, y, x)
+    g = _gcd(b, x, y)
+    return b.unary("abs", b.where(b.binary("eq", g, 0), 0, b.binary("mul", b.binary("floor_divide", x, b.where(
+        b.binary("eq", g, 0), 1, g)), y)))
+
+
+def _lcm_numpy(a, b):
+    """torch's |a / gcd * b|, which wraps on overflow before the abs (np.lcm takes the abs first)."""
+    g = np.gcd(a, b)
+    with np.errstate(over="ignore"):
+        return np.abs(np.where(g == 0, 0, np.floor_divide(a, np.where(g == 0, 1, g)) * b))
+
+
+def _shift_numpy(left):
+    """torch's rule: a shift count below 0 or at least the bit width gives 0 (-1 for a negative
+    right-shifted value); NumPy leaves those to C's undefined behaviour."""
+    def run(a, s):
+        a, s = np.asarray(a), np.asarray(s)
+        dt = np.result_type(a, s)
+        bits = dt.itemsize * 8
+        ok = (s >= 0) & (s < bits)
+        sc = np.where(ok, s, 0).astype(dt)
+        r = np.left_shift(a.astype(dt), sc) if left else np.right_shift(a.astype(dt), sc)
+        return np.where(ok, r, 0 if left else np.where(a < 0, -1, 0)).astype(dt)
+    return run
+
+
+def _shift(left):
+    def compose(b, x, s):
+        x, s = _full_like(b, x, s), _full_like(b, s, x)
+        bits = x.dtype.itemsize * 8
+        if left:  # x * 2^h * 2^(s-h), h = s // 2: each factor < 2^(bits/2); the product wraps as the shift
+            ok = b.binary("logical_and", b.binary("ge", s, 0), b.binary("lt", s, bits))
+            s = b.where(ok, s, 0)
+            h = b.binary("floor_divide", s, 2)
+            r = b.binary("mul", b.binary("mul", x, b.binary("pow", 2, h)), b.binary("pow", 2, b.binary("sub", s, h)))
+            return b.where(ok, r, 0)
+        ok = b.binary("logical_and", b.binary("ge", s, 0), b.binary("lt", s, bits - 1))  # 2^s fits
+        r = b.binary("floor_divide", x, b.binary("pow", 2, b.where(ok, s, 0)))
+        return b.where(ok, r, b.where(b.binary("lt", x, 0), -1, 0))
+    return compose
+
+
+def _heaviside(a, b):
+    return np.where(np.equal(a, 0), b, np.greater(a, 0)).astype(np.result_type(a, b), copy=False)
+
+
+def _interleave(grads):  # (grad_a, grad_b) as Binary's grad_a, saves_a, grad_b, saves_b
+    return grads[0], "ab", grads[1], "ab"
+
+
 def _one(g, a, b, y):
     return g
 
@@ -242,6 +381,21 @@ BINARY: dict[str, Binary] = {
                     lambda g, a, b, y: g * a / b, "ab"),
     # -- no kernel instruction: composed on cuda ------------------------------------------------
     "fmod": Binary(None, "same", np.fmod, _one, "", lambda g, a, b, y: -g * (a / b).trunc(), "ab", _fmod),
+    "logaddexp": Binary(None, "same", np.logaddexp, lambda g, a, b, y: g * (a - y).exp(), "ay",
+                        lambda g, a, b, y: g * (b - y).exp(), "by", _logaddexp(math.e)),
+    "logaddexp2": Binary(None, "same", np.logaddexp2, lambda g, a, b, y: g * ((a - y) * _LN2).exp(), "ay",
+                         lambda g, a, b, y: g * ((b - y) * _LN2).exp(), "by", _logaddexp(2)),
+    # torch: d/da = copysign(a, b) / a (0 at a == 0); d/db = 0
+    "copysign": Binary(None, "float", np.copysign, lambda g, a, b, y: g * (y / a).where(a != 0, 0.0), "ay",
+                       lambda g, a, b, y: g * 0, "", _copysign),
+    "fmax": Binary(None, "same", np.fmax, *_interleave(_fmax_grads(lambda a, b: a >= b)), _fmax("maximum")),
+    "fmin": Binary(None, "same", np.fmin, *_interleave(_fmax_grads(lambda a, b: a <= b)), _fmax("minimum")),
+    "heaviside": Binary(None, "same", _heaviside, compose=lambda b, x, y: b.where(b.binary("eq", x, 0), y, b.where(
+        b.binary("gt", x, 0), 1, 0))),
+    "gcd": Binary(None, "int", np.gcd, compose=_gcd),
+    "lcm": Binary(None, "int", _lcm_numpy, compose=_lcm),
+    "bitwise_left_shift": Binary(None, "int", _shift_numpy(True), compose=_shift(True)),
+    "bitwise_right_shift": Binary(None, "int", _shift_numpy(False), compose=_shift(False)),
     "hypot": Binary(None, "same", np.hypot, lambda g, a, b, y: g * a / y, "ay", lambda g, a, b, y: g * b / y, "by",
                     lambda b, x, y: b.unary("sqrt", b.binary("add", _square(b, x), _square(b, y)))),
 }

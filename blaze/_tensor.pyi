@@ -74,6 +74,8 @@ class Tensor:
     def __xor__(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def abs(self, *, out=None) -> Any: ...  # ops.pointwise
     def abs_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def absolute(self, *, out=None) -> Any: ...  # ops.pointwise
+    def absolute_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def acos(self, *, out=None) -> Any: ...  # ops.pointwise
     def acos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def acosh(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -100,6 +102,20 @@ class Tensor:
     def aminmax(self, *, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def any(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def apply_(self, callable) -> Any: ...  # ops.tensor_info
+    def arccos(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arccos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arccosh(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arccosh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arcsin(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arcsin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arcsinh(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arcsinh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arctan(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arctan2(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def arctan2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arctan_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def arctanh(self, *, out=None) -> Any: ...  # ops.pointwise
+    def arctanh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def argmax(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argmin(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction
     def argsort(self, dim=-1, descending=False, stable=False) -> Any: ...  # ops.indexing
@@ -126,8 +142,17 @@ class Tensor:
     def bfloat16(self, memory_format=None) -> Any: ...  # ops.conversion
     def bincount(self, weights=None, minlength=0) -> Any: ...  # ops.stats
     def bitwise_and(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_and_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def bitwise_left_shift(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_left_shift_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def bitwise_not(self) -> Any: ...  # ops.pointwise
+    def bitwise_not_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bitwise_or(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_or_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def bitwise_right_shift(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_right_shift_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bitwise_xor(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def bitwise_xor_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def bmm(self, mat2) -> Any: ...  # ops.linalg
     def bool(self, memory_format=None) -> Any: ...  # ops.conversion
     def broadcast_to(self, shape) -> Any: ...  # ops.shape
@@ -152,6 +177,8 @@ class Tensor:
     def const_data_ptr(self) -> Any: ...  # ops.tensor_info
     def contiguous(self, memory_format=None) -> Any: ...  # ops.movement
     def copy_(self, src, non_blocking=False) -> Any: ...  # ops.conversion
+    def copysign(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def copysign_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def corrcoef(self) -> Any: ...  # ops.stats
     def cos(self, *, out=None) -> Any: ...  # ops.pointwise
     def cos_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -165,10 +192,14 @@ class Tensor:
     def cummax(self, dim) -> Any: ...  # ops.stats
     def cummin(self, dim) -> Any: ...  # ops.stats
     def cumprod(self, dim, *, dtype=None) -> Any: ...  # ops.reduction
+    def cumprod_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def cumsum(self, dim, *, dtype=None) -> Any: ...  # ops.reduction
+    def cumsum_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     @property
     def data(self) -> Any: ...  # _tensor
     def data_ptr(self) -> Any: ...  # ops.tensor_info
+    def deg2rad(self, *, out=None) -> Any: ...  # ops.pointwise
+    def deg2rad_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def det(self) -> Any: ...  # ops.decomp
     def detach(self) -> Any: ...  # _tensor
     def detach_(self) -> Any: ...  # _tensor
@@ -180,12 +211,15 @@ class Tensor:
     def diagonal(self, offset=0, dim1=0, dim2=1) -> Any: ...  # ops.shape
     def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1) -> Any: ...  # ops.scatter_views
     def diff(self, n=1, dim=-1, prepend=None, append=None) -> Any: ...  # ops.stats
+    def digamma(self, *, out=None) -> Any: ...  # ops.pointwise
+    def digamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def dim(self) -> Any: ...  # _tensor
     def dim_order(self, *, ambiguity_check=False) -> Any: ...  # ops.tensor_info
     def dist(self, other, p=2) -> Any: ...  # ops.products
     def div(self, other, *, rounding_mode=None) -> Any: ...  # ops
     def div_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def divide(self, other, *, rounding_mode=None) -> Any: ...  # ops
+    def divide_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def dot(self, other) -> Any: ...  # ops.linalg
     def double(self, memory_format=None) -> Any: ...  # ops.conversion
     def dsplit(self, sections) -> Any: ...  # ops.arrange
@@ -197,6 +231,10 @@ class Tensor:
     def equal(self, other) -> Any: ...  # ops.pointwise
     def erf(self, *, out=None) -> Any: ...  # ops.pointwise
     def erf_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def erfc(self, *, out=None) -> Any: ...  # ops.pointwise
+    def erfc_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def erfinv(self, *, out=None) -> Any: ...  # ops.pointwise
+    def erfinv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def exp(self, *, out=None) -> Any: ...  # ops.pointwise
     def exp2(self, *, out=None) -> Any: ...  # ops.pointwise
     def exp2_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -208,21 +246,29 @@ class Tensor:
     def exponential_(self, lambd=1.0, *, generator=None) -> Any: ...  # ops.conversion
     def fill_(self, value) -> Any: ...  # ops.conversion
     def fill_diagonal_(self, fill_value, wrap=False) -> Any: ...  # ops.scatter_views
+    def fix(self, *, out=None) -> Any: ...  # ops.pointwise
+    def fix_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def flatten(self, start_dim=0, end_dim=-1) -> Any: ...  # ops.shape
     def flip(self, *dims: Any) -> Any: ...  # ops.movement
     def fliplr(self) -> Any: ...  # ops.movement
     def flipud(self) -> Any: ...  # ops.movement
     def float(self, memory_format=None) -> Any: ...  # ops.conversion
     def float_power(self, exponent) -> Any: ...  # ops.pointwise
+    def float_power_(self, exponent) -> Any: ...  # ops.special
     def floor(self, *, out=None) -> Any: ...  # ops.pointwise
     def floor_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def floor_divide(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def floor_divide_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def fmax(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def fmin(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def fmod(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def fmod_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def frac(self, *, out=None) -> Any: ...  # ops.pointwise
     def frac_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def frexp(self, *, out=None) -> Any: ...  # ops.special
     def gather(self, dim, index, *, sparse_grad=False) -> Any: ...  # ops.indexing
+    def gcd(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def gcd_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def ge(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def ge_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def geometric_(self, p, *, generator=None) -> Any: ...  # ops.tensor_info
@@ -233,16 +279,22 @@ class Tensor:
     @property
     def grad_fn(self) -> Any: ...  # _tensor
     def greater(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def greater_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def greater_equal(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def greater_equal_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def gt(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def gt_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def half(self, memory_format=None) -> Any: ...  # ops.conversion
     def hardshrink(self, lambd=0.5) -> Any: ...  # ops
+    def heaviside(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def heaviside_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def histc(self, bins=100, min=0, max=0) -> Any: ...  # ops.stats
     def histogram(self, bins, *, range=None, weight=None, density=False) -> Any: ...  # ops.stats
     def hsplit(self, sections) -> Any: ...  # ops.arrange
     def hypot(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def hypot_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def i0(self, *, out=None) -> Any: ...  # ops.pointwise
+    def i0_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def index_add(self, dim, index, source, *, alpha=1) -> Any: ...  # ops.indexing
     def index_add_(self, dim, index, source, *, alpha=1) -> Any: ...  # ops.indexing
     def index_copy(self, dim, index, source) -> Any: ...  # ops.scatter_views
@@ -298,18 +350,28 @@ class Tensor:
     def isfinite(self) -> Any: ...  # ops.pointwise
     def isinf(self) -> Any: ...  # ops.pointwise
     def isnan(self) -> Any: ...  # ops.pointwise
+    def isneginf(self) -> Any: ...  # ops.pointwise
+    def isposinf(self) -> Any: ...  # ops.pointwise
     def istft(self, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False, onesided=None, length=None, return_complex=False) -> Any: ...  # ops.spectral
     def item(self) -> Any: ...  # _tensor
     @property
     def itemsize(self) -> Any: ...  # ops.tensor_info
     def kron(self, other) -> Any: ...  # ops.products
     def kthvalue(self, k, dim=-1, keepdim=False) -> Any: ...  # ops.indexing
+    def lcm(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def lcm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def ldexp(self, other, *, out=None) -> Any: ...  # ops.special
+    def ldexp_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def le(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def le_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def lerp(self, end, weight) -> Any: ...  # ops.pointwise
     def lerp_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def less(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def less_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def less_equal(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def less_equal_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def lgamma(self, *, out=None) -> Any: ...  # ops.pointwise
+    def lgamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def log(self, *, out=None) -> Any: ...  # ops.pointwise
     def log10(self, *, out=None) -> Any: ...  # ops.pointwise
     def log10_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -320,6 +382,8 @@ class Tensor:
     def log_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def log_normal_(self, mean=1.0, std=2.0, *, generator=None) -> Any: ...  # ops.tensor_info
     def log_softmax(self, dim, dtype=None) -> Any: ...  # ops
+    def logaddexp(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def logaddexp2(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def logcumsumexp(self, dim) -> Any: ...  # ops.stats
     def logdet(self) -> Any: ...  # ops.decomp
     def logical_and(self, other, *, out=None) -> Any: ...  # ops.pointwise
@@ -368,7 +432,12 @@ class Tensor:
     def mul_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def multinomial(self, num_samples, replacement=False, *, generator=None) -> Any: ...  # ops.indexing
     def multiply(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def multiply_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def mv(self, vec) -> Any: ...  # ops.linalg
+    def mvlgamma(self, p) -> Any: ...  # ops
+    def mvlgamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None, *, out=None) -> Any: ...  # ops.special
+    def nan_to_num_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def nanmean(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.stats
     def nanmedian(self, dim=None, keepdim=False) -> Any: ...  # ops.stats
     def nanquantile(self, q, dim=None, keepdim=False, *, interpolation='linear') -> Any: ...  # ops.stats
@@ -384,6 +453,8 @@ class Tensor:
     def ne_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def neg(self, *, out=None) -> Any: ...  # ops.pointwise
     def neg_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def negative(self, *, out=None) -> Any: ...  # ops.pointwise
+    def negative_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def nelement(self) -> Any: ...  # _tensor
     def new_empty(self, *size: Any, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
     def new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_grad=False) -> Any: ...  # ops
@@ -396,6 +467,7 @@ class Tensor:
     def norm(self, p='fro', dim=None, keepdim=False, dtype=None) -> Any: ...  # ops.reduction
     def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Any: ...  # ops.conversion
     def not_equal(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def not_equal_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def numel(self) -> Any: ...  # _tensor
     def numpy(self, *, force=False) -> Any: ...  # _tensor
     def orgqr(self, tau) -> Any: ...  # ops.decomp
@@ -404,6 +476,9 @@ class Tensor:
     def permute(self, *dims: Any) -> Any: ...  # ops.shape
     def pin_memory(self, device=None) -> Any: ...  # ops.tensor_info
     def pinverse(self, rcond=1e-15) -> Any: ...  # ops.decomp
+    def polygamma(self, n) -> Any: ...  # ops
+    def polygamma_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def positive(self) -> Any: ...  # ops.pointwise
     def pow(self, other, *, out=None) -> Any: ...  # ops.pointwise
     def pow_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def prod(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
@@ -411,6 +486,8 @@ class Tensor:
     def put_(self, index, source, accumulate=False) -> Any: ...  # ops.scatter_views
     def qr(self, some=True) -> Any: ...  # ops.decomp
     def quantile(self, q, dim=None, keepdim=False, *, interpolation='linear') -> Any: ...  # ops.stats
+    def rad2deg(self, *, out=None) -> Any: ...  # ops.pointwise
+    def rad2deg_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def random_(self, from_=0, to=None, *, generator=None) -> Any: ...  # ops.conversion
     def ravel(self) -> Any: ...  # ops.shape
     def reciprocal(self, *, out=None) -> Any: ...  # ops.pointwise
@@ -449,6 +526,8 @@ class Tensor:
     def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True) -> Any: ...  # ops.indexing
     def select(self, dim, index) -> Any: ...  # ops.shape
     def select_scatter(self, src, dim, index) -> Any: ...  # ops.scatter_views
+    def sgn(self, *, out=None) -> Any: ...  # ops.pointwise
+    def sgn_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     @property
     def shape(self) -> Any: ...  # _tensor
     def share_memory_(self) -> Any: ...  # _tensor
@@ -460,6 +539,8 @@ class Tensor:
     def signbit(self) -> Any: ...  # ops.pointwise
     def sin(self, *, out=None) -> Any: ...  # ops.pointwise
     def sin_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
+    def sinc(self, *, out=None) -> Any: ...  # ops.pointwise
+    def sinc_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def sinh(self, *, out=None) -> Any: ...  # ops.pointwise
     def sinh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def size(self, dim=None) -> Any: ...  # _tensor
@@ -483,11 +564,14 @@ class Tensor:
     def sub(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def sub_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def subtract(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
+    def subtract_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def sum(self, dim=None, keepdim=False, *, dtype=None) -> Any: ...  # ops.reduction
     def sum_to_size(self, *size: Any) -> Any: ...  # ops.tensor_info
     def svd(self, some=True, compute_uv=True) -> Any: ...  # ops.decomp
     def swapaxes(self, dim0, dim1) -> Any: ...  # ops.shape
+    def swapaxes_(self, *args: Any) -> Any: ...  # ops
     def swapdims(self, dim0, dim1) -> Any: ...  # ops.shape
+    def swapdims_(self, *args: Any) -> Any: ...  # ops
     def t(self) -> Any: ...  # ops.shape
     def t_(self, *args: Any) -> Any: ...  # ops
     def take(self, index) -> Any: ...  # ops.scatter_views
@@ -506,8 +590,11 @@ class Tensor:
     def transpose_(self, *args: Any) -> Any: ...  # ops
     def triangular_solve(self, A, upper=True, transpose=False, unitriangular=False) -> Any: ...  # ops.decomp
     def tril(self, diagonal=0) -> Any: ...  # ops.movement
+    def tril_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def triu(self, diagonal=0) -> Any: ...  # ops.movement
+    def triu_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def true_divide(self, other, *, out=None) -> Any: ...  # ops.pointwise
+    def true_divide_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def trunc(self, *, out=None) -> Any: ...  # ops.pointwise
     def trunc_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def type(self, dtype=None) -> Any: ...  # _tensor

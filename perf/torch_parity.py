@@ -396,9 +396,10 @@ def main(argv=None) -> int:
     torch.set_default_dtype(torch.float64)
     blaze.set_default_dtype(blaze.float64)
     core_cases()
-    from perf import torch_parity_api, torch_parity_inplace, torch_parity_nn, torch_parity_optim
+    from perf import torch_parity_api, torch_parity_inplace, torch_parity_nn, torch_parity_optim, torch_parity_special
     torch_parity_api.register(CASES)
     torch_parity_inplace.register(CASES)
+    torch_parity_special.register(CASES)
     torch_parity_nn.register(CASES)
     torch_parity_optim.register(CASES)
     counts = {"ok": 0, "MISMATCH": 0, "ERROR": 0, "UNSUPPORTED": 0}

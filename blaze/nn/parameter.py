@@ -66,3 +66,61 @@ def _rebuild_parameter(array, dtype_name, device_str, requires_grad):
 
 
 __all__ = ["Parameter"]
+
+
+class UninitializedTensorMixin:
+    """A parameter or buffer whose shape a lazy module learns from its first input; until then it
+    holds no elements (on its device, in its dtype), and ``materialize`` gives it its shape and
+    turns it into ``cls_to_become``."""
+    __slots__ = ()
+    cls_to_become = None
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        from ..ops.creation import empty
+        t = empty(*shape, device=device or self._device, dtype=dtype or self._dtype)
+        self._data, self._device, self._dtype = t._data, t._device, t._dtype
+        self.__class__ = self.cls_to_become
+
+    @property
+    def shape(self):
+        raise RuntimeError("Can't access the shape of an uninitialized parameter or buffer. This error usually "
+                           "happens in `load_state_dict` when trying to load an uninitialized parameter into an "
+                           "initialized one. Call `forward` to initialize the parameters before accessing their "
+                           "attributes.")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _placeholder(device, dtype):
+    from ..ops.creation import empty
+    return empty(0, device=device, dtype=dtype)
+
+
+class UninitializedParameter(UninitializedTensorMixin, Parameter):
+    """``torch.nn.parameter.UninitializedParameter``: a lazy module's weight before its first call."""
+    __slots__ = ()
+    cls_to_become = Parameter
+
+    def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
+        return Parameter.__new__(cls, _placeholder(device, dtype), requires_grad)
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        pass
+
+    def __deepcopy__(self, memo):
+        return memo.setdefault(id(self), UninitializedParameter(self.requires_grad, self._device, self._dtype))
+
+
+class UninitializedBuffer(UninitializedTensorMixin, Tensor):
+    """``torch.nn.parameter.UninitializedBuffer``: a lazy module's running statistic before its first call."""
+    __slots__ = ()
+    cls_to_become = Tensor
+
+    def __new__(cls, requires_grad: bool = False, device=None, dtype=None):
+        b = _placeholder(device, dtype)
+        b.__class__ = cls
+        return b
+
+    def __init__(self, requires_grad: bool = False, device=None, dtype=None):
+        pass

@@ -1,5 +1,5 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
-from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape  # noqa: F401
+from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape, special, methods as M  # noqa: F401
 from . import arrange, decomp, lowrank, products, scatter_views, spectral, stats, tensor_info  # noqa: F401
 from .. import _debug, _optable
 from .._tensor import Tensor
@@ -8,8 +8,12 @@ from .._tensor import Tensor
 def _bind():
     P, R, S, I, L, C = pointwise, reduction, shape, indexing, linalg, conversion
     methods = {}
-    for name in list(P.UNARY) + list(P._BOOL_UNARY):
+    for name in list(P.UNARY) + list(P._BOOL_UNARY) + list(P._PLAIN_UNARY) + list(P.ALIASES) + ["positive"]:
         methods[name] = getattr(P, name)
+    methods["_i1"] = P._i1  # i0's gradient (torch.special.i1 has no torch.* name)
+    methods["polygamma"] = lambda self, n: special.polygamma(n, self)
+    methods["mvlgamma"] = lambda self, p: special.mvlgamma(self, p)
+    methods["ldexp"], methods["frexp"], methods["float_power_"] = special.ldexp, special.frexp, special.float_power_
     for name in [*_optable.BINARY, "clamp", "clip", "clamp_min", "clamp_max", "lerp",
                  "addcmul", "addcdiv", "isclose", "allclose", "equal", "subtract", "multiply", "divide",
                  "true_divide", "greater", "greater_equal", "less", "less_equal", "not_equal", "float_power"]:
@@ -58,8 +62,14 @@ def _bind():
     methods["hardshrink"] = lambda self, lambd=0.5: _functional().hardshrink(self, lambd)
     methods["__getitem__"] = I.getitem
     methods["__setitem__"] = I.setitem
+    methods.update(M.METHODS)
+    for name in ("addmv", "addr", "addbmm"):
+        methods[name] = getattr(L, name)
+    methods["nan_to_num"] = special.nan_to_num
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
+    for name, fn in M.PROPERTIES.items():
+        setattr(Tensor, name, property(fn))
     _bind_operators()
     _bind_inplace()
 
@@ -101,17 +111,28 @@ def _inplace_method(fn):
     return method
 
 
+_NO_INPLACE = ("logaddexp", "logaddexp2", "fmax", "fmin")
+
+
 def _bind_inplace():
     P = pointwise
     # arithmetic rows (not comparisons, logical or bitwise ones: those keep their own list below)
-    names = [n for n, row in _optable.BINARY.items() if row.rule in ("same", "float")]
+    # (torch has no logaddexp_, logaddexp2_, fmax_ or fmin_)
+    names = [n for n, row in _optable.BINARY.items() if row.rule in ("same", "float") and n not in _NO_INPLACE]
     names += ["clamp", "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv", "clip"] + list(P.UNARY)
     for name in names:
         fn = getattr(Tensor, name)
         setattr(Tensor, name + "_", _inplace_method(fn))
     for n in [n for n, row in _optable.BINARY.items() if row.rule in ("cmp", "logical")] + ["logical_not"]:
         setattr(Tensor, n + "_", _inplace_method(getattr(Tensor, n)))
-    for name in ("squeeze", "unsqueeze", "transpose", "t"):
+    # aliases, integer-only rows and the ops with a parameter
+    for name in [*P.ALIASES, *P._PLAIN_UNARY, "subtract", "multiply", "divide", "true_divide", "greater",
+                 "greater_equal", "less", "less_equal", "not_equal", "polygamma", "mvlgamma", "ldexp",
+                 *[n for n, row in _optable.BINARY.items() if row.rule == "int"]]:
+        setattr(Tensor, name + "_", _inplace_method(getattr(Tensor, name)))
+    for name in ("tril", "triu", "cumsum", "cumprod", "addmm", "baddbmm", "addmv", "addr", "addbmm", "nan_to_num"):
+        setattr(Tensor, name + "_", _inplace_method(getattr(Tensor, name)))
+    for name in ("squeeze", "unsqueeze", "transpose", "t", "swapaxes", "swapdims"):
         setattr(Tensor, name + "_", _inplace_view(getattr(Tensor, name)))
     dunder = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
               "__ipow__": "pow_", "__imod__": "remainder_", "__ifloordiv__": "floor_divide_"}

@@ -119,6 +119,31 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     return addmm(input, batch1, batch2, beta=beta, alpha=alpha)
 
 
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat @ vec)``, as ``torch.addmv``."""
+    if mat.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.ndim}, {mat.ndim}, {vec.ndim}")
+    return addmm(input, mat, vec, beta=beta, alpha=alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """``beta * input + alpha * outer(vec1, vec2)``, as ``torch.addr``."""
+    if vec1.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {vec1.ndim}-D" if vec1.ndim != 1 else
+                           f"addr: Expected 1-D argument vec2, but got {vec2.ndim}-D")
+    return addmm(input, vec1.unsqueeze(1), vec2.unsqueeze(0), beta=beta, alpha=alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``, as ``torch.addbmm``."""
+    if batch1.ndim != 3 or batch2.ndim != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor, batch2 must be a 3D tensor (got {batch1.ndim}-D and "
+                           f"{batch2.ndim}-D)")
+    b, n, k = batch1.shape
+    # (n, b*k) @ (b*k, p): one matmul sums over the batch
+    return addmm(input, batch1.permute(1, 0, 2).reshape(n, b * k), batch2.reshape(b * k, -1), beta=beta, alpha=alpha)
+
+
 def tensordot(a, b, dims=2):
     if isinstance(dims, int):
         da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))

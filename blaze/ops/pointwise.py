@@ -18,6 +18,8 @@ from ._util import Tensor, broadcast_error, broadcast_shapes_error, make, unbroa
 UNARY = {n: (op.grad, op.saves, op.rule == "float") for n, op in _optable.UNARY.items()
          if op.public and op.grad is not None}
 _BOOL_UNARY = tuple(n for n, op in _optable.UNARY.items() if op.public and op.rule == "bool")
+# not differentiable, dtype kept (bitwise_not)
+_PLAIN_UNARY = tuple(n for n, op in _optable.UNARY.items() if op.public and op.grad is None and op.rule != "bool")
 # Rows with a kernel instruction but no torch.* name (F.gelu(approximate="tanh"), F.silu): kept
 # out of blaze.* and Tensor's methods.
 ACTIVATIONS = {n: (op.grad, op.saves, op.rule == "float") for n, op in _optable.UNARY.items()
@@ -41,19 +43,15 @@ class _Unary(Function):
         y = make(be.unary(op, data), x._device, dt)
         if not ctx.needs_input_grad[0]:  # no graph recorded: nothing will read what is saved
             return y
-        if saves == "x":
-            ctx.save_for_backward(x)
-        elif saves == "y":
-            ctx.save_for_backward(y)
+        if saves:
+            ctx.save_for_backward(*[x if k == "x" else y for k in saves])
         return y
 
     @staticmethod
     def backward(ctx, g):
         bwd, saves, _ = _ROWS[ctx.op]
-        saved = ctx.saved_tensors
-        x = saved[0] if saves == "x" else None
-        y = saved[0] if saves == "y" else None
-        return bwd(g, x, y)
+        saved = dict(zip(saves, ctx.saved_tensors))
+        return bwd(g, saved.get("x"), saved.get("y"))
 
 
 def _unary_fn(op):
@@ -68,8 +66,10 @@ def _unary_fn(op):
 
 
 def _bool_unary_fn(op):
+    bool_out = _optable.UNARY[op].rule == "bool"
+
     def fn(input):
-        r = make(input._device.backend.unary(op, input._data), input._device, _dt.bool_)
+        r = make(input._device.backend.unary(op, input._data), input._device, _dt.bool_ if bool_out else input._dtype)
         if _TRACING[0] is not None:  # not a Function: tell blaze.onnx's tracer directly
             _TRACING[0].op("unary." + op, (input,), r)
         return r
@@ -79,10 +79,10 @@ def _bool_unary_fn(op):
 
 for _op in UNARY:
     globals()[_op] = _unary_fn(_op)
-for _op in _BOOL_UNARY:
+for _op in _BOOL_UNARY + _PLAIN_UNARY:
     globals()[_op] = _bool_unary_fn(_op)
 _logit = logit  # noqa: F821
-_gelu_tanh, _silu = _unary_fn("gelu_tanh"), _unary_fn("silu")
+_gelu_tanh, _silu, _i1 = _unary_fn("gelu_tanh"), _unary_fn("silu"), _unary_fn("i1")
 
 
 def logit(input, eps=None, *, out=None):
@@ -284,6 +284,18 @@ def sub(input, other, *args, alpha=1, out=None):  # noqa: F811
 
 subtract, multiply, divide, true_divide = sub, mul, div, div  # noqa: F821
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F821
+# torch's NumPy-style names
+absolute, negative, fix, sgn, arctan2 = abs, neg, trunc, sign, atan2  # noqa: F821 - sgn: sign for real dtypes
+arccos, arcsin, arctan, arccosh, arcsinh, arctanh = acos, asin, atan, acosh, asinh, atanh  # noqa: F821
+ALIASES = ("absolute", "negative", "fix", "sgn", "arctan2", "arccos", "arcsin", "arctan", "arccosh", "arcsinh",
+           "arctanh")
+
+
+def positive(input):
+    """``input`` itself, as ``torch.positive`` (which refuses bool)."""
+    if input.dtype is _dt.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
 
 
 def rsub(input, other, *, alpha=1):
@@ -447,7 +459,7 @@ def equal(input, other) -> bool:
     return input.shape == other.shape and bool(eq(input, other).all())  # noqa: F821
 
 
-__all__ = list(UNARY) + list(_BOOL_UNARY) + list(BINARY) + list(_NONDIFF_BINARY) + [
+__all__ = list(UNARY) + list(_BOOL_UNARY) + list(_PLAIN_UNARY) + list(ALIASES) + ["positive"] + list(BINARY) + list(_NONDIFF_BINARY) + [
     "subtract", "multiply", "divide", "true_divide", "greater", "greater_equal", "less", "less_equal", "not_equal",
     "rsub", "float_power", "where", "clamp", "clip", "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv",
     "isclose", "allclose", "equal"]

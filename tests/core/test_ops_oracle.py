@@ -1,6 +1,7 @@
 """One oracle table for the core ops: forward vs NumPy float64, gradients vs finite differences."""
 import math
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -8,6 +9,17 @@ import blaze
 from tests.core.oracle import arr, check
 
 erf = np.vectorize(math.erf)
+
+
+def _mp(f):  # an mpmath function (arbitrary precision: independent of blaze's series) as a float64 ufunc
+    return np.vectorize(lambda v: float(f(v)), otypes=[np.float64])
+
+
+def _mvlgamma3(x):
+    lg = _mp(lambda v: mpmath.log(abs(mpmath.gamma(v))))
+    return sum(lg(x - i / 2) for i in range(3)) + 1.5 * math.log(math.pi)
+
+
 A = arr(3, 4)
 P = arr(3, 4, positive=True)
 U = arr(3, 4, low=-0.9, high=0.9)
@@ -40,6 +52,16 @@ UNARY = [
     ("logit", blaze.logit, lambda x: np.log(x / (1 - x)), arr(3, 4, low=0.05, high=0.95)),
     ("logit_eps", lambda x: x.logit(0.2), lambda x: np.log(np.clip(x, 0.2, 0.8) / (1 - np.clip(x, 0.2, 0.8))),
      arr(3, 4, low=0.03, high=0.97)),
+    ("erfc", blaze.erfc, _mp(mpmath.erfc), A * 2), ("erfinv", blaze.erfinv, _mp(mpmath.erfinv), U),
+    ("lgamma", blaze.lgamma, _mp(lambda v: mpmath.log(abs(mpmath.gamma(v)))), A * 3),
+    ("lgamma_large", blaze.lgamma, _mp(mpmath.loggamma), P * 40),
+    ("digamma", blaze.digamma, _mp(mpmath.digamma), A * 3), ("digamma_large", blaze.digamma, _mp(mpmath.digamma), P * 40),
+    ("polygamma_1", lambda x: blaze.polygamma(1, x), _mp(lambda v: mpmath.polygamma(1, v)), P),
+    ("polygamma_3", lambda x: x.polygamma(3), _mp(lambda v: mpmath.polygamma(3, v)), P + 0.5),
+    ("mvlgamma", lambda x: x.mvlgamma(3), _mvlgamma3, P + 1.5),
+    ("i0", blaze.i0, np.i0, A * 5), ("sinc", blaze.sinc, np.sinc, A * 2),
+    ("deg2rad", blaze.deg2rad, np.deg2rad, A * 90), ("rad2deg", blaze.rad2deg, np.rad2deg, A),
+    ("frexp_mantissa", lambda x: blaze.frexp(x).mantissa, lambda x: np.frexp(x)[0], A * 40),
 ]
 
 
@@ -61,6 +83,9 @@ BINARY = [
     ("add_alpha", lambda a, b: blaze.add(a, b, alpha=2.5), lambda a, b: a + 2.5 * b, A, B),
     ("lerp", lambda a, b: blaze.lerp(a, b, 0.3), lambda a, b: a + 0.3 * (b - a), A, B),
     ("where", lambda a, b: blaze.where(a > 0, a, b), lambda a, b: np.where(a > 0, a, b), A, ROW),
+    ("logaddexp", blaze.logaddexp, np.logaddexp, A * 3, B), ("logaddexp2", blaze.logaddexp2, np.logaddexp2, A, COL),
+    ("copysign", blaze.copysign, np.copysign, A, B), ("fmax", blaze.fmax, np.fmax, A, B),
+    ("fmin", blaze.fmin, np.fmin, A, ROW), ("ldexp", blaze.ldexp, lambda a, b: a * 2.0 ** b, A, B * 3),
     ("scalar_rsub", lambda a, b: 2.0 - a * b, lambda a, b: 2.0 - a * b, A, B),
     ("scalar_rdiv", lambda a, b: 1.0 / (a * a + b * b + 1), lambda a, b: 1.0 / (a * a + b * b + 1), A, B),
 ]

@@ -315,7 +315,31 @@ def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-1
     return y_hard - y_soft.detach() + y_soft
 
 
-__all__ = ["gumbel_softmax", "relu", "relu_", "relu6", "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu",
-           "gelu", "silu", "softplus", "mish", "tanh", "sigmoid", "logsigmoid", "hardsigmoid", "hardswish",
-           "softsign", "tanhshrink", "threshold", "hardshrink", "softshrink", "glu", "prelu", "rrelu", "softmax",
-           "log_softmax", "softmin"]
+def elu_(input, alpha: float = 1.0):
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input):
+    return selu(input, inplace=True)
+
+
+def celu_(input, alpha: float = 1.0):
+    return celu(input, alpha, inplace=True)
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input, threshold: float, value: float):  # noqa: F811 - the argument shadows the function, as torch's
+    return globals()["threshold"](input, threshold, value, inplace=True)
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False):
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+__all__ = ["gumbel_softmax", "elu_", "selu_", "celu_", "hardtanh_", "threshold_", "rrelu_", "relu", "relu_", "relu6",
+           "hardtanh", "leaky_relu", "leaky_relu_", "elu", "selu", "celu", "gelu", "silu", "softplus", "mish", "tanh",
+           "sigmoid", "logsigmoid", "hardsigmoid", "hardswish", "softsign", "tanhshrink", "threshold", "hardshrink",
+           "softshrink", "glu", "prelu", "rrelu", "softmax", "log_softmax", "softmin"]

@@ -86,9 +86,7 @@ def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     return _feature_dropout(input, p, training, inplace, 5)
 
 
-def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
-    """Dropout that keeps SELU's zero mean / unit variance: dropped units take SELU's negative
-    saturation value, then an affine map a * x + b restores the moments (Klambauer et al.)."""
+def _alpha_dropout(input, p, training, inplace, keep_mask):
     _check_p(p)
     if not training or p == 0.0:
         return input
@@ -97,10 +95,22 @@ def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool =
     alpha_p = -_SELU_ALPHA * _SELU_SCALE
     a = ((1 - p) * (1 + p * alpha_p ** 2)) ** -0.5
     b = -a * alpha_p * p
-    be = input._device.backend
-    keep = Tensor._make(be.cast(be.dropout_mask(tuple(input.shape), p, default_generator), input.dtype),
-                        input._device, input.dtype) * (1 - p)  # 0/1 mask
+    keep = keep_mask(input) * (1 - p)  # 0/1
     return _apply(input, lambda x: (x * keep + alpha_p * (1 - keep)) * a + b, inplace)
 
 
-__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout"]
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Dropout that keeps SELU's zero mean / unit variance: dropped units take SELU's negative
+    saturation value, then an affine map a * x + b restores the moments (Klambauer et al.)."""
+    def mask(x):
+        be = x._device.backend
+        return Tensor._make(be.cast(be.dropout_mask(tuple(x.shape), p, default_generator), x.dtype), x._device, x.dtype)
+    return _alpha_dropout(input, p, training, inplace, mask)
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """``alpha_dropout`` of whole channels: one keep/drop per (sample, channel) of (N, C, *)."""
+    return _alpha_dropout(input, p, training, inplace, lambda x: _channel_mask(x, p, x.ndim, None))
+
+
+__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]

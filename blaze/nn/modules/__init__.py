@@ -13,6 +13,7 @@ from .pooling import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
+from .lazy import *  # noqa: F401,F403
 from . import batchnorm, flatten, instancenorm  # noqa: F401,E402 - PyTorch module paths (nn.modules.batchnorm...)
 from .padding import *  # noqa: F401,F403
 from .pixelshuffle import *  # noqa: F401,F403

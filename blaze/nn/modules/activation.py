@@ -68,6 +68,21 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}{_inplace_str(self.inplace)}"
 
 
+class RReLU(Module):
+    """Randomized leaky ReLU: in training each negative element gets a slope drawn from
+    U(lower, upper); in eval the slope is (lower + upper) / 2."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}{_inplace_str(self.inplace)}"
+
+
 class ELU(Module):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
@@ -249,6 +264,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
+__all__ = ["ReLU", "ReLU6", "RReLU", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
            "LogSigmoid", "Softplus", "Softsign", "Tanhshrink", "Softmax", "LogSoftmax", "Softmin", "Softmax2d",
            "Hardtanh", "Hardswish", "Hardsigmoid", "Threshold", "Hardshrink", "Softshrink", "GLU", "PReLU"]

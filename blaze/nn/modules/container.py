@@ -16,6 +16,18 @@ def _index(idx: int, n: int, what: str) -> int:
     return idx % n
 
 
+class Container(Module):
+    """PyTorch's deprecated ``nn.Container``: a Module built from keyword submodules."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        import warnings
+        warnings.warn("nn.Container is deprecated. All of it's functionality is now implemented in nn.Module. "
+                      "Subclass that instead.", stacklevel=2)
+        for key, value in kwargs.items():
+            self.add_module(key, value)
+
+
 class Sequential(Module):
     """Modules applied in order: ``Sequential(a, b)(x) == b(a(x))``; also takes an OrderedDict of names.
 
@@ -325,5 +337,5 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Flatten",
+__all__ = ["Container", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Flatten",
            "Unflatten"]

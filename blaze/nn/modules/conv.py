@@ -192,3 +192,9 @@ class ConvTranspose3d(_ConvTransposeNd):
 
     _nd = 3
 
+
+def __getattr__(name):  # PyTorch's path for the Lazy* forms, defined in .lazy (which imports this module)
+    if name.startswith("LazyConv"):
+        from . import lazy
+        return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,4 +46,9 @@ class AlphaDropout(_DropoutNd):
     fn = staticmethod(F.alpha_dropout)
 
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"]
+class FeatureAlphaDropout(_DropoutNd):
+    """AlphaDropout of whole channels of (N, C, *)."""
+    fn = staticmethod(F.feature_alpha_dropout)
+
+
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]

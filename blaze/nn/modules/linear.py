@@ -76,3 +76,10 @@ class Bilinear(Module):
 
 
 __all__ = ["Linear", "Bilinear"]
+
+
+def __getattr__(name):  # PyTorch's path for the Lazy* forms, defined in .lazy (which imports this module)
+    if name.startswith("LazyLinear"):
+        from . import lazy
+        return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

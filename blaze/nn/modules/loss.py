@@ -248,7 +248,9 @@ class CTCLoss(_Loss):
                           self.zero_infinity)
 
 
+NLLLoss2d = NLLLoss  # PyTorch's deprecated name: NLLLoss takes (N, C, H, W) inputs itself
+
 __all__ = ["GaussianNLLLoss", "HingeEmbeddingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
            "MultiMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss", "CrossEntropyLoss",
-           "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
+           "NLLLoss", "NLLLoss2d", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
            "SoftMarginLoss", "MarginRankingLoss", "CosineEmbeddingLoss", "PoissonNLLLoss"]

@@ -122,6 +122,11 @@ class InstanceNorm2d(_InstanceNorm):
     _dims = (3, 4)
 
 
+class InstanceNorm3d(_InstanceNorm):
+    """Normalize each (sample, channel) of (N, C, D, H, W) over D, H, W."""
+    _dims = (4, 5)
+
+
 class LayerNorm(Module):
     """Normalize over the trailing ``normalized_shape`` dims; weight ones, bias zeros.
 
@@ -224,5 +229,5 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "LayerNorm", "RMSNorm",
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "RMSNorm",
            "GroupNorm", "LocalResponseNorm"]
