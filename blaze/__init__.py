@@ -19,7 +19,6 @@ from .ops.indexing import (argsort, argwhere, bucketize, gather, index_add, inde
                            scatter_add, scatter_reduce, searchsorted, sort, take_along_dim, topk)
 from .ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, dot, einsum, ger, inner, matmul, mm, mv,  # noqa
                          outer, tensordot)
-from .ops.methods import index_copy  # noqa: F401
 from .ops.pointwise import *  # noqa: F401,F403
 from .ops.special import *  # noqa: F401,F403
 from .ops.pointwise import (abs, add, allclose, clamp, clip, div, equal, isclose,  # noqa

@@ -82,7 +82,7 @@ class Tensor:
     def acosh_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def add(self, other, *args: Any, alpha=1, out=None) -> Any: ...  # ops.pointwise
     def add_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def addbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.products
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
     def addbmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addcdiv(self, tensor1, tensor2, *args: Any, value=1) -> Any: ...  # ops.pointwise
     def addcdiv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
@@ -90,9 +90,9 @@ class Tensor:
     def addcmul_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def addmm(self, mat1, mat2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
     def addmm_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def addmv(self, mat, vec, *, beta=1, alpha=1) -> Any: ...  # ops.products
+    def addmv(self, mat, vec, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
     def addmv_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
-    def addr(self, vec1, vec2, *, beta=1, alpha=1) -> Any: ...  # ops.products
+    def addr(self, vec1, vec2, *, beta=1, alpha=1) -> Any: ...  # ops.linalg
     def addr_(self, *args: Any, **kwargs: Any) -> Any: ...  # ops
     def adjoint(self) -> Any: ...  # ops.arrange
     def all(self, dim=None, keepdim=False) -> Any: ...  # ops.reduction

@@ -1,5 +1,5 @@
 """All tensor ops, and the binding of them as ``Tensor`` methods and operators."""
-from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape, special, methods as M  # noqa: F401
+from . import conversion, creation, indexing, linalg, movement, pointwise, reduction, shape, special  # noqa: F401
 from . import arrange, decomp, lowrank, products, scatter_views, spectral, stats, tensor_info  # noqa: F401
 from .. import _debug, _optable
 from .._tensor import Tensor
@@ -62,14 +62,11 @@ def _bind():
     methods["hardshrink"] = lambda self, lambd=0.5: _functional().hardshrink(self, lambd)
     methods["__getitem__"] = I.getitem
     methods["__setitem__"] = I.setitem
-    methods.update(M.METHODS)
     for name in ("addmv", "addr", "addbmm"):
         methods[name] = getattr(L, name)
     methods["nan_to_num"] = special.nan_to_num
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
-    for name, fn in M.PROPERTIES.items():
-        setattr(Tensor, name, property(fn))
     _bind_operators()
     _bind_inplace()
 
@@ -168,8 +165,8 @@ def _bind_coverage():
                                           "orgqr", "ormqr", "triangular_solve")}
     methods["cholesky_solve"] = lambda self, input2, upper=False: D.cholesky_solve(self, input2, upper)
     methods["lu"] = lambda self, pivot=True, get_infos=False: D.lu(self, pivot, get_infos)
-    methods.update({n: getattr(PR, n) for n in ("matrix_power", "kron", "cross", "trace", "vdot", "addbmm",
-                                                "addmv", "addr", "dist", "renorm", "renorm_")})
+    methods.update({n: getattr(PR, n) for n in ("matrix_power", "kron", "cross", "trace", "vdot", "dist",
+                                                "renorm", "renorm_")})
     methods.update({n: getattr(ST, n) for n in ("nansum", "nanmean", "nanmedian", "nanquantile", "quantile", "mode",
                                                 "cummax", "cummin", "logcumsumexp", "histc", "histogram",
                                                 "bincount", "unique", "unique_consecutive", "cov", "corrcoef",
@@ -189,8 +186,6 @@ def _bind_coverage():
     methods["is_inference"] = lambda self: False  # inference_mode makes no separate inference tensors (README)
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
-    for name in ("addbmm", "addmv", "addr"):
-        setattr(Tensor, name + "_", _inplace_method(getattr(PR, name)))
     for name in ("addmm", "baddbmm"):
         setattr(Tensor, name + "_", _inplace_method(getattr(linalg, name)))
     Tensor.mH = property(A.adjoint)

@@ -79,19 +79,6 @@ def _scaled(input, prod, beta, alpha):
     return out + (input if beta == 1 else input * beta)
 
 
-def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
-    """beta * input + alpha * sum_b batch1[b] @ batch2[b]."""
-    return _scaled(input, batch1.bmm(batch2).sum(0), beta, alpha)
-
-
-def addmv(input, mat, vec, *, beta=1, alpha=1):
-    return _scaled(input, mat.mv(vec), beta, alpha)
-
-
-def addr(input, vec1, vec2, *, beta=1, alpha=1):
-    return _scaled(input, vec1.outer(vec2), beta, alpha)
-
-
 def chain_matmul(*matrices, out=None):
     if len(matrices) == 1 and isinstance(matrices[0], (list, tuple)):
         matrices = tuple(matrices[0])
@@ -160,5 +147,5 @@ def renorm_(input, p, dim, maxnorm):
     return input._inplace_apply(renorm, p, dim, maxnorm)
 
 
-__all__ = ["matrix_power", "kron", "cross", "trace", "vdot", "addbmm", "addmv", "addr", "chain_matmul", "cdist",
+__all__ = ["matrix_power", "kron", "cross", "trace", "vdot", "chain_matmul", "cdist",
            "pdist", "dist", "renorm"]

@@ -61,6 +61,13 @@ def index_copy(input, dim, index, source):
         raise RuntimeError(f"index_copy_(): Expected a long tensor for index, but got {index.dtype}")
     if index.ndim > 1:
         raise RuntimeError("index_copy_(): Index should have dimension 1 or 0")
+    d = input._wrap_dim(dim)
+    src = source if source.ndim else source.reshape(1)
+    if input.ndim and (src.ndim != input.ndim or index.numel() != src.shape[d] or any(
+            a != b for k, (a, b) in enumerate(zip(src.shape, input.shape)) if k != d)):
+        raise RuntimeError("index_copy_(): Source/destination tensor must have same slice shapes. Destination "
+                           f"slice shape: {tuple(input.shape)} at dimension {d} and source slice shape: "
+                           f"{tuple(src.shape)} at dimension {d}.")
     return _write(input, _dim_key(input, dim, index.reshape(-1)), source)
 
 

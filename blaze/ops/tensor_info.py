@@ -76,11 +76,17 @@ def resize_as_(self, other, memory_format=None):
 
 
 def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    if sigma <= 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
     return _random_fill(self, lambda be, s, d, g: be.from_numpy(
         (median + sigma * np.tan(np.pi * (g.rng.random(size=s) - 0.5))).astype(d.np)), generator)
 
 
 def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    if not self.dtype.is_floating_point:
+        raise RuntimeError(f"log_normal_ expects a floating point tensor, but got {self.dtype}")
+    if std <= 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
     return _random_fill(self, lambda be, s, d, g: be.from_numpy(
         np.exp(g.rng.normal(mean, std, size=s)).astype(d.np)), generator)
 
