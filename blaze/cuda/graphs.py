@@ -149,7 +149,7 @@ class CUDAGraph:
                          ("synchronize", _refuse("a device synchronisation"))):
             saved.append((dev, name, None))
             setattr(dev, name, fn)                 # instance attributes shadow the methods
-        saved.append((_flags.FALLBACKS, "__class__", Counter))
+        saved.append((_flags.FALLBACKS, "__class__", type(_flags.FALLBACKS)))
         _flags.FALLBACKS.__class__ = _CaptureFallbacks
         self._saved = saved
 
