@@ -30,7 +30,8 @@ CORE = ("matmul float16 act=gelu", "matmul_backward bfloat16 act=gelu", "matmul 
         "embedding float16 ids int64",
         "random bfloat16", "randint int64", "dropout float16", "sgd float32 momentum", "adam bfloat16",
         "rmsprop float32 centered", "adagrad float16", "multi_tensor zero/clip bfloat16", "rnn steps bfloat16",
-        "max_pool2d float16", "avg_pool2d bfloat16 divisor=1", "adaptive_avg_pool2d float32")
+        "max_pool2d float16", "avg_pool2d bfloat16 divisor=1", "adaptive_avg_pool2d float32",
+        "nms float32", "roi_align float32")
 
 
 def cases():
@@ -40,7 +41,7 @@ def cases():
 
     from blaze.kernels import (attention as A, conv as C, elementwise as E, embedding as EM, index as I,
                                layernorm as LN, loss as L, matmul as MM, multi_tensor as MT, optim as O,
-                               pooling as P,
+                               nms as NMS, pooling as P, roi_align as RA,
                                random as R, reduce as RD, rnn as RN, softmax as S)
     from blaze.kernels.buffer import HostBuffer
 
@@ -236,6 +237,10 @@ def cases():
         add(f"adaptive_avg_pool2d {dt}", lambda x=x: (P.adaptive_avg_pool2d(x, (7, 7)),
                                                       P.adaptive_avg_pool2d_backward(z((4, 16, 7, 7), x.dtype),
                                                                                      x.shape)))
+    add("nms float32", lambda: NMS.nms_sorted(z((300, 4)), 0.5))
+    add("roi_align float32", lambda: (
+        RA.roi_align(z((2, 16, 32, 32)), z((8, 5)), (7, 7), 0.5, 2, True),
+        RA.roi_align_backward(z((8, 16, 7, 7)), z((8, 5)), (2, 16, 32, 32), 0.5, 2, True)))
     return out
 
 
