@@ -9,7 +9,7 @@ import numpy as np
 
 from . import creation as C
 from . import movement as M
-from .decomp import inverse, square
+from .decomp import inverse
 from .linalg import matmul
 
 
@@ -70,13 +70,6 @@ def vdot(input, other):
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     return input.dot(other)
-
-
-def _scaled(input, prod, beta, alpha):
-    out = prod if alpha == 1 else prod * alpha
-    if beta == 0:  # PyTorch ignores input (NaN included) when beta is 0
-        return out
-    return out + (input if beta == 1 else input * beta)
 
 
 def chain_matmul(*matrices, out=None):
