@@ -3,10 +3,14 @@
     PYTHONPATH=$PWD /work/torchvenv/bin/python perf/bench_cpu_layers.py [--threads 2] [--out FILE]
         [--before FILE] [--filter sdpa] [--no-mem]
 
-Time: the cases of ``perf/cases/layers.py`` through the runner (blaze and PyTorch in
-alternating samples of one process, so a busy neighbour slows both alike); the table quotes
-medians, the ratio is blaze / torch (below 1 = blaze faster). ``--before FILE`` (an earlier
-``--out``) adds before -> after columns.
+Time: each (case, side) in its own process, blaze and PyTorch alternating, ``--rounds``
+processes per side (default 2), each timing ``--samples`` steps after two warm-ups; the table
+quotes the median of all samples, the ratio is blaze / torch (below 1 = blaze faster).
+Separate processes, because with 2+ threads the two libraries' idle thread pools spin in one
+process and slow whichever side runs next: torch's causal SDPA T=256 at 2 threads read
+56 ms alternating in one process against 7 ms alone. ``--in-process`` keeps the old runner
+(alternating samples in one process). ``--before FILE`` (an earlier ``--out``) adds
+before -> after columns.
 
 Peak memory: each (case, side) in a fresh subprocess: inputs built, then ONE forward +
 backward step; peak = VmHWM (the process's resident high-water mark) minus VmRSS just before
@@ -52,13 +56,64 @@ def _mem_child(name: str, idx: int, side: str) -> None:
 
 
 def _mem(name: str, idx: int, side: str) -> float | None:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--mem-child", name, str(idx), side],
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", os.environ["OMP_NUM_THREADS"],
+                          "--mem-child", name, str(idx), side],
                          capture_output=True, text=True, env=os.environ)
     try:
         return float(out.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         print(out.stderr[-2000:], file=sys.stderr)
         return None
+
+
+def _time_child(name: str, idx: int, side: str, samples: int) -> None:
+    """Print the step's times in ms, one per line (runs in its own process)."""
+    import time
+    from perf.cases.layers import CASES
+    from perf.runner import Env, try_torch
+    case = next(c for c in CASES if c.name == name)
+    env = Env("cpu", False, try_torch() if side == "torch" else None)
+    step = case.build(case.sizes["cpu"][idx], env)[side]
+    for _ in range(2):
+        step()
+    for _ in range(samples):
+        t = time.perf_counter()
+        step()
+        print((time.perf_counter() - t) * 1e3)
+
+
+def _solo(name: str, idx: int, side: str, samples: int) -> list[float]:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", os.environ["OMP_NUM_THREADS"],
+                          "--time-child", name, str(idx), side, str(samples)], capture_output=True, text=True, env=os.environ)
+    try:
+        return [float(x) for x in out.stdout.split()]
+    except ValueError:
+        print(out.stderr[-2000:], file=sys.stderr)
+        return []
+
+
+def measure_solo(filter_text: str | None, mem: bool, rounds: int, samples: int) -> list[dict]:
+    from perf.cases.layers import CASES
+    from perf.runner import Env, try_torch
+    env = Env("cpu", True, try_torch())
+    rows = []
+    for case in CASES:
+        if filter_text and filter_text not in case.name:
+            continue
+        for idx, params in enumerate(case.sizes["cpu"]):
+            times = {"blaze": [], "torch": []}
+            for _ in range(rounds):
+                for side in ("torch", "blaze") if env.torch is not None else ("blaze",):
+                    times[side] += _solo(case.name, idx, side, samples)
+            shape = case.build(params, Env("cpu", True, None))["shape"]
+            row = dict(case=case.name, shape=shape, median_ms=statistics.median(times["blaze"]),
+                       reference_ms=statistics.median(times["torch"]) if times["torch"] else None)
+            if mem:
+                row["peak_mib"] = _mem(case.name, idx, "blaze")
+                row["reference_peak_mib"] = _mem(case.name, idx, "torch") if env.torch is not None else None
+            rows.append(row)
+            print(_line(row, None), flush=True)
+    return rows
 
 
 def measure(filter_text: str | None, mem: bool, repeat: int, quick: bool = False) -> list[dict]:
@@ -133,14 +188,25 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer timing samples (the table's sizes all the same)")
     p.add_argument("--out", default=None)
     p.add_argument("--before", default=None)
+    p.add_argument("--in-process", action="store_true", help="alternate both sides in one process (the runner)")
+    p.add_argument("--rounds", type=int, default=2, help="processes per side and row (solo timing)")
+    p.add_argument("--samples", type=int, default=5, help="timed steps per process (solo timing)")
     p.add_argument("--mem-child", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--time-child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     _set_threads(args.threads)
     if args.mem_child:
         name, idx, side = args.mem_child
         _mem_child(name, int(idx), side)
         return 0
-    rows = measure(args.filter, not args.no_mem, args.repeat, args.quick)
+    if args.time_child:
+        name, idx, side, samples = args.time_child
+        _time_child(name, int(idx), side, int(samples))
+        return 0
+    if args.in_process:
+        rows = measure(args.filter, not args.no_mem, args.repeat, args.quick)
+    else:
+        rows = measure_solo(args.filter, not args.no_mem, args.rounds, args.samples)
     before_rows = json.load(open(args.before))["rows"] if args.before else None
     print(table(rows, before_rows))
     if args.out:

@@ -95,11 +95,11 @@ def _ref_attention_grads(q, k, v, do, p, scale):
 @pytest.mark.parametrize("S_k", [150, 200, 330])
 @pytest.mark.parametrize("causal", [True, False])
 def test_sdpa_blocked_rows_match_reference(monkeypatch, S_k, causal):
-    """200 query rows cut into 64-row blocks (the non-causal budget shrunk so it blocks too): every
+    """200 query rows cut into 64-row blocks and one head per piece (the budget shrunk so non-causal blocks too): every
     block edge, the causal diagonal tile, S_k < S_q and S_k > S_q, a (batch, 1, S_q, S_k) bool mask and a
     fully masked row agree with the unblocked float64 reference, forward and backward."""
     from blaze.devices.cpu import attention as cpu_attention
-    monkeypatch.setattr(cpu_attention, "_BLOCK_ELEMS", 1000)
+    monkeypatch.setattr(cpu_attention, "_PIECE_ELEMS", 1000)
     q, do = RNG.standard_normal((2, 2, 200, 8)), RNG.standard_normal((2, 2, 200, 5))
     k, v = RNG.standard_normal((2, 2, S_k, 8)), RNG.standard_normal((2, 2, S_k, 5))
     mask = RNG.random((200, S_k)) > 0.2

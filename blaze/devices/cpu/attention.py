@@ -20,9 +20,16 @@ import math
 
 import numpy as np
 
-# Score-block budget for non-causal attention (elements): 2M float32 = 8 MiB keeps the
-# block's scores, exp and the GEMM operands within a 2-core machine's L2 + L3 share.
-_BLOCK_ELEMS = 1 << 21
+from .parallel import chunks, num_workers, parallel_for
+
+# Row block of causal attention: 64 query rows. One head at a time (1 thread, B2 H4 D64,
+# forward + backward, ms): T=256 / 1024 / 2048 take 12 / 106 / 406 in 64-row blocks,
+# 16 / 112 / 484 in 128-row blocks and 14 / 132 / 442 in 256-row ones.
+_ROWS = 64
+# Score elements per piece (heads x rows x keys): 256K float32 = 1 MiB keeps the block's scores,
+# their exp and the GEMM operands in L2. Short sequences stack several heads per NumPy call,
+# so T=256 costs ~20 calls per block, not per head.
+_PIECE_ELEMS = 1 << 18
 
 
 @functools.lru_cache(maxsize=16)
@@ -37,42 +44,69 @@ def _causal_bias(S_q, S_k, dtype):
     return bias
 
 
-def _blocks(lead, S_q, S_k, causal):
+def _blocks(S_q, S_k, causal, rows):
     """(i0, i1, k1) per query block: rows i0:i1 see keys :k1."""
-    if causal:
-        # 64-row blocks up to T=512 (8 blocks, 56% of the tiles), then 128 (T=2048: 16 blocks, 53%):
-        # a block costs ~20 NumPy calls, negligible beside its (rows x i1 x D) GEMMs
-        rows = 64 if S_q <= 512 else 128
-    else:
-        rows = max(64, _BLOCK_ELEMS // max(1, math.prod(lead) * S_k))
     for i0 in range(0, S_q, rows):
         i1 = min(i0 + rows, S_q)
         yield i0, i1, min(i1, S_k) if causal else S_k
 
 
-def _masks(attn_mask, S_q, S_k):
-    """attn_mask as a view broadcast to (..., S_q, S_k), so it can be sliced by block."""
-    if attn_mask is None:
-        return None
-    return np.broadcast_to(attn_mask, np.broadcast_shapes(attn_mask.shape, (S_q, S_k)))
+def _flat(a, lead):
+    """(*lead, S, D) -> (N, S, D): a view, or a copy of an operand broadcast over heads (GQA)."""
+    a = np.broadcast_to(a, lead + a.shape[-2:])
+    return a.reshape((-1,) + a.shape[-2:])
 
 
-def _scores(q, k, i0, i1, k1, causal, attn_mask, key_padding_mask):
-    """Masked scores q[i0:i1] k[:k1]^T of pre-scaled q, (B, H, i1-i0, k1); a fresh array."""
-    s = np.matmul(q[..., i0:i1, :], np.swapaxes(k[..., :k1, :], -1, -2))
-    if attn_mask is not None:
-        am = attn_mask[..., i0:i1, :k1]
-        s = np.where(am, s, -np.inf) if am.dtype == np.bool_ else s + am.astype(s.dtype, copy=False)
-    if key_padding_mask is not None:
-        s = np.where(key_padding_mask[:, None, None, :k1], -np.inf, s)
-    if causal and k1 > i0:  # only the diagonal tile holds masked entries: j > i for j in i0:k1
-        s[..., i0:k1] += _causal_bias(i1 - i0, k1 - i0, s.dtype)
-    return s
+class _Plan:
+    """How one call is cut: N = prod(lead) heads into pieces of whole heads, rows per query block,
+    and the masks as read-only views broadcast to (*lead, S_q, S_k), sliced per piece and block."""
+
+    def __init__(self, lead, S_q, S_k, causal, attn_mask, key_padding_mask):
+        self.lead, self.S_q, self.S_k, self.causal = lead, S_q, S_k, causal
+        self.N = math.prod(lead)
+        full = lead + (S_q, S_k)
+        self.am = None if attn_mask is None else np.broadcast_to(attn_mask, full)
+        self.kpm = None if key_padding_mask is None else \
+            np.broadcast_to(key_padding_mask[:, None, None, :], full)      # (B, S_k) keys to ignore, per batch
+        if causal:
+            self.rows = _ROWS
+        else:  # no tiles to skip: the largest row block whose scores fit the budget
+            self.rows = max(_ROWS, _PIECE_ELEMS // max(1, S_k))
+        per_head = self.rows * S_k
+        workers = num_workers()
+        # as many heads per piece as the budget allows, but enough pieces to keep every worker busy
+        heads = max(1, min(_PIECE_ELEMS // max(1, per_head), -(-self.N // workers)))
+        self.pieces = chunks(self.N, -(-self.N // heads))
+
+    def blocks(self):
+        return _blocks(self.S_q, self.S_k, self.causal, self.rows)
+
+    def _mask_block(self, view, n0, n1, i0, i1, k1):
+        block = view[..., i0:i1, :k1]
+        if not self.lead:
+            return block[None]
+        return block[np.unravel_index(np.arange(n0, n1), self.lead)]   # (n, rows, k1) copy of one block
+
+    def mask(self, s, n0, n1, i0, i1, k1):
+        """Masks applied in place to the scores s (n, i1-i0, k1) of heads n0:n1."""
+        if self.am is not None:
+            am = self._mask_block(self.am, n0, n1, i0, i1, k1)
+            if am.dtype == np.bool_:
+                np.copyto(s, -np.inf, where=~am)
+            else:
+                s += am.astype(s.dtype, copy=False)
+        if self.kpm is not None:
+            np.copyto(s, -np.inf, where=self._mask_block(self.kpm, n0, n1, i0, i1, k1))
+        if self.causal and k1 > i0:  # only the diagonal tile holds masked entries: j > i for j in i0:k1
+            s[..., i0:k1] += _causal_bias(i1 - i0, k1 - i0, s.dtype)
 
 
 def _augment(a, col):
     """[a | col] along the last axis: a row term folded into a GEMM (x.y - c = [x, -c].[y, 1])."""
-    return np.concatenate([a, np.broadcast_to(col[..., None], a.shape[:-1] + (1,))], axis=-1)
+    out = np.empty(a.shape[:-1] + (a.shape[-1] + 1,), a.dtype)
+    out[..., :-1] = a
+    out[..., -1] = col
+    return out
 
 
 def _compute(*arrays):
@@ -81,63 +115,98 @@ def _compute(*arrays):
     return ct, [a.astype(ct, copy=False) for a in arrays]
 
 
+def _forward_piece(plan, qs, k, v, out, lse, n0, n1):
+    """out and lse of heads n0:n1, one query block at a time, the block's scores in one buffer."""
+    buf = np.empty((n1 - n0, plan.rows, plan.S_k), qs.dtype)
+    kt = np.swapaxes(k[n0:n1], -1, -2)
+    for i0, i1, k1 in plan.blocks():
+        s = np.matmul(qs[n0:n1, i0:i1], kt[..., :k1], out=buf[:, :i1 - i0, :k1])
+        plan.mask(s, n0, n1, i0, i1, k1)
+        m = s.max(axis=-1, keepdims=True)
+        m[~np.isfinite(m)] = 0.0                                  # fully masked row: exp(-inf - 0) = 0
+        s -= m
+        np.exp(s, out=s)
+        tot = s.sum(axis=-1, keepdims=True)                       # (n, rows, 1); 0 on fully masked rows
+        with np.errstate(divide="ignore"):
+            lse[n0:n1, i0:i1] = (np.log(tot) + m)[..., 0]
+        tot[tot == 0] = 1.0                                       # those rows keep p = 0
+        o = np.matmul(s, v[n0:n1, :k1], out=out[n0:n1, i0:i1])
+        o /= tot                                                  # normalize (rows, D), not (rows, k1)
+
+
+def _backward_piece(plan, scale, do, q, k, v, out, lse, dq, dk, dv, n0, n1):
+    """dq, dk, dv of heads n0:n1; per block p = exp(s - lse) is recomputed in place on the scores."""
+    ct = q.dtype.type
+    h = slice(n0, n1)
+    delta = np.einsum("...d,...d->...", do[h], out[h])            # rowsum(do * out), (n, S_q)
+    # s - lse and dp - delta come out of the GEMMs themselves through one extra column
+    # (x.y - c = [x, -c].[y, 1]): two fewer passes over every (rows, k1) block
+    qa = _augment(q[h] * ct(scale), -lse[h])                      # (n, S_q, D + 1)
+    kat = np.swapaxes(_augment(k[h], 1.0), -1, -2)
+    doa = _augment(do[h], -delta)                                 # (n, S_q, Dv + 1)
+    vat = np.swapaxes(_augment(v[h], 1.0), -1, -2)
+    pbuf = np.empty((n1 - n0, plan.rows, plan.S_k), ct)
+    dbuf = np.empty_like(pbuf)
+    dk[h] = 0
+    dv[h] = 0
+    for i0, i1, k1 in plan.blocks():
+        r = slice(i0, i1)
+        p = np.matmul(qa[:, r], kat[..., :k1], out=pbuf[:, :i1 - i0, :k1])   # s - lse
+        plan.mask(p, n0, n1, i0, i1, k1)
+        np.exp(p, out=p)
+        dv[h, :k1] += np.matmul(np.swapaxes(p, -1, -2), do[h, r])
+        ds = np.matmul(doa[:, r], vat[..., :k1], out=dbuf[:, :i1 - i0, :k1])  # dp - delta
+        ds *= p
+        dqb = np.matmul(ds, k[h, :k1], out=dq[h, r])
+        dqb *= ct(scale)
+        dk[h, :k1] += np.matmul(np.swapaxes(ds, -1, -2), qa[:, r, :-1])       # qa holds q * scale
+
+
 class NumpyAttentionPrimitives:
-    """Fused scaled-dot-product attention primitives of the NumPy backend."""
+    """Fused scaled-dot-product attention primitives of the NumPy backend.
+
+    The heads are cut into pieces run on the cpu device's workers (``parallel.py``); each
+    piece walks its query blocks, so everything of a block (scores, softmax, both GEMMs)
+    runs on one core with its data in that core's cache."""
 
     def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None):
         """(out, lse) of softmax(q k^T * scale + mask) v; lse float32 (B, H, S_q), -inf on fully masked rows."""
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
         ct, (q_, k_, v_) = _compute(q, k, v)
-        qs = q_ * ct(scale)                                       # scale (S_q, D) once, not every score
         S_q, S_k = q.shape[-2], k.shape[-2]
         lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        am = _masks(attn_mask, S_q, S_k)
-        out = np.empty(lead + (S_q, v.shape[-1]), ct)
-        lse = np.empty(lead + (S_q,), ct)
-        for i0, i1, k1 in _blocks(lead, S_q, S_k, causal):
-            s = _scores(qs, k_, i0, i1, k1, causal, am, key_padding_mask)   # softmax in place
-            m = s.max(axis=-1, keepdims=True)
-            m[~np.isfinite(m)] = 0.0                              # fully masked row: exp(-inf - 0) = 0
-            s -= m
-            np.exp(s, out=s)
-            tot = s.sum(axis=-1, keepdims=True)                   # (B, H, rows, 1); 0 on fully masked rows
-            with np.errstate(divide="ignore"):
-                lse[..., i0:i1] = (np.log(tot) + m)[..., 0]
-            tot[tot == 0] = 1.0                                   # those rows keep p = 0
-            o = np.matmul(s, v_[..., :k1, :])
-            o /= tot                                              # normalize (rows, D), not (rows, k1)
-            out[..., i0:i1, :] = o
-        return out.astype(q.dtype, copy=False), lse
+        plan = _Plan(lead, S_q, S_k, causal, attn_mask, key_padding_mask)
+        qs = _flat(q_, lead) * ct(scale)                          # scale (S_q, D) once, not every score
+        k_, v_ = _flat(k_, lead), _flat(v_, lead)
+        out = np.empty((plan.N, S_q, v.shape[-1]), ct)
+        lse = np.empty((plan.N, S_q), ct)
+        parallel_for(lambda j: _forward_piece(plan, qs, k_, v_, out, lse, *plan.pieces[j]), len(plan.pieces))
+        return out.reshape(lead + out.shape[1:]).astype(q.dtype, copy=False), lse.reshape(lead + (S_q,))
 
     def attention_backward(self, do, q, k, v, out, lse, causal=False, scale=None, attn_mask=None,
                            key_padding_mask=None):
         """(dq, dk, dv); per block recomputes p = exp(s - lse) instead of storing it (in place on the scores)."""
         scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-        ct, (q_, do_, k_, v_, out_) = _compute(q, do, k, v, out)
+        ct, arrays = _compute(q, do, k, v, out)
         S_q, S_k = q.shape[-2], k.shape[-2]
         lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        am = _masks(attn_mask, S_q, S_k)
-        lse = lse.astype(ct)                                      # a copy: fully masked rows -> +inf, p = 0
-        lse[~np.isfinite(lse)] = np.inf
-        delta = np.einsum("...d,...d->...", do_, out_)            # rowsum(do * out), (B, H, S_q)
-        # s - lse and dp - delta come out of the GEMMs themselves through one extra column
-        # (x.y - c = [x, -c].[y, 1]): two fewer passes over every (rows, k1) block
-        qa = _augment(q_ * ct(scale), -lse)                       # (B, H, S_q, D + 1)
-        ka = _augment(k_, np.ones(k_.shape[:-1], ct))
-        doa = _augment(do_, -delta)                               # (B, H, S_q, Dv + 1)
-        va = _augment(v_, np.ones(v_.shape[:-1], ct))
+        plan = _Plan(lead, S_q, S_k, causal, attn_mask, key_padding_mask)
+        q_, do_, k_, v_, out_ = (_flat(a, lead) for a in arrays)
+        lse = np.broadcast_to(lse, lead + (S_q,)).reshape(plan.N, S_q).astype(ct)   # a copy
+        lse[~np.isfinite(lse)] = np.inf                           # fully masked rows -> p = 0
         dq = np.empty(q_.shape, ct)
-        dk = np.zeros(k_.shape, ct)
-        dv = np.zeros(v_.shape, ct)
-        for i0, i1, k1 in _blocks(lead, S_q, S_k, causal):
-            p = _scores(qa, ka, i0, i1, k1, causal, am, key_padding_mask)   # s - lse
-            np.exp(p, out=p)
-            do_b = do_[..., i0:i1, :]
-            dv[..., :k1, :] += np.matmul(np.swapaxes(p, -1, -2), do_b)
-            ds = np.matmul(doa[..., i0:i1, :], np.swapaxes(va[..., :k1, :], -1, -2))   # dp - delta
-            ds *= p
-            dqb = np.matmul(ds, k_[..., :k1, :])
-            dqb *= ct(scale)
-            dq[..., i0:i1, :] = dqb
-            dk[..., :k1, :] += np.matmul(np.swapaxes(ds, -1, -2), qa[..., i0:i1, :-1])   # qa holds q * scale
-        return dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), dv.astype(v.dtype, copy=False)
+        dk = np.empty(q_.shape[:1] + k_.shape[1:], ct)            # per head, even when k is shared
+        dv = np.empty(q_.shape[:1] + v_.shape[1:], ct)
+        parallel_for(lambda j: _backward_piece(plan, scale, do_, q_, k_, v_, out_, lse, dq, dk, dv,
+                                               *plan.pieces[j]), len(plan.pieces))
+        dk, dv = (_unflat(g, lead, a.shape) for g, a in ((dk, k), (dv, v)))
+        return dq.reshape(q.shape).astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False), \
+            dv.astype(v.dtype, copy=False)
+
+
+def _unflat(g, lead, shape):
+    """(N, S, D) per-head gradient -> the operand's own shape, summed over the heads it was broadcast to."""
+    g = g.reshape(lead + g.shape[1:])
+    extra = len(lead) + 2 - len(shape)
+    axes = tuple(range(extra)) + tuple(i for i, n in enumerate(shape[:-2], extra) if n == 1 and lead[i] != 1)
+    return g.sum(axis=axes, keepdims=False).reshape(shape) if axes else g

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .parallel import chunks, num_workers, parallel_for
+
 
 def _half(a) -> bool:
     return a.dtype.itemsize == 2 and a.dtype.kind not in "iub"
@@ -68,9 +70,12 @@ _MIN_GEMM_N = 1024
 
 
 def _batch_chunks(N, per_sample, PQ):
-    """(n0, n1) slices of the batch whose im2col matrices fit :data:`_COLS_ELEMS`."""
+    """(n0, n1) slices of the batch whose im2col matrices fit :data:`_COLS_ELEMS`, near-equal and
+    a multiple of the workers in number (when the batch allows), since the chunks run in parallel."""
     step = max(1, _COLS_ELEMS // max(1, per_sample), -(-_MIN_GEMM_N // max(1, PQ)))
-    return [(n0, min(n0 + step, N)) for n0 in range(0, N, step)]
+    workers = num_workers()
+    n = -(-N // step)
+    return chunks(N, -(-n // workers) * workers)
 
 
 def _col2im(dcols, input_shape, KH, KW, P, Q, stride, padding, dilation):
@@ -219,9 +224,13 @@ class NumpyConvPrimitives:
             P, Q = _conv_out(H, W, KH, KW, stride, padding, dilation)
             y = np.empty((N, O, P, Q), x.dtype)
             wg = w.reshape(groups, O // groups, Cg * KH * KW)
-            for n0, n1 in _batch_chunks(N, C * KH * KW * P * Q, P * Q):
+            parts = _batch_chunks(N, C * KH * KW * P * Q, P * Q)
+
+            def piece(j):                                         # im2col + GEMM of one batch chunk
+                n0, n1 = parts[j]
                 cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
                 y[n0:n1] = np.matmul(wg, cols).reshape(O, n1 - n0, P, Q).transpose(1, 0, 2, 3)
+            parallel_for(piece, len(parts))
         if bias is not None:
             y += bias.reshape(1, O, 1, 1)
         return y.astype(dt, copy=False)
@@ -258,12 +267,18 @@ class NumpyConvPrimitives:
         dt = x.dtype
         grad_out, x = _f32(grad_out, x)
         O, Cg, KH, KW = weight_shape
-        dw = None
         PQ = grad_out.shape[2] * grad_out.shape[3]
-        for n0, n1 in _batch_chunks(x.shape[0], x.shape[1] * KH * KW * PQ, PQ):
+        parts = _batch_chunks(x.shape[0], x.shape[1] * KH * KW * PQ, PQ)
+        dws = [None] * len(parts)
+
+        def piece(j):                                             # this chunk's share of dw, summed below
+            n0, n1 = parts[j]
             cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
-            part = np.matmul(_dy_rows(grad_out[n0:n1], groups), np.swapaxes(cols, 1, 2))  # (G, Og, K)
-            dw = part if dw is None else np.add(dw, part, out=dw)
+            dws[j] = np.matmul(_dy_rows(grad_out[n0:n1], groups), np.swapaxes(cols, 1, 2))  # (G, Og, K)
+        parallel_for(piece, len(parts))
+        dw = dws[0]
+        for part in dws[1:]:
+            dw += part
         return dw.reshape(weight_shape).astype(dt, copy=False)
 
     def conv2d_backward_bias(self, grad_out):
