@@ -35,13 +35,15 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(num: int) -> None:
-    """Limit the cpu device's BLAS threads (through threadpoolctl when installed)."""
+    """The cpu device's threads: its ops' workers and NumPy's BLAS pool (through threadpoolctl when installed)."""
     if not isinstance(num, int) or isinstance(num, bool) or num <= 0:
         raise RuntimeError("set_num_threads expects a positive integer")
     try:
         _blas_limits().limit(limits=num, user_api="blas")
     except ImportError:
         pass
+    from .devices.cpu import parallel
+    parallel.set_workers(num)                         # the cpu ops' intra-op workers
     _state["threads"] = num
 
 

@@ -166,3 +166,14 @@ def test_recurrent_layers_are_the_same_on_any_worker_count(workers, monkeypatch,
         for a, b in zip(results[0], other):
             np.testing.assert_allclose(a, b, atol=1e-12)
 
+
+
+def test_set_num_threads_sets_the_workers():
+    before = blaze.get_num_threads()
+    try:
+        blaze.set_num_threads(1)
+        assert parallel.num_workers() == 1
+        blaze.set_num_threads(3)
+        assert parallel.num_workers() == 3
+    finally:
+        blaze.set_num_threads(before)

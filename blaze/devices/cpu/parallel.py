@@ -24,12 +24,15 @@ _state = {"pool": None, "size": 0, "pid": None, "blas": None, "saved": None, "ac
 
 def num_workers() -> int:
     """Workers per op: ``blaze.set_num_threads`` when called, else the BLAS pool's size at first use."""
-    from ... import _settings
-    if _settings._state["threads"] is not None:
-        return _settings._state["threads"]
     if _state["threads"] is None:
-        _state["threads"] = _settings.get_num_threads()      # one threadpoolctl scan (~1 ms), then cached
+        sizes = [lib.num_threads for lib in _blas_controllers()]
+        _state["threads"] = max(sizes) if sizes else 1          # no threadpoolctl: serial (see parallel_for)
     return _state["threads"]
+
+
+def set_workers(n: int) -> None:
+    """Called by ``blaze.set_num_threads``."""
+    _state["threads"] = n
 
 
 def _blas_controllers():
