@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     ap.add_argument("--trace", action="store_true", help="also write the step's Chrome trace")
     ap.add_argument("--autocast", action="store_true", help="bf16 autocast, as perf/bench_gpu_models.py")
     args = ap.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     for name in (("gpt", "cnn") if args.model == "both" else (args.model,)):
         prof, phases, kernels, n_params = measure(name, autocast=args.autocast)
         total = sum(phases.values())
@@ -102,12 +103,13 @@ def main(argv=None) -> int:
         if args.out:
             os.makedirs(args.out, exist_ok=True)
             cfg = GPT if name == "gpt" else CNN
+            command = " ".join(["TRITON_INTERPRET=1 python -m perf launches"] + argv)
             with open(os.path.join(args.out, f"launches_{name}.json"), "w") as f:
-                json.dump(dict(model=name, config=cfg, size=SIZES[name], autocast=args.autocast, parameter_tensors=n_params,
-                               launches=total, by_phase=phases, by_kernel=kernels), f, indent=1)
+                json.dump(dict(command=command, model=name, config=cfg, size=SIZES[name], autocast=args.autocast,
+                               parameter_tensors=n_params, launches=total, by_phase=phases, by_kernel=kernels), f, indent=1)
             with open(os.path.join(args.out, f"profile_{name}.txt"), "w") as f:
                 f.write(f"# one {name} training step on the emulated cuda device (TRITON_INTERPRET=1): "
-                        "host times are the interpreter's\n")
+                        f"host times are the interpreter's\n# {command}\n")
                 f.write(prof.key_averages().table(sort_by="count", row_limit=40))
             if args.trace:
                 prof.export_chrome_trace(os.path.join(args.out, f"trace_{name}.json"))
