@@ -130,9 +130,10 @@ class Optimizer:
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` re-evaluates the loss first."""
-        from ..cuda.graphs import is_current_stream_capturing
-        if self._graph_capture != "always" and is_current_stream_capturing():
-            self._capture_health_check()
+        if self._graph_capture != "always":
+            from ..cuda.graphs import is_current_stream_capturing
+            if is_current_stream_capturing():
+                self._capture_health_check()
         loss = None
         if closure is not None:
             with enable_grad():
