@@ -3,13 +3,15 @@
     TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both] [--out DIR] [--trace]
 
 One training step (forward + backward + optimizer, as in perf/bench_gpu_models.py; fp32, or
-bf16 autocast with ``--autocast``, which adds the casts' launches) of a GPT-2-small (12 layers, 12 heads, tied head; widths, vocabulary
-and sequence reduced so the interpreter runs it in seconds: the op structure, and so the
-launch count, does not depend on them; ``--capturable``: its AdamW with capturable=True) and
-of the ResNet-style CNN (4 stages, narrow), after one warm-up step. Prints launches per phase (forward, backward, zero_grad, optimizer step)
-and per kernel. With ``--out DIR`` writes ``launches_<model>.json`` and the profiler's table
-(``profile_<model>.txt``); ``--trace`` also writes the step's Chrome trace
-(``trace_<model>.json``, small sizes: open in https://ui.perfetto.dev).
+bf16 autocast with ``--autocast``, which adds the casts' launches) of a GPT-2-small (12 layers,
+12 heads, tied head; widths, vocabulary and sequence reduced so the interpreter runs it in
+seconds: the op structure, and so the launch count, does not depend on them; ``--capturable``:
+its AdamW with capturable=True) and of the ResNet-style CNN (4 stages, narrow), after one
+warm-up step. Prints launches per phase (forward, backward, zero_grad, optimizer step) and per
+kernel. With ``--out DIR`` writes ``launches_<model>.json`` and the profiler's table
+(``profile_<model>.txt``; ``<model>`` is ``gpt_capturable`` with ``--capturable``), each
+naming the command; ``--trace`` also writes the step's Chrome trace (``trace_<model>.json``,
+small sizes: open in https://ui.perfetto.dev).
 """
 from __future__ import annotations
 
@@ -105,16 +107,17 @@ def main(argv=None) -> int:
         if args.out:
             os.makedirs(args.out, exist_ok=True)
             cfg = GPT if name == "gpt" else CNN
+            tag = name + ("_capturable" if args.capturable and name == "gpt" else "")
             command = " ".join(["TRITON_INTERPRET=1 python -m perf launches"] + argv)
-            with open(os.path.join(args.out, f"launches_{name}.json"), "w") as f:
+            with open(os.path.join(args.out, f"launches_{tag}.json"), "w") as f:
                 json.dump(dict(command=command, model=name, config=cfg, size=SIZES[name], autocast=args.autocast,
                                parameter_tensors=n_params, launches=total, by_phase=phases, by_kernel=kernels), f, indent=1)
-            with open(os.path.join(args.out, f"profile_{name}.txt"), "w") as f:
+            with open(os.path.join(args.out, f"profile_{tag}.txt"), "w") as f:
                 f.write(f"# one {name} training step on the emulated cuda device (TRITON_INTERPRET=1): "
                         f"host times are the interpreter's\n# {command}\n")
                 f.write(prof.key_averages().table(sort_by="count", row_limit=40))
             if args.trace:
-                prof.export_chrome_trace(os.path.join(args.out, f"trace_{name}.json"))
+                prof.export_chrome_trace(os.path.join(args.out, f"trace_{tag}.json"))
     return 0
 
 
