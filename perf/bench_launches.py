@@ -1,6 +1,6 @@
 """Kernel launches per training step, counted by blaze.profiler (issue 16).
 
-    TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both] [--out DIR] [--trace]
+    TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both] [--out DIR] [--trace] [--autocast] [--capturable]
 
 One training step (forward + backward + optimizer, as in perf/bench_gpu_models.py; fp32, or
 bf16 autocast with ``--autocast``, which adds the casts' launches) of a GPT-2-small (12 layers,
