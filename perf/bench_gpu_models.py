@@ -57,7 +57,7 @@ def _blaze_step(model_name, size, steps, warmup, graphed=False):
         loss.backward()
         opt.step()
         return loss
-    if graphed:  # forward + backward (+ the optimizer where capturable) replayed from one CUDA graph
+    if graphed:  # forward + backward + optimizer (AdamW made capturable) replayed from one CUDA graph
         def graphed_loss(m, xs, ys):
             with blaze.autocast(device_type="cuda", dtype=blaze.bfloat16):
                 return m(xs, ys) if model_name == "gpt" else F.cross_entropy(m(xs), ys)

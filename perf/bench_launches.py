@@ -1,15 +1,17 @@
 """Kernel launches per training step, counted by blaze.profiler (issue 16).
 
-    TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both] [--out DIR] [--trace]
+    TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both] [--out DIR] [--trace] [--autocast] [--capturable]
 
 One training step (forward + backward + optimizer, as in perf/bench_gpu_models.py; fp32, or
-bf16 autocast with ``--autocast``, which adds the casts' launches) of a GPT-2-small (12 layers, 12 heads, tied head; widths, vocabulary
-and sequence reduced so the interpreter runs it in seconds: the op structure, and so the
-launch count, does not depend on them) and of the ResNet-style CNN (4 stages, narrow), after
-one warm-up step. Prints launches per phase (forward, backward, zero_grad, optimizer step)
-and per kernel. With ``--out DIR`` writes ``launches_<model>.json`` and the profiler's table
-(``profile_<model>.txt``); ``--trace`` also writes the step's Chrome trace
-(``trace_<model>.json``, small sizes: open in https://ui.perfetto.dev).
+bf16 autocast with ``--autocast``, which adds the casts' launches) of a GPT-2-small (12 layers,
+12 heads, tied head; widths, vocabulary and sequence reduced so the interpreter runs it in
+seconds: the op structure, and so the launch count, does not depend on them; ``--capturable``:
+its AdamW with capturable=True) and of the ResNet-style CNN (4 stages, narrow), after one
+warm-up step. Prints launches per phase (forward, backward, zero_grad, optimizer step) and per
+kernel. With ``--out DIR`` writes ``launches_<model>.json`` and the profiler's table
+(``profile_<model>.txt``; ``<model>`` is ``gpt_capturable`` with ``--capturable``), each
+naming the command; ``--trace`` also writes the step's Chrome trace (``trace_<model>.json``,
+small sizes: open in https://ui.perfetto.dev).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ SIZES = {"gpt": dict(batch=2, seq=16), "cnn": dict(batch=2, hw=16)}
 PHASES = ("forward", "backward", "zero_grad", "optimizer.step")
 
 
-def _setup(model_name):
+def _setup(model_name, capturable=False):
     import numpy as np
 
     import blaze
@@ -39,7 +41,7 @@ def _setup(model_name):
     size = SIZES[model_name]
     if model_name == "gpt":
         model = GPTModel(**GPT).to("cuda")
-        opt = blaze.optim.AdamW(model.parameters(), lr=1e-4)
+        opt = blaze.optim.AdamW(model.parameters(), lr=1e-4, capturable=capturable)
         x, y = (blaze.tensor(rng.integers(0, GPT["vocab"], (size["batch"], size["seq"]))).to("cuda") for _ in "xy")
         return model, opt, lambda: model(x, y)
     model = ResNet(**CNN).to("cuda")
@@ -49,11 +51,11 @@ def _setup(model_name):
     return model, opt, lambda: F.cross_entropy(model(x), y)
 
 
-def measure(model_name, record_shapes=False, autocast=False):
+def measure(model_name, record_shapes=False, autocast=False, capturable=False):
     """(profiler, {phase: launches}, {kernel: launches}) of one step after a warm-up step."""
     import blaze
     from blaze.profiler import profile, record_function
-    model, opt, loss_fn = _setup(model_name)
+    model, opt, loss_fn = _setup(model_name, capturable)
 
     def step():
         with record_function("forward"), blaze.autocast(device_type="cuda", dtype=blaze.bfloat16, enabled=autocast):
@@ -89,9 +91,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="directory for launches_<model>.json, profile_<model>.txt (and traces)")
     ap.add_argument("--trace", action="store_true", help="also write the step's Chrome trace")
     ap.add_argument("--autocast", action="store_true", help="bf16 autocast, as perf/bench_gpu_models.py")
+    ap.add_argument("--capturable", action="store_true",
+                    help="GPT's AdamW with capturable=True (device step counts, as in a CUDA graph)")
     args = ap.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     for name in (("gpt", "cnn") if args.model == "both" else (args.model,)):
-        prof, phases, kernels, n_params = measure(name, autocast=args.autocast)
+        prof, phases, kernels, n_params = measure(name, autocast=args.autocast, capturable=args.capturable)
         total = sum(phases.values())
         print(f"== {name}: {total} launches per training step ({n_params} parameter tensors)")
         for ph, n in phases.items():
@@ -102,15 +107,17 @@ def main(argv=None) -> int:
         if args.out:
             os.makedirs(args.out, exist_ok=True)
             cfg = GPT if name == "gpt" else CNN
-            with open(os.path.join(args.out, f"launches_{name}.json"), "w") as f:
-                json.dump(dict(model=name, config=cfg, size=SIZES[name], autocast=args.autocast, parameter_tensors=n_params,
-                               launches=total, by_phase=phases, by_kernel=kernels), f, indent=1)
-            with open(os.path.join(args.out, f"profile_{name}.txt"), "w") as f:
+            tag = name + ("_capturable" if args.capturable and name == "gpt" else "")
+            command = " ".join(["TRITON_INTERPRET=1 python -m perf launches"] + argv)
+            with open(os.path.join(args.out, f"launches_{tag}.json"), "w") as f:
+                json.dump(dict(command=command, model=name, config=cfg, size=SIZES[name], autocast=args.autocast,
+                               parameter_tensors=n_params, launches=total, by_phase=phases, by_kernel=kernels), f, indent=1)
+            with open(os.path.join(args.out, f"profile_{tag}.txt"), "w") as f:
                 f.write(f"# one {name} training step on the emulated cuda device (TRITON_INTERPRET=1): "
-                        "host times are the interpreter's\n")
+                        f"host times are the interpreter's\n# {command}\n")
                 f.write(prof.key_averages().table(sort_by="count", row_limit=40))
             if args.trace:
-                prof.export_chrome_trace(os.path.join(args.out, f"trace_{name}.json"))
+                prof.export_chrome_trace(os.path.join(args.out, f"trace_{tag}.json"))
     return 0
 
 

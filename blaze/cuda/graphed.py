@@ -13,12 +13,6 @@ from ..autograd.grad_mode import no_grad
 from .._tensor import Tensor
 from .graphs import CUDAGraph, graph, graph_pool_handle
 
-# Optimizers whose kernel arguments do not change from step to step, so a captured step stays
-# right on replay. Adam/AdamW/Adagrad's bias corrections and decayed rates depend on the step
-# count (PyTorch's capturable=True keeps it on the device); their step runs eagerly after replay.
-_CAPTURABLE_OPTIMIZERS = ("SGD", "RMSprop")
-
-
 def _params(fn):
     return [p for p in fn.parameters() if p.requires_grad] if hasattr(fn, "parameters") else []
 
@@ -115,8 +109,10 @@ class GraphedTrainStep:
     Args:
         model: the module (its parameters are updated in place).
         loss_fn: ``loss_fn(model, *inputs) -> scalar loss``.
-        optimizer: any blaze optimizer. SGD and RMSprop steps are captured too; others
-            (whose kernel arguments depend on the step count) step eagerly after each replay.
+        optimizer: any blaze optimizer. SGD, RMSprop, Adam, AdamW and Adagrad steps are captured
+            too: Adam's, AdamW's and Adagrad's groups get ``capturable=True`` here (their step counts
+            move to the device, so each replay advances them). Optimizers whose step count is read
+            on the host (Adamax, NAdam, ... : blaze's composed ones) step eagerly after each replay.
         sample_inputs: cuda tensors of the step's fixed shapes (the static inputs start as copies).
         num_warmup_iters: eager steps before the capture (real training steps, as in PyTorch's recipe).
 
@@ -131,7 +127,12 @@ class GraphedTrainStep:
     def __init__(self, model, loss_fn, optimizer, sample_inputs, num_warmup_iters: int = 3):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.static_inputs = [t.detach().clone() for t in sample_inputs]
-        self.captures_optimizer = type(optimizer).__name__ in _CAPTURABLE_OPTIMIZERS
+        # PyTorch's recipe asks the user for capturable=True; this object exists to capture the whole
+        # step, and capturable changes only where the count lives (and rounds the bias corrections
+        # in float32), so it turns it on rather than refusing the optimizer
+        self.captures_optimizer = optimizer._graph_capture != "never"
+        if optimizer._graph_capture == "capturable":
+            optimizer._enable_capturable()
         self.warmup_losses = [self._eager_step().item() for _ in range(num_warmup_iters)]
         optimizer.zero_grad(set_to_none=True)  # the capture allocates .grad in the graph's pool
         self.graph = CUDAGraph()

@@ -16,7 +16,9 @@ Two back ends, one API (``torch.cuda.CUDAGraph``'s):
 While capturing, what cannot be replayed raises: reading device memory on the host
 (``.item()``, ``.cpu()``, ``print``), a cpu->cuda copy (except the constants ``arange`` and
 ``linspace`` build from their arguments, which the graph replays), a device synchronisation,
-and every host round trip counted in ``blaze._flags.FALLBACKS``. Memory allocated during capture belongs
+and every host round trip counted in ``blaze._flags.FALLBACKS``; so does an optimizer step whose
+kernel arguments hold a step count read on the host (Adam, AdamW, Adagrad without
+``capturable=True``; the composed optimizers). Memory allocated during capture belongs
 to the graph's pool and stays alive until :meth:`CUDAGraph.reset` (the recorded launches
 reference it). Warm up (run the region once eagerly) before capturing, as with PyTorch: the
 first run compiles kernels, picks configs and uploads the multi-tensor tables.

@@ -27,6 +27,27 @@ FLOATS = ("float32", "float16", "bfloat16")
 
 
 @triton.jit
+def _bias_correction(log_beta, step):
+    """1 - beta ** step = -expm1(step * ln(beta)), ``log_beta`` = ln(beta) from the host in float64.
+    1 - exp(y) in float32 would cancel: beta2 = 0.999 at step 1 keeps 2 of 7 digits (PyTorch's
+    capturable pow loses 1e-5 there); the Taylor series below |y| = 0.5 (next term < 3e-7
+    relative) and 1 - exp(y) above it keep float32 accuracy."""
+    y = step * log_beta
+    x = tl.maximum(y, -0.5)                  # the unused branch stays finite
+    series = -x * (1.0 + x * (1 / 2 + x * (1 / 6 + x * (1 / 24 + x * (1 / 120 + x * (1 / 720 + x / 5040))))))
+    return tl.where(y > -0.5, series, 1.0 - tl.exp(y))
+
+
+@triton.jit
+def _count_kernel(tab, T, S: tl.constexpr):
+    # program t: step count of tensor t (column S, float32) += 1; PyTorch's capturable
+    # ``_foreach_add_(state_steps, 1)``. A separate launch: the update's programs all read the
+    # new count, and a grid has no barrier after which one of them could write it.
+    s_ptr = column(tab, S, T, tl.program_id(0).to(tl.int64), tl.float32)
+    tl.store(s_ptr, tl.load(s_ptr) + 1.0)
+
+
+@triton.jit
 def _sgd_kernel(tab, T, P, lr, momentum, dampening, weight_decay,
                 P_DT: tl.constexpr, G_DT: tl.constexpr, HAS_WD: tl.constexpr, MOMENTUM: tl.constexpr,
                 FIRST: tl.constexpr, NESTEROV: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
@@ -54,11 +75,15 @@ def _sgd_kernel(tab, T, P, lr, momentum, dampening, weight_decay,
 
 
 @triton.jit
-def _adam_kernel(tab, T, P, lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt,
+def _adam_kernel(tab, T, P, lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt, log_beta1, log_beta2,
                  P_DT: tl.constexpr, G_DT: tl.constexpr, HAS_WD: tl.constexpr, DECOUPLED: tl.constexpr,
-                 AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
-    # columns p, g, m, v, vmax; read p, g, m, v (+ vmax); write p, m, v (+ vmax)
-    t, offs, mask = locate(tab, T, P, BLOCK, 5)
+                 AMSGRAD: tl.constexpr, MAXIMIZE: tl.constexpr, DEVICE_STEP: tl.constexpr, BLOCK: tl.constexpr):
+    # columns p, g, m, v, vmax, step; read p, g, m, v (+ vmax, + step); write p, m, v (+ vmax)
+    t, offs, mask = locate(tab, T, P, BLOCK, 6)
+    if DEVICE_STEP:    # capturable: bias corrections of the count on the device, in float32
+        step = tl.load(column(tab, 5, T, t, tl.float32))
+        step_size = lr / _bias_correction(log_beta1, step)
+        bc2_sqrt = tl.sqrt(_bias_correction(log_beta2, step))
     p_ptr = column(tab, 0, T, t, P_DT)
     m_ptr = column(tab, 2, T, t, tl.float32)
     v_ptr = column(tab, 3, T, t, tl.float32)
@@ -115,11 +140,13 @@ def _rmsprop_kernel(tab, T, P, lr, alpha, eps, weight_decay, momentum,
 
 
 @triton.jit
-def _adagrad_kernel(tab, T, P, clr, eps, weight_decay,
+def _adagrad_kernel(tab, T, P, clr, eps, weight_decay, lr_decay,
                     P_DT: tl.constexpr, G_DT: tl.constexpr, HAS_WD: tl.constexpr, MAXIMIZE: tl.constexpr,
-                    BLOCK: tl.constexpr):
-    # columns p, g, sum; read p, g, sum; write p, sum: 5 accesses per element
-    t, offs, mask = locate(tab, T, P, BLOCK, 3)
+                    DEVICE_STEP: tl.constexpr, BLOCK: tl.constexpr):
+    # columns p, g, sum, step; read p, g, sum (+ step); write p, sum: 5 accesses per element
+    t, offs, mask = locate(tab, T, P, BLOCK, 4)
+    if DEVICE_STEP:    # capturable: clr = lr / (1 + (step - 1) * lr_decay), clr passed as lr
+        clr = clr / (1.0 + (tl.load(column(tab, 3, T, t, tl.float32)) - 1.0) * lr_decay)
     p_ptr = column(tab, 0, T, t, P_DT)
     sum_ptr = column(tab, 2, T, t, tl.float32)
     p = tl.load(p_ptr + offs, mask=mask).to(tl.float32)
@@ -162,16 +189,34 @@ def _columns(params, grads, named_states):
     return [list(params), list(grads)] + [col if col is not None else list(params) for _, col in named]
 
 
-def _launch(kernel, columns, scalars, config, **flags):
-    """One launch over every tensor of ``columns`` (blaze/kernels/multi_tensor.py's table)."""
+def _launch(kernel, columns, scalars, config, count=None, **flags):
+    """One launch over every tensor of ``columns`` (blaze/kernels/multi_tensor.py's table); with
+    ``count`` (the index of a column of step counts, capturable) one launch adds 1 to each first."""
     n = sum(numel(b.shape) for b in columns[0])
-    if n == 0:
+    if count is None and n == 0:
         return
-    cfg = config or config_for("optim", dict(numel=n, dtype=str(columns[0][0].dtype)))
+    cfg = config or config_for("optim", dict(numel=max(n, 1), dtype=str(columns[0][0].dtype)))
     meta, opts = launch_options(cfg)
     tab, T, P = table(columns, meta["BLOCK"])
-    kernel[(P,)](tab, T, P, *map(float, scalars), P_DT=tl_dtype(columns[0][0]), G_DT=tl_dtype(columns[1][0]),
-                 **flags, **meta, **opts)
+    if count is not None:
+        _count_kernel[(T,)](tab, T, S=count)
+    if P:
+        kernel[(P,)](tab, T, P, *map(float, scalars), P_DT=tl_dtype(columns[0][0]), G_DT=tl_dtype(columns[1][0]),
+                     **flags, **meta, **opts)
+
+
+def _step_column(step, params):
+    """(column, on device) for a step argument: an int count (host; the column repeats params,
+    unread), or capturable float32 one-element buffers, one per param, counting on the device."""
+    if not isinstance(step, (list, tuple)):
+        return list(params), False
+    if len(step) != len(params):
+        raise ValueError(f"steps: {len(step)} tensors for {len(params)} params")
+    for s in step:
+        check_buffer("step", s, dtypes=("float32",))
+        if numel(s.shape) != 1:
+            raise ValueError(f"step: a capturable step count has one element, got shape {tuple(s.shape)}")
+    return list(step), True
 
 
 # PyTorch's wording for each hyper-parameter that must not be negative
@@ -221,27 +266,38 @@ def adam_multi(params, grads, exp_avgs, exp_avg_sqs, step, *, lr=1e-3, betas=(0.
         params, grads: lists of contiguous buffers (pairwise same shape), one float dtype each.
         exp_avgs, exp_avg_sqs (, max_exp_avg_sqs with amsgrad): float32 state, zeros at step 1.
         step: the step count of every tensor after this step's increment (1 on the first step);
-            bias corrections 1 - beta**step are computed here in float64, as PyTorch does.
+            bias corrections 1 - beta**step are computed here in float64, as PyTorch does. Or
+            (PyTorch's ``capturable=True``) a list of float32 one-element buffers, one per param,
+            holding the counts before this step: one more launch increments them and the kernel
+            computes the bias corrections from them in float32, so a CUDA graph replay advances them.
     """
     beta1, beta2 = betas
     _check_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
     if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
         raise ValueError(f"Invalid beta parameters: {betas}")
-    if int(step) < 1:
+    steps, on_device = _step_column(step, params)
+    if not on_device and int(step) < 1:
         raise ValueError(f"adam_step: step counts from 1, got {step}")
     if amsgrad and (max_exp_avg_sqs is None or any(b is None for b in max_exp_avg_sqs)):
         raise ValueError("adam_step: amsgrad=True needs a float32 max_exp_avg_sq buffer")
     cols = _columns(params, grads, [("exp_avg", exp_avgs), ("exp_avg_sq", exp_avg_sqs),
                                     ("max_exp_avg_sq", max_exp_avg_sqs if amsgrad else None)])
-    bc1 = 1.0 - beta1 ** int(step)
-    bc2 = 1.0 - beta2 ** int(step)
-    _launch(_adam_kernel, cols, (lr, beta1, beta2, eps, weight_decay, lr / bc1, math.sqrt(bc2)), config,
-            HAS_WD=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad), MAXIMIZE=bool(maximize))
+    bc1 = 1.0 - beta1 ** (1 if on_device else int(step))
+    bc2 = 1.0 - beta2 ** (1 if on_device else int(step))
+    logs = tuple(math.log(b) if b > 0 else -1e4 for b in betas)      # beta 0: exp(-1e4 * step) is 0
+    _launch(_adam_kernel, cols + [steps], (lr, beta1, beta2, eps, weight_decay, lr / bc1, math.sqrt(bc2)) + logs,
+            config, count=len(cols) if on_device else None, HAS_WD=weight_decay != 0, DECOUPLED=bool(decoupled),
+            AMSGRAD=bool(amsgrad), MAXIMIZE=bool(maximize), DEVICE_STEP=on_device)
+
+
+def _as_steps(step):
+    """A single-tensor step's count: an int, or one capturable count buffer (made a list of one)."""
+    return [step] if hasattr(step, "data_ptr") else step
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, max_exp_avg_sq=None, **kw):
-    """:func:`adam_multi` on one buffer. Returns param."""
-    adam_multi([param], [grad], [exp_avg], [exp_avg_sq], step,
+    """:func:`adam_multi` on one buffer (``step``: an int, or a capturable count buffer). Returns param."""
+    adam_multi([param], [grad], [exp_avg], [exp_avg_sq], _as_steps(step),
                max_exp_avg_sqs=None if max_exp_avg_sq is None else [max_exp_avg_sq], **kw)
     return param
 
@@ -291,19 +347,22 @@ def adagrad_multi(params, grads, state_sums, step, *, lr=1e-2, lr_decay=0.0, wei
         state_sums: float32 accumulators (``initial_accumulator_value`` before step 1).
         step: the step count after this step's increment (1 on the first step); the decayed
             rate lr / (1 + (step - 1) * lr_decay) is computed here in float64, as PyTorch does.
+            Or capturable count buffers, as :func:`adam_multi`'s (the rate in float32 on the device).
     """
     _check_nonnegative(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)
-    if int(step) < 1:
+    steps, on_device = _step_column(step, params)
+    if not on_device and int(step) < 1:
         raise ValueError(f"adagrad_step: step counts from 1, got {step}")
     cols = _columns(params, grads, [("state_sum", state_sums)])
-    clr = lr / (1 + (int(step) - 1) * lr_decay)
-    _launch(_adagrad_kernel, cols, (clr, eps, weight_decay), config, HAS_WD=weight_decay != 0,
-            MAXIMIZE=bool(maximize))
+    clr = lr if on_device else lr / (1 + (int(step) - 1) * lr_decay)
+    _launch(_adagrad_kernel, cols + [steps], (clr, eps, weight_decay, lr_decay), config,
+            count=len(cols) if on_device else None, HAS_WD=weight_decay != 0, MAXIMIZE=bool(maximize),
+            DEVICE_STEP=on_device)
 
 
 def adagrad_step(param, grad, state_sum, step, **kw):
-    """:func:`adagrad_multi` on one buffer. Returns param."""
-    adagrad_multi([param], [grad], [state_sum], step, **kw)
+    """:func:`adagrad_multi` on one buffer (``step``: an int, or a capturable count buffer). Returns param."""
+    adagrad_multi([param], [grad], [state_sum], _as_steps(step), **kw)
     return param
 
 

@@ -45,6 +45,8 @@ class ComposedOptimizer(Optimizer):
     than ``step``) and ``_update(p, grad, state, group, step)`` (one parameter, in place, under
     no_grad, with ``step`` already incremented)."""
 
+    _graph_capture = "never"   # Python-number step counts in the composed ops' arguments
+
     def __init__(self, params, defaults: dict):
         if defaults.get("differentiable"):
             raise NotImplementedError(f"{type(self).__name__}: differentiable=True (autograd through the "

@@ -123,8 +123,17 @@ class Optimizer:
             for i in idx:
                 grads[i]._version[0] += 1
 
+    # How a CUDA graph may capture step(): "always" (no kernel argument depends on the step count),
+    # "capturable" (only with capturable=True in every group: the count lives on the device), or
+    # "never" (the count is read on the host, so a replay would repeat the captured step's).
+    _graph_capture = "always"
+
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` re-evaluates the loss first."""
+        if self._graph_capture != "always":
+            from ..cuda.graphs import is_current_stream_capturing
+            if is_current_stream_capturing():
+                self._capture_health_check()
         loss = None
         if closure is not None:
             with enable_grad():
@@ -136,6 +145,28 @@ class Optimizer:
 
     def _update_group(self, group: dict) -> None:
         raise NotImplementedError
+
+    def _capture_health_check(self) -> None:
+        name = type(self).__name__
+        if self._graph_capture == "never":
+            raise RuntimeError(f"Attempting CUDA graph capture of step() for an instance of {name}, whose step count "
+                               "is read on the host; blaze captures SGD and RMSprop steps, and Adam, AdamW and "
+                               "Adagrad ones with capturable=True")
+        if not all(g.get("capturable") for g in self.param_groups):   # PyTorch's wording
+            raise RuntimeError(f"Attempting CUDA graph capture of step() for an instance of {name} but "
+                               "param_groups' capturable is False.")
+
+    def _enable_capturable(self) -> None:
+        """Turn ``capturable`` on in every group, moving existing step counts to their parameters'
+        devices (for a whole-step CUDA graph capture, blaze.cuda.GraphedTrainStep)."""
+        params = [p for g in self.param_groups for p in g["params"]]
+        _check_capturable(params, [self.state.get(p, {}) for p in params], ignore_steps=True)
+        for g in self.param_groups:
+            g["capturable"] = True
+            for p in g["params"]:
+                st = self.state.get(p)
+                if st and "step" in st:
+                    st["step"] = _cast_step(p, st["step"], True)
 
     # ---------------------------------------------------------------- state dicts
     def state_dict(self) -> dict:
@@ -166,26 +197,28 @@ class Optimizer:
             raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
                              "optimizer's group")
         id_map = {old: p for g, s in zip(groups, saved_groups) for old, p in zip(s["params"], g["params"])}
-        new_state: dict = defaultdict(dict)
-        for key, value in state_dict["state"].items():
-            key = int(key)  # JSON round trips may hand string keys
-            if key not in id_map:
-                continue
-            p = id_map[key]
-            new_state[p] = {k: _cast_state(p, k, v) for k, v in value.items()}
         new_groups = [{**copy.deepcopy({k: v for k, v in s.items() if k != "params"}), "params": g["params"]}
                       for g, s in zip(groups, saved_groups)]
         for g in new_groups:
             for k, v in g.items():  # JSON turns tuples (betas) into lists
                 if isinstance(v, list) and k != "params" and isinstance(self.defaults.get(k), tuple):
                     g[k] = tuple(v)
+            if "capturable" in self.defaults:   # PyTorch's __setstate__: a dict without it is not capturable
+                g.setdefault("capturable", False)
+        capturable = {id(p): bool(g.get("capturable")) for g in new_groups for p in g["params"]}
+        new_state: dict = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            key = int(key)  # JSON round trips may hand string keys
+            if key not in id_map:
+                continue
+            p = id_map[key]
+            new_state[p] = {k: _cast_step(p, v, capturable[id(p)]) if k == "step" else _cast_state(p, v)
+                            for k, v in value.items()}
         self.state, self.param_groups = new_state, new_groups
 
 
-def _cast_state(p: Tensor, key: str, value):
+def _cast_state(p: Tensor, value):
     if isinstance(value, Tensor):
-        if key == "step":  # PyTorch keeps the step count in float32 whatever the param dtype
-            return value.detach().to(p.device).clone()
         if value.dtype.is_floating_point:
             return value.detach().to(device=p.device, dtype=state_dtype(p)).clone()
         return value.detach().to(p.device).clone()
@@ -300,10 +333,15 @@ def _state_like(p: Tensor, fill: float | None = None) -> Tensor:
     return Tensor._make(data, p._device, dt)
 
 
-def _zeros_like_each(params, copies: int = 1) -> list:
-    """``copies`` lists of new zero state tensors (:func:`_state_like`), one per parameter: one
-    ``zero_foreach`` call (one launch on cuda) per (device, dtype), not one fill per tensor."""
+def _zeros_like_each(params, copies: int = 1, device_steps: bool = False) -> list:
+    """``copies`` lists of new zero state tensors (:func:`_state_like`), one per parameter, and with
+    ``device_steps`` a last list of zero float32 0-d step counts on the parameters' devices
+    (capturable): one ``zero_foreach`` call (one launch on cuda) per (device, dtype), not one fill
+    per tensor."""
+    from ..dtypes import float32
     out = [[_state_like(p) for p in params] for _ in range(copies)]
+    if device_steps:
+        out.append([Tensor._make(p._device.backend.empty((), float32), p._device, float32) for p in params])
     flat = [t for col in out for t in col]
     for idx in _groups(flat, flat, True):
         flat[idx[0]]._device.backend.zero_foreach([flat[i]._data for i in idx])
@@ -313,6 +351,32 @@ def _zeros_like_each(params, copies: int = 1) -> list:
 def _step_tensor(value: float = 0.0) -> Tensor:
     # PyTorch keeps 'step' as a float32 0-d tensor on the CPU (capturable=False).
     return Tensor._make(np.array(value, dtype=np.float32))
+
+
+def _cast_step(p: Tensor, value, capturable: bool) -> Tensor:
+    """``state['step']`` as a group keeps it: capturable, a float32 0-d tensor on ``p``'s device
+    (PyTorch's note [special device hosting for step]); else a cpu tensor of the saved dtype. A
+    python number (older state dicts) becomes a tensor, as PyTorch's ``__setstate__`` does."""
+    if not isinstance(value, Tensor):
+        value = _step_tensor(float(value))
+    if capturable:
+        from ..dtypes import float32
+        return value.detach().to(device=p.device, dtype=float32).clone()
+    return value.detach().to("cpu").clone()
+
+
+# devices whose optimizer steps can count on the device (PyTorch: cuda, xpu, hpu, privateuseone, xla)
+_CAPTURABLE_DEVICES = ("cuda",)
+
+
+def _check_capturable(params, states, ignore_steps: bool = False) -> None:
+    """PyTorch's check before a capturable step: every parameter, and its step count, on a device
+    from :data:`_CAPTURABLE_DEVICES` (raised before anything is changed)."""
+    for p, st in zip(params, states):
+        step = None if ignore_steps else st.get("step")
+        if p.device.type not in _CAPTURABLE_DEVICES or (isinstance(step, Tensor) and step.device.type != p.device.type):
+            raise AssertionError("If capturable=True, params and state_steps must be on supported devices: "
+                                 f"{list(_CAPTURABLE_DEVICES)}.")
 
 
 def _bump_step(state: dict) -> float:

@@ -215,6 +215,9 @@ def cases():
             weight_decay=1e-4))
         add(f"rmsprop {dt} plain", lambda p=p: O.rmsprop_step(p, p, z((10000,))))
         add(f"adagrad {dt}", lambda p=p: O.adagrad_step(p, p, z((10000,)), 2, lr_decay=0.1, weight_decay=1e-4))
+        add(f"adam {dt} capturable", lambda p=p: O.adam_step(p, p, z((10000,)), z((10000,)), z(()), amsgrad=True,
+                                                             max_exp_avg_sq=z((10000,)), weight_decay=1e-2))
+        add(f"adagrad {dt} capturable", lambda p=p: O.adagrad_step(p, p, z((10000,)), z(()), lr_decay=0.1))
         add(f"multi_tensor zero/clip {dt}", lambda p=p: (MT.zero_([p, z((300,), dt)]), MT.clip_norm_(
             [p, z((300,), dt)], 1.0, 3.0, z((1,)), z((1,)), z((MT.partials_needed([p, z((300,), dt)]),)))))
 

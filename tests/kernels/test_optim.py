@@ -83,8 +83,10 @@ ADAM_CASES = [
 ]
 
 
+@pytest.mark.parametrize("capturable", [False, True])
 @pytest.mark.parametrize("opts", ADAM_CASES)
-def test_adam(dev, opts):
+def test_adam(dev, opts, capturable):
+    """capturable: the count is a device buffer the step increments, bias corrections in the kernel."""
     p, grads = data(seed=1)
     # smaller second steps make amsgrad's running max differ from v
     grads = [g * s for g, s in zip(grads, (2.0, 0.5, 1.0, 0.25))]
@@ -94,9 +96,11 @@ def test_adam(dev, opts):
     step_fn = O.adamw_step if opts.get("decoupled") else O.adam_step
     if not opts.get("decoupled"):
         kw.setdefault("weight_decay", 0.0)
+    count = dev.put(np.zeros((), np.float32))
     for step, g in enumerate(grads, 1):
-        step_fn(pb, dev.put(g), m, v, step, max_exp_avg_sq=vmax, **kw)
+        step_fn(pb, dev.put(g), m, v, count if capturable else step, max_exp_avg_sq=vmax, **kw)
     ref_p, ref_m, ref_v = ref_adam(p, grads, **opts)
+    assert dev.get(count) == (len(grads) if capturable else 0)
     assert rel_err(dev.get(pb), ref_p) < 1e-6
     assert rel_err(dev.get(m), ref_m) < 1e-6 and rel_err(dev.get(v), ref_v) < 1e-6
 
@@ -207,13 +211,16 @@ ADAGRAD_CASES = [
 ]
 
 
+@pytest.mark.parametrize("capturable", [False, True])
 @pytest.mark.parametrize("opts", ADAGRAD_CASES)
-def test_adagrad(dev, opts):
+def test_adagrad(dev, opts, capturable):
     p, grads = data(seed=4)
     pb, acc = dev.put(p), dev.put(np.full(N, opts.get("initial", 0.0), np.float32))
     kw = {k: v for k, v in opts.items() if k != "initial"}
+    count = dev.put(np.zeros(1, np.float32))
     for step, g in enumerate(grads, 1):
-        assert O.adagrad_step(pb, dev.put(g), acc, step, **kw) is pb
+        assert O.adagrad_step(pb, dev.put(g), acc, count if capturable else step, **kw) is pb
+    assert dev.get(count)[0] == (len(grads) if capturable else 0)
     ref_p, ref_acc = ref_adagrad(p, grads, **opts)
     assert rel_err(dev.get(pb), ref_p) < 1e-6 and rel_err(dev.get(acc), ref_acc) < 1e-6
 
@@ -249,3 +256,14 @@ def test_rmsprop_adagrad_errors(dev):
         O.adagrad_step(p, g, z(), 0)
     with pytest.raises(ValueError, match="Invalid lr_decay"):
         O.adagrad_step(p, g, z(), 1, lr_decay=-1.0)
+
+
+def test_capturable_step_count_errors(dev):
+    p, g = dev.put(np.zeros(8, np.float32)), dev.put(np.zeros(8, np.float32))
+    z = lambda n=8, dt=np.float32: dev.put(np.zeros(n, dt))  # noqa: E731
+    with pytest.raises(TypeError, match="step: dtype float16"):
+        O.adagrad_step(p, g, z(), z(1, np.float16))
+    with pytest.raises(ValueError, match="a capturable step count has one element"):
+        O.adam_step(p, g, z(), z(), z(2))
+    with pytest.raises(ValueError, match="steps: 1 tensors for 2 params"):
+        O.adam_multi([p, z()], [g, z()], [z(), z()], [z(), z()], [z(1)])

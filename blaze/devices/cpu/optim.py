@@ -23,6 +23,14 @@ def _close(a, work) -> None:
         a[...] = work
 
 
+def _count(step) -> int:
+    """The count a step uses: an int the caller already incremented, or a capturable step count
+    (a 0-d array: the host copy of a device one, in a counted round trip) incremented here."""
+    if isinstance(step, np.ndarray):
+        step += 1
+    return int(step)
+
+
 def _grad(p, g, maximize, weight_decay):
     """The update's gradient: negated for ``maximize``, plus coupled L2 decay (a new array if changed)."""
     g = _open(g)
@@ -55,8 +63,9 @@ class NumpyOptimPrimitives:
                   betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
         beta1, beta2 = betas
         # bias corrections in float64 Python scalars, as PyTorch's non-capturable path
-        step_size = lr / (1 - beta1 ** int(step))
-        bc2_sqrt = math.sqrt(1 - beta2 ** int(step))
+        step = _count(step)
+        step_size = lr / (1 - beta1 ** step)
+        bc2_sqrt = math.sqrt(1 - beta2 ** step)
         p = _open(param)
         g = _grad(p, grad, maximize, 0.0 if decoupled else weight_decay)
         if decoupled and weight_decay != 0:  # AdamW: decay the weights, not the gradient
@@ -125,7 +134,7 @@ class NumpyOptimPrimitives:
                      maximize=False):
         p = _open(param)
         g = _grad(p, grad, maximize, weight_decay)
-        clr = lr / (1 + (int(step) - 1) * lr_decay)
+        clr = lr / (1 + (_count(step) - 1) * lr_decay)
         acc = _open(state_sum)
         tmp = np.multiply(g, g)            # state_sum.addcmul_(grad, grad, value=1)
         acc += tmp

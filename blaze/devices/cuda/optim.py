@@ -95,8 +95,9 @@ class TritonOptimPrimitives:
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, *, lr=1e-3,
                   betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
         """In-place Adam/AdamW step; state in a dtype other than float32 round-trips through float32 copies."""
-        self.adam_foreach([param], [grad], [exp_avg], [exp_avg_sq], step, _one(max_exp_avg_sq), lr=lr, betas=betas,
-                          eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
+        self.adam_foreach([param], [grad], [exp_avg], [exp_avg_sq], _opt._as_steps(step), _one(max_exp_avg_sq),
+                          lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                          decoupled=decoupled)
         return param
 
     def rmsprop_step(self, param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2, alpha=0.99,
@@ -110,8 +111,8 @@ class TritonOptimPrimitives:
     def adagrad_step(self, param, grad, state_sum, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                      maximize=False):
         """In-place Adagrad step; a state sum in a dtype other than float32 goes through a float32 copy."""
-        self.adagrad_foreach([param], [grad], [state_sum], step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                             eps=eps, maximize=maximize)
+        self.adagrad_foreach([param], [grad], [state_sum], _opt._as_steps(step), lr=lr, lr_decay=lr_decay,
+                             weight_decay=weight_decay, eps=eps, maximize=maximize)
         return param
 
     # -- a list of parameters of one dtype: one launch ----------------------------------------

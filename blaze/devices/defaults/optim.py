@@ -10,6 +10,7 @@ float16/bfloat16 parameter is rounded once per step, not once per op.
 from __future__ import annotations
 
 import math
+import numbers
 
 from ._util import acc, dtype_of
 
@@ -23,7 +24,20 @@ def _lerp(be, a, b, w):
     return be.binary("add", a, be.binary("mul", be.binary("sub", b, a), w))
 
 
+def _nth(step, i):
+    """Parameter ``i``'s count: a shared int, or its own capturable count array."""
+    return step[i] if isinstance(step, (list, tuple)) else step
+
+
 class OptimDefaults:
+    def _count(self, step) -> int:
+        """The count a step uses: an int the caller already incremented, or a capturable step count
+        (a 0-d array) incremented here; read on the host, so this default is not graph-capturable."""
+        if isinstance(step, numbers.Number):
+            return int(step)
+        self.assign(step, self.binary("add", acc(self, step), 1.0))
+        return int(self.to_numpy(step))
+
     def _grad(self, p, grad, maximize, weight_decay):
         g = acc(self, grad)
         if maximize:
@@ -50,8 +64,9 @@ class OptimDefaults:
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, step, max_exp_avg_sq=None, *, lr=1e-3,
                   betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False):
         beta1, beta2 = betas
-        step_size = lr / (1 - beta1 ** int(step))    # bias corrections as float64 Python scalars, as PyTorch
-        bc2_sqrt = math.sqrt(1 - beta2 ** int(step))
+        step = self._count(step)
+        step_size = lr / (1 - beta1 ** step)    # bias corrections as float64 Python scalars, as PyTorch
+        bc2_sqrt = math.sqrt(1 - beta2 ** step)
         p = acc(self, param)
         g = self._grad(p, grad, maximize, 0.0 if decoupled else weight_decay)
         if decoupled and weight_decay != 0:  # AdamW: decay the weights, not the gradient
@@ -88,7 +103,7 @@ class OptimDefaults:
                      maximize=False):
         p = acc(self, param)
         g = self._grad(p, grad, maximize, weight_decay)
-        clr = lr / (1 + (int(step) - 1) * lr_decay)
+        clr = lr / (1 + (self._count(step) - 1) * lr_decay)
         s = self.binary("add", acc(self, state_sum), _sq(self, g))
         self.assign(state_sum, s)
         std = self.binary("add", self.unary("sqrt", s), eps)
@@ -107,7 +122,7 @@ class OptimDefaults:
                      betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
                      decoupled=False):
         for i, (p, g) in enumerate(zip(params, grads)):
-            self.adam_step(p, g, exp_avgs[i], exp_avg_sqs[i], step,
+            self.adam_step(p, g, exp_avgs[i], exp_avg_sqs[i], _nth(step, i),
                            None if max_exp_avg_sqs is None else max_exp_avg_sqs[i], lr=lr, betas=betas, eps=eps,
                            weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
 
@@ -120,8 +135,8 @@ class OptimDefaults:
 
     def adagrad_foreach(self, params, grads, state_sums, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
                         eps=1e-10, maximize=False):
-        for p, g, s in zip(params, grads, state_sums):
-            self.adagrad_step(p, g, s, step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+        for i, (p, g, s) in enumerate(zip(params, grads, state_sums)):
+            self.adagrad_step(p, g, s, _nth(step, i), lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
                               maximize=maximize)
 
     def _zero_one(self, a):
