@@ -107,6 +107,8 @@ def layer_launches(kind="encoder", norm_first=False, training=True):
         with record_function("backward"):
             y.backward(blaze.ones_like(y))
     step()
+    layer.zero_grad()    # set_to_none, as a training step's zero_grad: no accumulation adds
+    x.grad = None
     with profile() as prof:
         step()
     counts = {"forward": 0, "backward": 0}

@@ -172,7 +172,6 @@ def bias_dropout_add(x, bias, residual, p, seed=0, offset=0, out=None, config=No
         if x.ndim == 0 or tuple(bias.shape) != (x.shape[-1],):
             raise ValueError(f"bias: expected shape ({x.shape[-1] if x.ndim else 1},) to match the last dim of x, "
                              f"got {tuple(bias.shape)}")
-        bias = bias.view_as(tuple(x.shape), (0,) * (x.ndim - 1) + (bias.strides[0],))   # broadcast over rows
     if residual is not None:
         check_buffer("residual", residual, dtypes=(str(x.dtype),))
         if tuple(residual.shape) != tuple(x.shape):
@@ -196,7 +195,8 @@ def _dropout(x, bias, residual, p, seed, offset, out, config, name):
         return out
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
     b, r = (x if bias is None else bias), (x if residual is None else residual)   # stand-ins when absent
-    sizes, (xs, bs, rs, ys) = coalesce(list(x.shape), list(x.strides), list(b.strides), list(r.strides),
+    b_strides = list(x.strides) if bias is None else [0] * (x.ndim - 1) + [bias.strides[0]]   # bias: over rows
+    sizes, (xs, bs, rs, ys) = coalesce(list(x.shape), list(x.strides), b_strides, list(r.strides),
                                        list(out.strides))
     cfg = config or config_for("random", dict(numel=n, dtype=str(x.dtype)))
     meta, opts = launch_options(cfg)

@@ -145,7 +145,8 @@ class _AddLayerNorm(Function):
             db = None
             if nb:
                 bshape, bdtype = ctx.bias_meta
-                db = Tensor._make(be.cast(be.reshape(dba, bshape), bdtype), dev, bdtype)
+                dba = be.reshape(dba, bshape)
+                db = Tensor._make(dba if dba.dtype == bdtype.np else be.cast(dba, bdtype), dev, bdtype)
         return dx if nx else None, dx if nr else None, dw if nw else None, db if nb else None, None, None
 
 

@@ -54,7 +54,8 @@ class _LayerNorm(Function):
         gb = None
         if nb:
             bshape, bdtype = ctx.bias_meta
-            gb = Tensor._make(be.cast(be.reshape(db, bshape), bdtype), dev, bdtype)
+            db = be.reshape(db, bshape)
+            gb = Tensor._make(db if db.dtype == bdtype.np else be.cast(db, bdtype), dev, bdtype)   # a launch if cast
         return gx, gw, gb, None, None
 
 
@@ -206,7 +207,8 @@ class _BatchNormTrain(Function):
         gb = None
         if nb:
             bshape, bdtype = ctx.bias_meta
-            gb = Tensor._make(be.cast(be.reshape(db, bshape), bdtype), dev, bdtype)
+            db = be.reshape(db, bshape)
+            gb = Tensor._make(db if db.dtype == bdtype.np else be.cast(db, bdtype), dev, bdtype)   # a launch if cast
         return gx, gw, gb, None
 
 
