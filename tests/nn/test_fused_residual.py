@@ -10,7 +10,7 @@ import blaze.nn.functional as F
 from blaze.profiler import profile, record_function
 
 from .helpers import check_grad, randn64
-from .test_linear_act import _layer_pair, _reference_encoder
+from .test_linear_act import _layer_pair, _reference_decoder, _reference_encoder
 
 pytestmark = pytest.mark.filterwarnings("ignore:(divide by zero|invalid value|overflow):RuntimeWarning")
 
@@ -158,25 +158,6 @@ def _grads(layer, out):
     layer.zero_grad()
     (out * out).sum().backward()
     return {n: p.grad.cpu().numpy() for n, p in layer.named_parameters()}
-
-
-def _reference_decoder(layer, x, mem):
-    """TransformerDecoderLayer.forward with unfused ops (PyTorch's code path)."""
-    def sa(h):
-        return layer.dropout1(layer.self_attn(h, h, h, need_weights=False)[0])
-
-    def ca(h):
-        return layer.dropout2(layer.multihead_attn(h, mem, mem, need_weights=False)[0])
-
-    def ff(h):
-        return layer.dropout3(layer.linear2(layer.dropout(layer.activation(layer.linear1(h)))))
-    if layer.norm_first:
-        x = x + sa(layer.norm1(x))
-        x = x + ca(layer.norm2(x))
-        return x + ff(layer.norm3(x))
-    x = layer.norm1(x + sa(x))
-    x = layer.norm2(x + ca(x))
-    return layer.norm3(x + ff(x))
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

@@ -27,7 +27,8 @@ from ...random import default_generator
 from .activation import gelu, relu, silu
 from .dropout import _check_p, _DropoutMask, dropout
 from .linear import _check, linear
-from .normalization import (_layer_norm_grad_composed, _norm_shape, _normalized_size, _rows, _vec, layer_norm)
+from .normalization import (_layer_norm_grad_composed, _layer_norm_grad_tensors, _norm_shape, _normalized_size, _rows,
+                            _vec, layer_norm)
 
 # the matmul epilogue's activations (blaze/kernels/matmul.py's ACTIVATIONS), as Tensor ops
 ACTIVATIONS = {"relu": relu, "gelu": gelu, "gelu_tanh": lambda t: gelu(t, approximate="tanh"), "silu": silu,
@@ -135,18 +136,11 @@ class _AddLayerNorm(Function):
             dx, dw, db, _, _ = _layer_norm_grad_composed(gy, h, weight, ctx.n, ctx.eps, nw, nb, ctx.bias_meta)
             dx = dx if gh is None else dx + gh
         else:
-            be, dev = gy._device.backend, gy._device
+            be = gy._device.backend
             mean, rstd = ctx.stats
-            dxa, dwa, dba = be.add_layer_norm_backward(_rows(gy, ctx.n), None if gh is None else _rows(gh, ctx.n),
-                                                       _rows(h, ctx.n), _vec(weight), mean, rstd,
-                                                       need_weight_grad=nw or nb)
-            dx = Tensor._make(be.reshape(dxa, h._data.shape), dev, gy._dtype)
-            dw = Tensor._make(be.reshape(dwa, weight._data.shape), dev, weight._dtype) if nw else None
-            db = None
-            if nb:
-                bshape, bdtype = ctx.bias_meta
-                dba = be.reshape(dba, bshape)
-                db = Tensor._make(dba if dba.dtype == bdtype.np else be.cast(dba, bdtype), dev, bdtype)
+            grads = be.add_layer_norm_backward(_rows(gy, ctx.n), None if gh is None else _rows(gh, ctx.n),
+                                               _rows(h, ctx.n), _vec(weight), mean, rstd, need_weight_grad=nw or nb)
+            dx, dw, db = _layer_norm_grad_tensors(grads, gy, h, weight, nw, nb, ctx.bias_meta)
         return dx if nx else None, dx if nr else None, dw if nw else None, db if nb else None, None, None
 
 
