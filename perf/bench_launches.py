@@ -1,6 +1,7 @@
 """Kernel launches per training step, counted by blaze.profiler (issue 16).
 
-    TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both] [--out DIR] [--trace] [--autocast] [--capturable]
+    TRITON_INTERPRET=1 python -m perf launches [--model gpt|cnn|both|layers] [--out DIR] [--trace] [--autocast]
+        [--capturable]
 
 One training step (forward + backward + optimizer, as in perf/bench_gpu_models.py; fp32, or
 bf16 autocast with ``--autocast``, which adds the casts' launches) of a GPT-2-small (12 layers,
@@ -12,6 +13,8 @@ kernel. With ``--out DIR`` writes ``launches_<model>.json`` and the profiler's t
 (``profile_<model>.txt``; ``<model>`` is ``gpt_capturable`` with ``--capturable``), each
 naming the command; ``--trace`` also writes the step's Chrome trace (``trace_<model>.json``,
 small sizes: open in https://ui.perfetto.dev).
+``--model layers`` counts the forward + backward of one ``TransformerEncoderLayer(d_model=64,
+nhead=4)`` and one ``TransformerDecoderLayer`` (post- and pre-norm, training and eval).
 """
 from __future__ import annotations
 
@@ -85,15 +88,65 @@ def measure(model_name, record_shapes=False, autocast=False, capturable=False):
     return prof, phases, prof.kernel_counts(), n_params
 
 
+LAYER = dict(d_model=64, nhead=4)   # dim_feedforward 2048 and dropout 0.1: PyTorch's defaults
+LAYER_INPUT = (8, 2, 64)            # (seq, batch, d_model)
+
+
+def layer_launches(kind="encoder", norm_first=False, training=True):
+    """{phase: launches} of one forward + backward of a transformer layer on cuda, after a warm-up."""
+    import blaze
+    import blaze.nn as nn
+    from blaze.profiler import profile, record_function
+    blaze.manual_seed(0)
+    cls = nn.TransformerEncoderLayer if kind == "encoder" else nn.TransformerDecoderLayer
+    layer = cls(**LAYER, norm_first=norm_first).to("cuda").train(training)
+    x = blaze.randn(*LAYER_INPUT, device="cuda", requires_grad=True)
+    mem = blaze.randn(*LAYER_INPUT, device="cuda")
+    args = (x,) if kind == "encoder" else (x, mem)
+
+    def step():
+        with record_function("forward"):
+            y = layer(*args)
+        with record_function("backward"):
+            y.backward(blaze.ones_like(y))
+    step()
+    layer.zero_grad()    # set_to_none, as a training step's zero_grad: no accumulation adds
+    x.grad = None
+    with profile() as prof:
+        step()
+    counts = {"forward": 0, "backward": 0}
+    for e in prof._events:
+        p = e
+        while p is not None and not (p.cat == "user_annotation" and p.name in counts):
+            p = p.parent
+        if e.cat == "kernel" and p is not None:
+            counts[p.name] += 1
+    return counts
+
+
+def _print_layers():
+    print(f"launches per forward + backward, {LAYER}, input {LAYER_INPUT}, emulated cuda device")
+    print(f"{'layer':<10} {'norm':<6} {'mode':<6} {'forward':>8} {'backward':>9} {'total':>6}")
+    for kind in ("encoder", "decoder"):
+        for norm_first in (False, True):
+            for training in (True, False):
+                c = layer_launches(kind, norm_first, training)
+                print(f"{kind:<10} {'pre' if norm_first else 'post':<6} {'train' if training else 'eval':<6} "
+                      f"{c['forward']:>8} {c['backward']:>9} {sum(c.values()):>6}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=("gpt", "cnn", "both"), default="both")
+    ap.add_argument("--model", choices=("gpt", "cnn", "both", "layers"), default="both")
     ap.add_argument("--out", help="directory for launches_<model>.json, profile_<model>.txt (and traces)")
     ap.add_argument("--trace", action="store_true", help="also write the step's Chrome trace")
     ap.add_argument("--autocast", action="store_true", help="bf16 autocast, as perf/bench_gpu_models.py")
     ap.add_argument("--capturable", action="store_true",
                     help="GPT's AdamW with capturable=True (device step counts, as in a CUDA graph)")
     args = ap.parse_args(argv)
+    if args.model == "layers":
+        _print_layers()
+        return 0
     argv = sys.argv[1:] if argv is None else list(argv)
     for name in (("gpt", "cnn") if args.model == "both" else (args.model,)):
         prof, phases, kernels, n_params = measure(name, autocast=args.autocast, capturable=args.capturable)

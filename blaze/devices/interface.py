@@ -36,8 +36,9 @@ GROUPS = {
            "rms_norm", "rms_norm_backward", "batch_norm", "batch_norm_backward", "cross_entropy",
            "cross_entropy_backward", "embedding", "embedding_backward", "dropout", "dropout_backward",
            "dropout_mask"),
-    # a linear layer with the matmul epilogue's activation and residual (F.linear_act)
-    "fused": ("linear_act", "linear_act_backward"),
+    # a linear layer with the matmul epilogue's activation and residual (F.linear_act); residual add +
+    # LayerNorm and residual + dropout(x + bias), the transformer block's joints
+    "fused": ("linear_act", "linear_act_backward", "add_layer_norm", "add_layer_norm_backward", "bias_dropout_add"),
     "conv": ("conv2d", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias", "max_pool2d",
              "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
              "adaptive_avg_pool2d_backward", "interpolate2d", "interpolate2d_backward"),

@@ -26,20 +26,28 @@ F32 = np.dtype(np.float32)
 
 
 @triton.jit
-def _norm_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, M, N, eps,
-                     stride_xm, stride_ym,
+def _norm_fwd_kernel(x_ptr, r_ptr, h_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, M, N, eps,
+                     stride_xm, stride_rm, stride_hm, stride_ym,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, CENTER: tl.constexpr,
-                     HAS_W: tl.constexpr, HAS_B: tl.constexpr, ONE_PASS: tl.constexpr):
+                     HAS_W: tl.constexpr, HAS_B: tl.constexpr, HAS_RES: tl.constexpr, ONE_PASS: tl.constexpr):
+    # HAS_RES: normalise h = x + r and store h too (the next residual of a pre-norm block). h is
+    # rounded to x's dtype before the statistics, so the result is the unfused add's, bit for bit
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_ok = rows < M
     rows64 = rows.to(tl.int64)
     cols = tl.arange(0, BLOCK_N)
     x_rows = x_ptr + rows64[:, None] * stride_xm
     y_rows = y_ptr + rows64[:, None] * stride_ym
+    r_rows = r_ptr + rows64[:, None] * stride_rm
+    h_rows = h_ptr + rows64[:, None] * stride_hm
     if ONE_PASS:
-        # read MN, write MN + 2M
+        # read MN (2MN with a residual), write MN + 2M (2MN + 2M)
         mask = row_ok[:, None] & (cols[None, :] < N)
         x = tl.load(x_rows + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+        if HAS_RES:
+            h = (x + tl.load(r_rows + cols[None, :], mask=mask, other=0.0).to(tl.float32)).to(h_ptr.dtype.element_ty)
+            tl.store(h_rows + cols[None, :], h, mask=mask)
+            x = h.to(tl.float32)
         if CENTER:
             mean = tl.sum(x, axis=1) / N
             x = tl.where(mask, x - mean[:, None], 0.0)
@@ -54,26 +62,40 @@ def _norm_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, M, N, eps,
     else:
         # rows longer than a tile: mean, then the centred second moment (two-pass variance
         # instead of E[x^2] - E[x]^2, which cancels catastrophically when |mean| >> std),
-        # then the output. read 3MN, write MN + 2M
-        mean = tl.zeros([BLOCK_M], tl.float32)
-        if CENTER:
+        # then the output. read 3MN, write MN + 2M. With a residual the first pass writes h
+        # (+ MN read, + MN write) and the later passes read h instead of x
+        total = tl.zeros([BLOCK_M], tl.float32)
+        if CENTER or HAS_RES:
             for start in range(0, N, BLOCK_N):
                 c = start + cols
                 mask = row_ok[:, None] & (c[None, :] < N)
-                mean += tl.sum(tl.load(x_rows + c[None, :], mask=mask, other=0.0).to(tl.float32), axis=1)
-            mean = mean / N
+                x = tl.load(x_rows + c[None, :], mask=mask, other=0.0).to(tl.float32)
+                if HAS_RES:
+                    h = (x + tl.load(r_rows + c[None, :], mask=mask, other=0.0).to(tl.float32))
+                    h = h.to(h_ptr.dtype.element_ty)
+                    tl.store(h_rows + c[None, :], h, mask=mask)
+                    x = h.to(tl.float32)
+                total += tl.sum(x, axis=1)
+        mean = tl.zeros([BLOCK_M], tl.float32)
+        if CENTER:
+            mean = total / N
+        src_rows = x_rows
+        if HAS_RES:
+            src_rows = h_rows
+            # later passes may read an h element another thread stored: make the stores visible
+            tl.debug_barrier()
         var = tl.zeros([BLOCK_M], tl.float32)
         for start in range(0, N, BLOCK_N):
             c = start + cols
             mask = row_ok[:, None] & (c[None, :] < N)
-            x = tl.load(x_rows + c[None, :], mask=mask, other=0.0).to(tl.float32)
+            x = tl.load(src_rows + c[None, :], mask=mask, other=0.0).to(tl.float32)
             x = tl.where(mask, x - mean[:, None], 0.0)
             var += tl.sum(x * x, axis=1)
         rstd = 1.0 / tl.sqrt(var / N + eps)
         for start in range(0, N, BLOCK_N):
             c = start + cols
             mask = row_ok[:, None] & (c[None, :] < N)
-            x = tl.load(x_rows + c[None, :], mask=mask, other=0.0).to(tl.float32)
+            x = tl.load(src_rows + c[None, :], mask=mask, other=0.0).to(tl.float32)
             y = (x - mean[:, None]) * rstd[:, None]
             if HAS_W:
                 y = y * tl.load(w_ptr + c, mask=c < N, other=0.0).to(tl.float32)[None, :]
@@ -86,12 +108,14 @@ def _norm_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, M, N, eps,
 
 
 @triton.jit
-def _norm_bwd_kernel(dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr, dx_ptr, dw_part_ptr, db_part_ptr,
-                     M, N, stride_dym, stride_xm, stride_dxm,
+def _norm_bwd_kernel(dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr, dres_ptr, dx_ptr, dw_part_ptr, db_part_ptr,
+                     M, N, stride_dym, stride_xm, stride_drm, stride_dxm,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, CENTER: tl.constexpr,
-                     HAS_W: tl.constexpr, DW: tl.constexpr, DB: tl.constexpr, ONE_PASS: tl.constexpr):
+                     HAS_W: tl.constexpr, DW: tl.constexpr, DB: tl.constexpr, HAS_DRES: tl.constexpr,
+                     ONE_PASS: tl.constexpr):
     # xhat = (x - mean) * rstd, g = w * dy:
     #   dx = rstd * (g - xhat * mean(g * xhat) - mean(g))      (mean(g) term only if CENTER)
+    #   (+ dres: the gradient x receives from its other uses, added here instead of in a launch)
     #   dw = sum_rows dy * xhat,  db = sum_rows dy   -> this program's partial row of (G, N)
     # Program `pid` takes row tiles pid, pid + G, pid + 2G, ...
     pid = tl.program_id(0)
@@ -125,6 +149,8 @@ def _norm_bwd_kernel(dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr, dx_ptr, dw_part_p
             if CENTER:
                 dx = dx - (tl.sum(g, axis=1) / N)[:, None]
             dx = dx * rstd[:, None]
+            if HAS_DRES:
+                dx += tl.load(dres_ptr + rows64[:, None] * stride_drm + cols[None, :], mask=mask, other=0.0).to(tl.float32)
             tl.store(dx_ptr + rows64[:, None] * stride_dxm + cols[None, :],
                      dx.to(dx_ptr.dtype.element_ty), mask=mask)
             if DW:
@@ -182,6 +208,9 @@ def _norm_bwd_kernel(dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr, dx_ptr, dw_part_p
                 if CENTER:
                     dx = dx - c2[:, None]
                 dx = dx * rstd[:, None]
+                if HAS_DRES:
+                    dx += tl.load(dres_ptr + rows64[:, None] * stride_drm + c[None, :], mask=mask,
+                                  other=0.0).to(tl.float32)
                 tl.store(dx_ptr + rows64[:, None] * stride_dxm + c[None, :],
                          dx.to(dx_ptr.dtype.element_ty), mask=mask)
                 if DW:
@@ -233,10 +262,22 @@ def _config(M: int, N: int, dtype, config):
     return launch_options(cfg)
 
 
-def _norm_forward(fn, x, weight, bias, eps, out, mean_out, rstd_out, center, config):
+def _check_same(fn, name, buf, x):
+    if _check_rows(f"{fn}: {name}", buf) != tuple(x.shape):
+        raise ValueError(f"{fn}: {name} shape {tuple(buf.shape)} and x shape {tuple(x.shape)} differ")
+    if str(buf.dtype) != str(x.dtype):
+        raise ValueError(f"{fn}: {name} dtype {buf.dtype} differs from x's {x.dtype}")
+
+
+def _norm_forward(fn, x, weight, bias, eps, out, mean_out, rstd_out, center, config, residual=None, h_out=None):
     M, N = _check_rows(f"{fn}: x", x)
     _check_vec(f"{fn}: weight", weight, N)
     _check_vec(f"{fn}: bias", bias, N)
+    h = None
+    if residual is not None:
+        _check_same(fn, "residual", residual, x)
+        h = x.new((M, N), x.dtype) if h_out is None else h_out
+        _check_out(f"{fn}: h_out", h, (M, N), x.dtype)
     if out is None:
         out = x.new((M, N), x.dtype)
     _check_out(f"{fn}: out", out, (M, N), x.dtype)
@@ -247,23 +288,27 @@ def _norm_forward(fn, x, weight, bias, eps, out, mean_out, rstd_out, center, con
     rstd = x.new((M,), F32) if rstd_out is None else rstd_out
     _check_stat(f"{fn}: rstd_out", rstd, M)
     if M == 0:
-        return out, mean, rstd
+        return out, mean, rstd, h
     if N == 0:
         raise ValueError(f"{fn}: cannot normalise over an empty last dim (x shape {tuple(x.shape)})")
     meta, opts = _config(M, N, x.dtype, config)
     grid = (triton.cdiv(M, meta["BLOCK_M"]),)
+    r, hh = (x, out) if h is None else (residual, h)     # stand-ins the kernel never touches
     _norm_fwd_kernel[grid](
-        x, weight if weight is not None else x, bias if bias is not None else x, out,
-        mean if center else rstd, rstd, M, N, float(eps), x.strides[0], out.strides[0],
+        x, r, hh, weight if weight is not None else x, bias if bias is not None else x, out,
+        mean if center else rstd, rstd, M, N, float(eps), x.strides[0], r.strides[0], hh.strides[0], out.strides[0],
         BLOCK_M=meta["BLOCK_M"], BLOCK_N=meta["BLOCK_N"], CENTER=center,
-        HAS_W=weight is not None, HAS_B=bias is not None, ONE_PASS=N <= meta["BLOCK_N"], **opts)
-    return out, mean, rstd
+        HAS_W=weight is not None, HAS_B=bias is not None, HAS_RES=h is not None, ONE_PASS=N <= meta["BLOCK_N"],
+        **opts)
+    return out, mean, rstd, h
 
 
-def _norm_backward(fn, dy, x, weight, mean, rstd, center, need_dw, need_db, out, config):
+def _norm_backward(fn, dy, x, weight, mean, rstd, center, need_dw, need_db, out, config, dres=None):
     M, N = _check_rows(f"{fn}: x", x)
     if _check_rows(f"{fn}: dy", dy) != (M, N):
         raise ValueError(f"{fn}: dy shape {tuple(dy.shape)} and x shape {tuple(x.shape)} differ")
+    if dres is not None:
+        _check_same(fn, "dres", dres, dy)
     _check_vec(f"{fn}: weight", weight, N)
     if center:
         _check_stat(f"{fn}: mean", mean, M)
@@ -281,12 +326,13 @@ def _norm_backward(fn, dy, x, weight, mean, rstd, center, need_dw, need_db, out,
     dw_part = x.new((n_groups, N), F32) if need_dw else None
     db_part = x.new((n_groups, N), F32) if need_db else None
     if n_groups > 0:
+        dr = dy if dres is None else dres
         _norm_bwd_kernel[(n_groups,)](
-            dy, x, weight if weight is not None else x, mean if center else rstd, rstd, dx,
+            dy, x, weight if weight is not None else x, mean if center else rstd, rstd, dr, dx,
             dw_part if need_dw else rstd, db_part if need_db else rstd,
-            M, N, dy.strides[0], x.strides[0], dx.strides[0],
+            M, N, dy.strides[0], x.strides[0], dr.strides[0], dx.strides[0],
             BLOCK_M=meta["BLOCK_M"], BLOCK_N=meta["BLOCK_N"], CENTER=center, HAS_W=weight is not None,
-            DW=need_dw, DB=need_db, ONE_PASS=N <= meta["BLOCK_N"], **opts)
+            DW=need_dw, DB=need_db, HAS_DRES=dres is not None, ONE_PASS=N <= meta["BLOCK_N"], **opts)
     # stage 2: 64 x 256 fp32 tiles read the (G, N) partials once
     for part, res in ((dw_part, dw), (db_part, db)):
         if part is not None:
@@ -306,7 +352,7 @@ def layer_norm(x, weight, bias, eps: float = 1e-5, out=None, mean_out=None, rstd
     Returns:
         (y, mean, rstd): y (M, N) of x's dtype; mean and rstd (M,) float32, saved for backward.
     """
-    return _norm_forward("layer_norm", x, weight, bias, eps, out, mean_out, rstd_out, True, config)
+    return _norm_forward("layer_norm", x, weight, bias, eps, out, mean_out, rstd_out, True, config)[:3]
 
 
 def layer_norm_backward(dy, x, weight, mean, rstd, need_weight_grad: bool = True, out=None,
@@ -323,13 +369,40 @@ def layer_norm_backward(dy, x, weight, mean, rstd, need_weight_grad: bool = True
                           need_weight_grad and weight is not None, need_weight_grad, out, config)
 
 
+def add_layer_norm(x, residual, weight, bias, eps: float = 1e-5, out=None, h_out=None, config: dict | None = None):
+    """h = x + residual and LayerNorm(h) in one pass over the rows (the pre-norm block's pattern).
+
+    Args:
+        x, residual: (M, N) of one float dtype; rows may be strided, cols contiguous.
+        weight, bias: (N,) or None.
+    Returns:
+        (y, h, mean, rstd): y and h (M, N) of x's dtype (h rounded to it before it is normalised,
+        as the unfused add would); mean and rstd (M,) float32 for :func:`add_layer_norm_backward`.
+    """
+    y, mean, rstd, h = _norm_forward("add_layer_norm", x, weight, bias, eps, out, None, None, True, config,
+                                     residual=residual, h_out=h_out)
+    return y, h, mean, rstd
+
+
+def add_layer_norm_backward(dy, dh, h, weight, mean, rstd, need_weight_grad: bool = True, out=None,
+                            config: dict | None = None):
+    """Gradients of :func:`add_layer_norm`: dx = LayerNorm's input gradient at h, plus ``dh`` (the
+    gradient of h's other uses, or None), added in the same kernel; x and residual both get dx.
+
+    Returns:
+        (dx, dw, db) as :func:`layer_norm_backward`.
+    """
+    return _norm_backward("add_layer_norm_backward", dy, h, weight, mean, rstd, True,
+                          need_weight_grad and weight is not None, need_weight_grad, out, config, dres=dh)
+
+
 def rms_norm(x, weight, eps: float = 1e-6, out=None, rstd_out=None, config: dict | None = None):
     """RMSNorm of each row of ``x``: x * rsqrt(mean(x^2) + eps) * weight.
 
     Returns:
         (y, rstd): y (M, N) of x's dtype; rstd (M,) float32.
     """
-    y, _, rstd = _norm_forward("rms_norm", x, weight, None, eps, out, None, rstd_out, False, config)
+    y, _, rstd, _ = _norm_forward("rms_norm", x, weight, None, eps, out, None, rstd_out, False, config)
     return y, rstd
 
 

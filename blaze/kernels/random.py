@@ -1,5 +1,6 @@
 """Counter-based random numbers (Philox4x32-10): uniform, normal, bernoulli, randint fills
-and dropout whose keep-mask is regenerated from (seed, offset) instead of stored.
+and dropout (alone, or fused as residual + dropout(x + bias)) whose keep-mask is regenerated
+from (seed, offset) instead of stored.
 
 Element i (row-major logical order, whatever the buffer's strides) uses Philox counter
 ``offset + i`` under key ``seed``: the same (seed, offset) always gives the same numbers, on
@@ -57,18 +58,32 @@ def _random_kernel(out_ptr, N, D1, D2, D3, D4, D5, os0, os1, os2, os3, os4, os5,
 
 
 @triton.jit
-def _dropout_kernel(x_ptr, y_ptr, N, D1, D2, D3, D4, D5, xs0, xs1, xs2, xs3, xs4, xs5,
-                    ys0, ys1, ys2, ys3, ys4, ys5, seed, offset, p, scale, BLOCK: tl.constexpr):
-    # read N elements, write N elements; the mask is recomputed, never stored
+def _dropout_kernel(x_ptr, b_ptr, r_ptr, y_ptr, N, D1, D2, D3, D4, D5, xs0, xs1, xs2, xs3, xs4, xs5,
+                    bs0, bs1, bs2, bs3, bs4, bs5, rs0, rs1, rs2, rs3, rs4, rs5,
+                    ys0, ys1, ys2, ys3, ys4, ys5, seed, offset, p, scale, BLOCK: tl.constexpr,
+                    HAS_B: tl.constexpr, HAS_R: tl.constexpr, DROP: tl.constexpr):
+    # y = r + dropout(x + b): read N elements (+ N for r), write N; the mask is recomputed, never
+    # stored. Each step is rounded to y's dtype as the unfused ops round it, so without DROP this
+    # is exactly r + (x + b), and with it the unfused ops' values bit for bit.
     lin = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m = lin < N
-    r0, r1, r2, r3 = _philox(seed, offset + lin)
-    keep = tl.uint_to_uniform_float(r0) >= p
     i0, i1, i2, i3, i4, i5 = _unravel(lin, D1, D2, D3, D4, D5)
-    x = tl.load(x_ptr + i0 * xs0 + i1 * xs1 + i2 * xs2 + i3 * xs3 + i4 * xs4 + i5 * xs5, mask=m & keep, other=0)
-    y = tl.where(keep, x.to(tl.float32) * scale, 0.0)
+    keep = m
+    if DROP:
+        r0, r1, r2, r3 = _philox(seed, offset + lin)
+        keep = m & (tl.uint_to_uniform_float(r0) >= p)
+    x = tl.load(x_ptr + i0 * xs0 + i1 * xs1 + i2 * xs2 + i3 * xs3 + i4 * xs4 + i5 * xs5, mask=keep, other=0)
+    v = x.to(tl.float32)
+    if HAS_B:
+        b = tl.load(b_ptr + i0 * bs0 + i1 * bs1 + i2 * bs2 + i3 * bs3 + i4 * bs4 + i5 * bs5, mask=keep, other=0)
+        v = (v + b.to(tl.float32)).to(y_ptr.dtype.element_ty).to(tl.float32)
+    if DROP:
+        v = tl.where(keep, v * scale, 0.0)
+    if HAS_R:
+        res = tl.load(r_ptr + i0 * rs0 + i1 * rs1 + i2 * rs2 + i3 * rs3 + i4 * rs4 + i5 * rs5, mask=m, other=0)
+        v = v.to(y_ptr.dtype.element_ty).to(tl.float32) + res.to(tl.float32)
     d = i0 * ys0 + i1 * ys1 + i2 * ys2 + i3 * ys3 + i4 * ys4 + i5 * ys5
-    tl.store(y_ptr + d, y.to(y_ptr.dtype.element_ty), mask=m)
+    tl.store(y_ptr + d, v.to(y_ptr.dtype.element_ty), mask=m)
 
 
 def _check_seed(seed, offset):
@@ -134,15 +149,37 @@ def dropout(x, p, seed, offset, out=None, config=None):
     Returns:
         y, contiguous, x's dtype. Keep (seed, offset) to call :func:`dropout_backward`.
     """
-    return _dropout(x, p, seed, offset, out, config, "x")
+    return _dropout(x, None, None, p, seed, offset, out, config, "x")
 
 
 def dropout_backward(dy, p, seed, offset, out=None, config=None):
     """dx = dy * keep / (1 - p) with the forward's mask, regenerated from (seed, offset)."""
-    return _dropout(dy, p, seed, offset, out, config, "dy")
+    return _dropout(dy, None, None, p, seed, offset, out, config, "dy")
 
 
-def _dropout(x, p, seed, offset, out, config, name):
+def bias_dropout_add(x, bias, residual, p, seed=0, offset=0, out=None, config=None):
+    """out = residual + dropout(x + bias) in one pass; the mask is :func:`dropout`'s for the same
+    (seed, offset), so :func:`dropout_backward` gives x's gradient and residual's is dy itself.
+
+    Args:
+        x: (..., N) float, any strides. bias: (N,) or None. residual: x's shape and dtype, or None.
+        p: drop probability in [0, 1]; 0 skips the random numbers: out is exactly residual + (x + bias).
+    Returns:
+        out, contiguous, x's dtype.
+    """
+    if bias is not None:
+        check_buffer("bias", bias, ndim=1, dtypes=(str(x.dtype),))
+        if x.ndim == 0 or tuple(bias.shape) != (x.shape[-1],):
+            raise ValueError(f"bias: expected shape ({x.shape[-1] if x.ndim else 1},) to match the last dim of x, "
+                             f"got {tuple(bias.shape)}")
+    if residual is not None:
+        check_buffer("residual", residual, dtypes=(str(x.dtype),))
+        if tuple(residual.shape) != tuple(x.shape):
+            raise ValueError(f"residual: expected shape {tuple(x.shape)}, got {tuple(residual.shape)}")
+    return _dropout(x, bias, residual, p, seed, offset, out, config, "x")
+
+
+def _dropout(x, bias, residual, p, seed, offset, out, config, name):
     check_buffer(name, x, dtypes=FLOATS)
     _check_seed(seed, offset)
     if not 0 <= p <= 1:
@@ -157,11 +194,15 @@ def _dropout(x, p, seed, offset, out, config, name):
     if n == 0:
         return out
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    sizes, (xs, ys) = coalesce(list(x.shape), list(x.strides), list(out.strides))
+    b, r = (x if bias is None else bias), (x if residual is None else residual)   # stand-ins when absent
+    b_strides = list(x.strides) if bias is None else [0] * (x.ndim - 1) + [bias.strides[0]]   # bias: over rows
+    sizes, (xs, bs, rs, ys) = coalesce(list(x.shape), list(x.strides), b_strides, list(r.strides),
+                                       list(out.strides))
     cfg = config or config_for("random", dict(numel=n, dtype=str(x.dtype)))
     meta, opts = launch_options(cfg)
-    _dropout_kernel[(triton.cdiv(n, meta["BLOCK"]),)](x, out, n, *sizes[1:], *xs, *ys, seed, offset,
-                                                      float(p), scale, **meta, **opts)
+    _dropout_kernel[(triton.cdiv(n, meta["BLOCK"]),)](x, b, r, out, n, *sizes[1:], *xs, *bs, *rs, *ys, seed, offset,
+                                                      float(p), scale, HAS_B=bias is not None,
+                                                      HAS_R=residual is not None, DROP=p > 0, **meta, **opts)
     return out
 
 

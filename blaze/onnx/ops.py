@@ -362,6 +362,24 @@ def _layer_norm(g, rec):
     return [g.node("LayerNormalization", [g.value(x), w, b], axis=-int(n), epsilon=float(eps))]
 
 
+def _add_layer_norm(g, rec):  # F.add_layer_norm: (layer_norm(x + residual), x + residual)
+    x, residual, w, b, n, eps = rec.args
+    h = g.node("Add", [g.value(x), g.value(residual)])
+    n = _trailing(x, w, n)
+    shape, dt = list(x.shape[-n:]), _np(x.dtype)
+    w = g.value(w) if w is not None else g.const(np.ones(shape, dt), "ones")
+    b = g.value(b) if b is not None else g.const(np.zeros(shape, dt), "zeros")
+    return [g.node("LayerNormalization", [h, w, b], axis=-int(n), epsilon=float(eps)), h]
+
+
+def _bias_dropout_add(g, rec):  # F.bias_dropout_add with dropout idle: residual + (x + bias)
+    x, b, residual, p, _ = rec.args
+    if p > 0:
+        _refuse(rec, "with dropout in training mode: export runs the model in eval mode")
+    y = g.value(x) if b is None else g.node("Add", [g.value(x), g.value(b)])
+    return [g.node("Add", [g.value(residual), y])]
+
+
 def _rms_norm(g, rec):
     x, w, n, eps = rec.args
     n, dt = _trailing(x, w, n), _np(x.dtype)
@@ -527,6 +545,7 @@ TABLE = {
     "Var": _var, "CumSum": _cumsum, "argmax": _arg_reduce("ArgMax"), "argmin": _arg_reduce("ArgMin"),
     "Gather": _gather,
     "_Linear": _linear, "_LinearAct": _linear_act, "MatMul": _matmul, "_Softmax": _softmax, "_LayerNorm": _layer_norm, "_RMSNorm": _rms_norm,
+    "_AddLayerNorm": _add_layer_norm, "_BiasDropoutAdd": _bias_dropout_add,
     "_Embedding": _embedding, "_Conv2d": _conv, "_ConvGradInput": _conv_transpose, "_MaxPool2d": _max_pool_fn,
     "_FusedAttention": _attention,
     "nn.LSTM": _rnn, "nn.GRU": _rnn, "nn.RNN": _rnn, "nn.BatchNorm1d": _batch_norm, "nn.BatchNorm2d": _batch_norm,

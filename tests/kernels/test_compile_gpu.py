@@ -22,13 +22,14 @@ CORE = ("matmul float16 act=gelu", "matmul_backward bfloat16 act=gelu", "matmul 
         "conv2d float16 bias", "conv2d_backward bfloat16", "conv_transpose2d float32",
         "attention float16 D=64 causal=True mask=bool kpm=True", "attention bfloat16 D=128 causal=False mask=bfloat16",
         "attention float32 D=64 causal=False mask=False",
-        "softmax float16 log=True", "layer_norm bfloat16", "rms_norm float32",
+        "softmax float16 log=True", "layer_norm bfloat16", "rms_norm float32", "add_layer_norm float16",
         "cross_entropy float16 smoothing=0.1", "unary gelu_tanh bfloat16", "binary pow float32 scalar",
         "unary bitwise_not uint8", "binary floor_divide int32", "binary bitwise_and int64", "ternary where bfloat16", "cast float32->bfloat16",
         "reduce argmax bfloat16", "reduce var float16", "reduce sum int32", "scan float32",
         "index gather/scatter bfloat16", "index scatter_add/index_add float32", "index check_indices int64",
         "embedding float16 ids int64",
-        "random bfloat16", "randint int64", "dropout float16", "sgd float32 momentum", "adam bfloat16",
+        "random bfloat16", "randint int64", "dropout float16", "bias_dropout_add bfloat16", "sgd float32 momentum",
+        "adam bfloat16",
         "rmsprop float32 centered", "adagrad float16", "multi_tensor zero/clip bfloat16", "rnn steps bfloat16",
         "max_pool2d float16", "avg_pool2d bfloat16 divisor=1", "adaptive_avg_pool2d float32",
         "nms float32", "roi_align float32")
@@ -113,6 +114,13 @@ def cases():
         add(f"layer_norm {dt} no affine", lambda x=x: LN.layer_norm_backward(x, x, None, *LN.layer_norm(x, None, None)[1:]))
         add(f"rms_norm {dt}", lambda x=x, w=w: LN.rms_norm_backward(x, x, w, LN.rms_norm(x, w)[1]))
         add(f"layer_norm {dt} wide", lambda dt=dt: LN.layer_norm(z((8, 16384), dt), z((16384,), dt), z((16384,), dt)))
+
+        def add_ln(x=x, w=w, b=b):
+            y, h, mean, rstd = LN.add_layer_norm(x, x, w, b)
+            LN.add_layer_norm_backward(x, x, h, w, mean, rstd)
+        add(f"add_layer_norm {dt}", add_ln)
+        add(f"add_layer_norm {dt} wide", lambda dt=dt: LN.add_layer_norm(z((8, 16384), dt), z((8, 16384), dt),
+                                                                         z((16384,), dt), z((16384,), dt)))
         for smooth, weight in ((0.0, None), (0.1, z((1000,), "float32"))):
             add(f"cross_entropy {dt} smoothing={smooth} weight={weight is not None}",
                 lambda x=x, smooth=smooth, weight=weight: L.cross_entropy_backward(
@@ -201,6 +209,9 @@ def cases():
     for dt in FLOATS:
         add(f"dropout {dt}", lambda dt=dt: (R.dropout(z((64, 33), dt), 0.1, 7, 0),
                                             R.dropout_backward(z((64, 33), dt), 0.1, 7, 0)))
+        add(f"bias_dropout_add {dt}", lambda dt=dt: (R.bias_dropout_add(z((64, 33), dt), z((33,), dt), z((64, 33), dt),
+                                                                        0.1, 7, 0),
+                                                     R.bias_dropout_add(z((64, 33), dt), None, z((64, 33), dt), 0.0)))
 
     for dt in FLOATS:
         p = z((10000,), dt)

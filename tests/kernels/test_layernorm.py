@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from blaze.kernels import registry
-from blaze.kernels.layernorm import layer_norm, layer_norm_backward, rms_norm, rms_norm_backward
+from blaze.kernels.layernorm import (add_layer_norm, add_layer_norm_backward, layer_norm, layer_norm_backward, rms_norm,
+                                    rms_norm_backward)
 from tests.kernels.helpers import BF16, RTOL, rel_err
 from tests.kernels.test_softmax import cols_view, poisoned
 
@@ -171,6 +172,56 @@ def test_errors(dev):
         rms_norm_backward(dev.put(np.zeros((4, 7), np.float32)), x, w, mean)
     with pytest.raises(ValueError, match="empty last dim"):
         layer_norm(dev.put(np.zeros((4, 0), np.float32)), None, None, 1e-5)
+
+
+def run_add_layer_norm(dev, M, N, dtype, config=None, with_dh=True):
+    rng = np.random.default_rng(M * 1000 + N + 2)
+    x, r, dy, dh = (rng.standard_normal((M, N)).astype(dtype) for _ in range(4))
+    w = (1 + 0.5 * rng.standard_normal(N)).astype(dtype)
+    b = rng.standard_normal(N).astype(dtype)
+    tol = RTOL[str(dtype)]
+    wb, bb = dev.put(w), dev.put(b)
+    y, h, mean, rstd = add_layer_norm(dev.put(x), dev.put(r), wb, bb, 1e-5, out=poisoned(dev, (M, N), dtype),
+                                      h_out=poisoned(dev, (M, N), dtype), config=config)
+    hh = dev.get(h)
+    # h is the add rounded to the dtype (the interpreter rounds to bf16 toward zero: 1 ulp = 2**-7)
+    h_ref = (x.astype(np.float64) + r.astype(np.float64)).astype(dtype)
+    np.testing.assert_allclose(hh.astype(np.float64), h_ref.astype(np.float64), rtol=2 ** -7 if dtype == BF16 else 0)
+    # y is layer_norm of that h, bit for bit, and the float64 reference's within the dtype's tolerance
+    y2, mean2, rstd2 = layer_norm(dev.put(hh), wb, bb, 1e-5, config=config)
+    np.testing.assert_array_equal(dev.get(y).astype(np.float64), dev.get(y2).astype(np.float64))
+    np.testing.assert_array_equal(dev.get(rstd), dev.get(rstd2))
+    y_ref, _, _, bwd = ref_norm(hh, w, b, 1e-5, True)
+    assert rel_err(dev.get(y), y_ref) < tol
+    dx, dw, db = add_layer_norm_backward(dev.put(dy), dev.put(dh) if with_dh else None, h, wb, mean, rstd,
+                                         out=poisoned(dev, (M, N), dtype), config=config)
+    dx_ref, dw_ref, db_ref = bwd(dy)
+    if with_dh:
+        dx_ref = dx_ref + dh.astype(np.float64)
+    assert dev.get(dx).dtype == dtype and rel_err(dev.get(dx), dx_ref) < tol
+    assert rel_err(dev.get(dw), dw_ref) < tol and rel_err(dev.get(db), db_ref) < tol
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("config", [None, SMALL_LOOP], ids=["one_pass", "loop"])
+def test_add_layer_norm(dev, dtype, config):
+    # loop: 300 features in 128-wide chunks, so h is written in pass 1 and read back in passes 2-3
+    run_add_layer_norm(dev, 11, 300 if config else 77, dtype, config=config)
+
+
+def test_add_layer_norm_without_dh_is_layer_norm_backward(dev):
+    run_add_layer_norm(dev, 9, 33, np.dtype(np.float32), with_dh=False)
+
+
+def test_add_layer_norm_errors(dev):
+    x = dev.put(np.zeros((4, 8), np.float32))
+    with pytest.raises(ValueError, match=r"add_layer_norm: residual shape \(4, 7\) and x shape \(4, 8\) differ"):
+        add_layer_norm(x, dev.put(np.zeros((4, 7), np.float32)), None, None)
+    with pytest.raises(ValueError, match="add_layer_norm: residual dtype float16 differs from x's float32"):
+        add_layer_norm(x, dev.put(np.zeros((4, 8), np.float16)), None, None)
+    y, h, mean, rstd = add_layer_norm(x, x, None, None)
+    with pytest.raises(ValueError, match=r"add_layer_norm_backward: dres shape \(3, 8\) and x shape \(4, 8\)"):
+        add_layer_norm_backward(x, dev.put(np.zeros((3, 8), np.float32)), h, None, mean, rstd)
 
 
 def test_registry_and_tuner_problem(dev):

@@ -1,5 +1,6 @@
-"""blaze.kernels.random: Philox fills (moments, ranges, reproducibility, counter layout) and
-dropout (mask fraction, scaling, same mask in backward, offsets differ)."""
+"""blaze.kernels.random: Philox fills (moments, ranges, reproducibility, counter layout),
+dropout (mask fraction, scaling, same mask in backward, offsets differ) and residual +
+dropout(x + bias) (the unfused kernels' values and mask, p = 0 / 1 exactness, strides)."""
 import numpy as np
 import pytest
 
@@ -90,6 +91,64 @@ def test_dropout_edges_and_strides(dev):
     np.testing.assert_array_equal(dev.get(R.dropout(dev.put(x), 1.0, 1, 0)), np.zeros_like(x))
     xt = strided(dev, np.ascontiguousarray(x.T), lambda a: a.T)  # same values, column-major
     np.testing.assert_array_equal(dev.get(R.dropout(xt, 0.5, 9, 0)), dev.get(R.dropout(dev.put(x), 0.5, 9, 0)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", BF16])
+def test_bias_dropout_add_is_the_unfused_kernels(dev, dtype):
+    p, shape = 0.3, (7, 13, 77)
+    rng = np.random.default_rng(3)
+    x, r = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape[-1]).astype(dtype)
+    out = dev.get(R.bias_dropout_add(dev.put(x), dev.put(b), dev.put(r), p, 42, 1000,
+                                     out=poison(dev, shape, x.dtype))).astype(np.float64)
+    # the unfused chain: x + b rounded to the dtype, dropout's kernel with the same (seed, offset), + r
+    xb = (x.astype(np.float32) + b.astype(np.float32)).astype(dtype)
+    d = dev.get(R.dropout(dev.put(xb), p, 42, 1000))
+    ref = (d.astype(np.float32) + r.astype(np.float32)).astype(dtype).astype(np.float64)
+    # exact for fp32/fp16; the interpreter rounds fp32 -> bf16 toward zero, NumPy to nearest: a 1-ulp
+    # different x + b (2**-6 at |x + b| ~ 4), scaled by 1 / (1 - p) and rounded again
+    np.testing.assert_allclose(out, ref, rtol=2 ** -6 if dtype == BF16 else 0, atol=0.05 if dtype == BF16 else 0)
+    dropped = dev.get(R.dropout(dev.put(np.ones(shape, dtype)), p, 42, 1000)) == 0
+    assert abs(dropped.mean() - p) < TOL * 0.46 + 2e-3                     # mask rate: p of the elements
+    np.testing.assert_array_equal(out[dropped], r.astype(np.float64)[dropped])   # dropped: the residual alone
+    # its backward is dropout_backward with the same (seed, offset): the same mask
+    dx = dev.get(R.dropout_backward(dev.put(np.ones(shape, dtype)), p, 42, 1000))
+    np.testing.assert_array_equal(dx == 0, dropped)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_bias_dropout_add_p0_is_exactly_the_adds_and_p1_the_residual(dev, dtype):
+    rng = np.random.default_rng(4)
+    x, r = rng.standard_normal((9, 40)).astype(dtype), rng.standard_normal((9, 40)).astype(dtype)
+    b = rng.standard_normal(40).astype(dtype)
+    f32 = np.float32
+    xb = (x.astype(f32) + b.astype(f32)).astype(dtype)
+    np.testing.assert_array_equal(dev.get(R.bias_dropout_add(dev.put(x), dev.put(b), dev.put(r), 0.0)),
+                                  (r.astype(f32) + xb.astype(f32)).astype(dtype))
+    np.testing.assert_array_equal(dev.get(R.bias_dropout_add(dev.put(x), None, dev.put(r), 0.0)),
+                                  (r.astype(f32) + x.astype(f32)).astype(dtype))
+    np.testing.assert_array_equal(dev.get(R.bias_dropout_add(dev.put(x), dev.put(b), dev.put(r), 1.0, 5, 0)), r)
+    np.testing.assert_array_equal(dev.get(R.bias_dropout_add(dev.put(x), dev.put(b), None, 0.0)), xb)
+
+
+def test_bias_dropout_add_strided_residual(dev):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 10)).astype(np.float32)
+    r = rng.standard_normal((10, 6)).astype(np.float32)
+    rt = strided(dev, r, lambda a: a.T)                      # (6, 10) column-major view
+    got = dev.get(R.bias_dropout_add(dev.put(x), None, rt, 0.5, 9, 0))
+    np.testing.assert_array_equal(got, dev.get(R.bias_dropout_add(dev.put(x), None, dev.put(r.T.copy()), 0.5, 9, 0)))
+    np.testing.assert_array_equal(got, (dev.get(R.dropout(dev.put(x), 0.5, 9, 0)) + r.T).astype(np.float32))
+
+
+def test_bias_dropout_add_errors(dev):
+    x = dev.put(np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"bias: expected shape \(4,\) to match the last dim of x, got \(3,\)"):
+        R.bias_dropout_add(x, dev.put(np.zeros(3, np.float32)), None, 0.5)
+    with pytest.raises(TypeError, match="dtype float16 is not supported"):
+        R.bias_dropout_add(x, dev.put(np.zeros(4, np.float16)), None, 0.5)
+    with pytest.raises(ValueError, match=r"residual: expected shape \(3, 4\), got \(4, 3\)"):
+        R.bias_dropout_add(x, None, dev.put(np.zeros((4, 3), np.float32)), 0.5)
 
 
 def test_errors(dev):

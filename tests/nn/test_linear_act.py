@@ -147,23 +147,31 @@ def test_encoder_layer_with_active_dropout_draws_the_same_masks():
                                atol=1e-6)
 
 
+def _reference_decoder(layer, x, mem):
+    """TransformerDecoderLayer.forward with unfused ops (PyTorch's code path)."""
+    def sa(h):
+        return layer.dropout1(layer.self_attn(h, h, h, need_weights=False)[0])
+
+    def ca(h):
+        return layer.dropout2(layer.multihead_attn(h, mem, mem, need_weights=False)[0])
+
+    def ff(h):
+        return layer.dropout3(layer.linear2(layer.dropout(layer.activation(layer.linear1(h)))))
+    if layer.norm_first:
+        x = x + sa(layer.norm1(x))
+        x = x + ca(layer.norm2(x))
+        return x + ff(layer.norm3(x))
+    x = layer.norm1(x + sa(x))
+    x = layer.norm2(x + ca(x))
+    return layer.norm3(x + ff(x))
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_layer_outputs_are_unchanged(norm_first):
     layer = _layer_pair(nn.TransformerDecoderLayer, dropout=0.1, activation="relu", norm_first=norm_first).eval()
     x, mem = blaze.randn(2, 5, 16), blaze.randn(2, 3, 16)
-
-    def ref():
-        sa = lambda h: layer.self_attn(h, h, h, need_weights=False)[0]  # noqa: E731
-        ca = lambda h: layer.multihead_attn(h, mem, mem, need_weights=False)[0]  # noqa: E731
-        ff = lambda h: layer.linear2(layer.activation(layer.linear1(h)))  # noqa: E731
-        if norm_first:
-            y = x + sa(layer.norm1(x))
-            y = y + ca(layer.norm2(y))
-            return y + ff(layer.norm3(y))
-        y = layer.norm1(x + sa(x))
-        y = layer.norm2(y + ca(y))
-        return layer.norm3(y + ff(y))
-    np.testing.assert_allclose(layer(x, mem).detach().numpy(), ref().detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer(x, mem).detach().numpy(), _reference_decoder(layer, x, mem).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_encoder_layer_on_cuda_matches_cpu():

@@ -97,6 +97,25 @@ class TritonNNPrimitives:
                                         out_b=None if dw is None else dw.view_as((k, n), (1, k)))
         return dx, dw, db
 
+    def add_layer_norm(self, x, residual, weight, bias, eps: float = 1e-5):
+        """(y, h, mean, rstd) from one kernel: h = x + residual is stored as the rows are normalised."""
+        return _ln.add_layer_norm(_rows(x), _rows(residual), weight, bias, eps)
+
+    def add_layer_norm_backward(self, dy, dh, h, weight, mean, rstd, need_weight_grad: bool = True):
+        """One kernel (+ the dw/db partial sums): layer_norm's dx with dh added before the store."""
+        return _ln.add_layer_norm_backward(_rows(dy), None if dh is None else _rows(dh), _rows(h), weight, mean, rstd,
+                                           need_weight_grad)
+
+    def bias_dropout_add(self, x, bias, residual, p: float, gen):
+        """(out, state): one kernel; ``state`` is :meth:`dropout`'s (seed, offset, p), so
+        :meth:`dropout_backward` regenerates the mask (nothing of (M, N) is kept for the backward)."""
+        if p <= 0:
+            return _rnd.bias_dropout_add(x, bias, residual, 0.0), None
+        if p >= 1.0:   # as dropout: no random numbers drawn
+            return _rnd.bias_dropout_add(x, bias, residual, 1.0), (0, 0, 1.0)
+        seed, offset = gen.philox(x.size)
+        return _rnd.bias_dropout_add(x, bias, residual, p, seed, offset), (seed, offset, p)
+
     # -- softmax / norms / losses ------------------------------------------------------------
     def softmax(self, x, log: bool = False):
         return _sm.softmax(_rows(x), log=log)

@@ -1,9 +1,14 @@
-"""Defaults of the ``fused`` group over the core tier: a linear layer with its activation and residual.
+"""Defaults of the ``fused`` group over the core tier: a linear layer with its activation and residual,
+residual add + LayerNorm, and residual + dropout(x + bias).
 
 ``linear_act`` is ``act(x @ W^T + b) + residual``; the core ``matmul`` already carries that
 epilogue, so the forward is one GEMM whenever no pre-activation has to be kept. With an
 activation the default keeps ``pre = x @ W^T + b`` for the backward (dact(pre) needs it) and
 applies the activation as one more elementwise op; the cuda device does both in one kernel.
+
+``add_layer_norm`` and ``bias_dropout_add`` are the unfused ops in their order (an add, then the
+``nn`` group's layer_norm / dropout), so a device without its own version computes the same
+values, and draws the same random numbers, as the ops it replaces; cuda runs each in one kernel.
 """
 from __future__ import annotations
 
@@ -70,3 +75,24 @@ class FusedDefaults:
         dw = self.matmul(self.permute(dz, (1, 0)), x) if need_weight else None
         db = back(self, self.reduce("sum", acc(self, dz), (0,), False), dz) if need_bias else None
         return dx, dw, db
+
+    def add_layer_norm(self, x, residual, weight, bias, eps: float = 1e-5):
+        """(y, h, mean, rstd): h = x + residual (M, N), y = layer_norm(h); mean/rstd as layer_norm's."""
+        h = self.binary("add", x, residual)
+        y, mean, rstd = self.layer_norm(h, weight, bias, eps)
+        return y, h, mean, rstd
+
+    def add_layer_norm_backward(self, dy, dh, h, weight, mean, rstd, need_weight_grad: bool = True):
+        """(dx, dw, db): dx = layer_norm's input gradient at h + dh (None: h had no other use) is the
+        gradient of both x and residual; dw, db as layer_norm_backward's."""
+        dx, dw, db = self.layer_norm_backward(dy, h, weight, mean, rstd, need_weight_grad)
+        return (dx if dh is None else self.binary("add", dx, dh)), dw, db
+
+    def bias_dropout_add(self, x, bias, residual, p: float, gen):
+        """(out, state): out = residual + dropout(x + bias) (bias, residual may be None); ``state`` is
+        what ``dropout_backward`` takes for x's gradient, None when p == 0 (no random numbers drawn)."""
+        h = x if bias is None else self.binary("add", x, bias)
+        state = None
+        if p > 0:
+            h, state = self.dropout(h, p, gen)
+        return (h if residual is None else self.binary("add", residual, h)), state

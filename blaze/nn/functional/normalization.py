@@ -46,16 +46,23 @@ class _LayerNorm(Function):
             return _layer_norm_grad_composed(g, x, weight, ctx.n, ctx.eps, nw, nb, ctx.bias_meta)
         be = g._device.backend
         mean, rstd = ctx.stats
-        dx, dw, db = be.layer_norm_backward(_rows(g, ctx.n), _rows(x, ctx.n), _vec(weight), mean, rstd,
-                                            need_weight_grad=nw or nb)
-        dev = g._device
-        gx = Tensor._make(be.reshape(dx, x._data.shape), dev, g._dtype)
-        gw = Tensor._make(be.reshape(dw, weight._data.shape), dev, weight._dtype) if nw else None
-        gb = None
-        if nb:
-            bshape, bdtype = ctx.bias_meta
-            gb = Tensor._make(be.cast(be.reshape(db, bshape), bdtype), dev, bdtype)
-        return gx, gw, gb, None, None
+        grads = be.layer_norm_backward(_rows(g, ctx.n), _rows(x, ctx.n), _vec(weight), mean, rstd,
+                                       need_weight_grad=nw or nb)
+        return _layer_norm_grad_tensors(grads, g, x, weight, nw, nb, ctx.bias_meta) + (None, None)
+
+
+def _layer_norm_grad_tensors(grads, g, x, weight, nw, nb, bias_meta):
+    """The layer_norm_backward primitive's (dx, dw, db) arrays as Tensors shaped as x, weight and bias."""
+    be, dev = g._device.backend, g._device
+    dx, dw, db = grads
+    gx = Tensor._make(be.reshape(dx, x._data.shape), dev, g._dtype)
+    gw = Tensor._make(be.reshape(dw, weight._data.shape), dev, weight._dtype) if nw else None
+    gb = None
+    if nb:
+        bshape, bdtype = bias_meta
+        db = be.reshape(db, bshape)
+        gb = Tensor._make(db if db.dtype == bdtype.np else be.cast(db, bdtype), dev, bdtype)   # a launch if cast
+    return gx, gw, gb
 
 
 def _layer_norm_grad_composed(g, x, weight, n, eps, nw, nb, bias_meta):
@@ -206,7 +213,8 @@ class _BatchNormTrain(Function):
         gb = None
         if nb:
             bshape, bdtype = ctx.bias_meta
-            gb = Tensor._make(be.cast(be.reshape(db, bshape), bdtype), dev, bdtype)
+            db = be.reshape(db, bshape)
+            gb = Tensor._make(db if db.dtype == bdtype.np else be.cast(db, bdtype), dev, bdtype)   # a launch if cast
         return gx, gw, gb, None
 
 

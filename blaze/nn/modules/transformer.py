@@ -133,12 +133,29 @@ def _idle(drop) -> bool:
     return not drop.training or drop.p == 0
 
 
+def _dropout_add(drop, residual, y):
+    """``residual + drop(y)``: one kernel (F.bias_dropout_add) instead of a dropout and an add.
+
+    The sublayer's bias stays in its GEMM epilogue, where it costs nothing; its gradient is one
+    column sum either way (the matmul backward's instead of this op's)."""
+    return F.bias_dropout_add(y, None, residual, drop.p, drop.training)
+
+
 def _attention_add(attn, drop, residual, q, kv, mask, key_padding_mask, is_causal):
     """``residual + drop(attn(q, kv, kv))``; with ``drop`` idle the add is the out-projection's epilogue."""
     kw = dict(attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False, is_causal=is_causal)
     if _idle(drop):
         return attn._forward(residual, q, kv, kv, **kw)[0]
-    return residual + drop(attn(q, kv, kv, **kw)[0])
+    return _dropout_add(drop, residual, attn(q, kv, kv, **kw)[0])
+
+
+def _attention_add_norm(attn, drop, norm, residual, q, kv, mask, key_padding_mask, is_causal):
+    """(norm(h), h) with h = ``residual + drop(attn(q, kv, kv))``: the pre-norm joint, where h is the next
+    residual. The add and the LayerNorm are one kernel (F.add_layer_norm), forward and backward (whose
+    gradient of h from its later use is added there instead of in a launch of its own)."""
+    y = attn(q, kv, kv, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
+             is_causal=is_causal)[0]
+    return F.add_layer_norm(drop(y), residual, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 def _feed_forward_add(layer, drop, residual, x):
@@ -152,7 +169,7 @@ def _feed_forward_add(layer, drop, residual, x):
     h = layer.dropout(h)
     if _idle(drop):
         return F.linear_act(h, layer.linear2.weight, layer.linear2.bias, residual=residual)
-    return residual + drop(layer.linear2(h))
+    return _dropout_add(drop, residual, layer.linear2(h))
 
 
 class TransformerEncoderLayer(Module):
@@ -180,8 +197,9 @@ class TransformerEncoderLayer(Module):
         x = src
         if self.norm_first:
             h = self.norm1(x)
-            x = _attention_add(self.self_attn, self.dropout1, x, h, h, src_mask, src_key_padding_mask, is_causal)
-            x = _feed_forward_add(self, self.dropout2, x, self.norm2(x))
+            h, x = _attention_add_norm(self.self_attn, self.dropout1, self.norm2, x, h, h, src_mask,
+                                       src_key_padding_mask, is_causal)
+            x = _feed_forward_add(self, self.dropout2, x, h)
         else:
             x = self.norm1(_attention_add(self.self_attn, self.dropout1, x, x, x, src_mask, src_key_padding_mask,
                                           is_causal))
@@ -222,9 +240,10 @@ class TransformerDecoderLayer(Module):
         ca = (self.multihead_attn, self.dropout2)
         if self.norm_first:
             h = self.norm1(x)
-            x = _attention_add(*sa, x, h, h, tgt_mask, tgt_key_padding_mask, tgt_is_causal)
-            x = _attention_add(*ca, x, self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
-            x = _feed_forward_add(self, self.dropout3, x, self.norm3(x))
+            h, x = _attention_add_norm(*sa, self.norm2, x, h, h, tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            h, x = _attention_add_norm(*ca, self.norm3, x, h, memory, memory_mask, memory_key_padding_mask,
+                                       memory_is_causal)
+            x = _feed_forward_add(self, self.dropout3, x, h)
         else:
             x = self.norm1(_attention_add(*sa, x, x, x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
             x = self.norm2(_attention_add(*ca, x, x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
