@@ -81,6 +81,67 @@ def _lstm_back_steps(dhs, dh_n, dc_n, gates, cs, c0, w_hh, dgates, dh_out, dc_ou
     dc_out[rows] = dc
 
 
+def _gru_steps(gx, wt, b_hh, h0, hs, gates, hn, b0, b1):
+    """The GRU forward time loop over batch rows b0:b1 (see :meth:`NumpyRNNPrimitives.gru_forward`)."""
+    T, B, H3 = gates.shape
+    H = H3 // 3
+    rows = slice(b0, b1)
+    a = np.empty((b1 - b0, H3), gates.dtype)                      # h W_hh^T + b_hh, reused every step
+    h = h0[rows]
+    for t in range(T):
+        np.matmul(h, wt, out=a)
+        if b_hh is not None:
+            a += b_hh
+        gt = gates[t, rows]
+        rz = gt[:, :2 * H]                                        # sigmoid in place: 0.5 * (tanh(x / 2) + 1)
+        np.add(gx[t, rows, :2 * H], a[:, :2 * H], out=rz)
+        rz *= 0.5
+        np.tanh(rz, out=rz)
+        rz += 1
+        rz *= 0.5
+        hn_t = hn[t, rows]
+        hn_t[...] = a[:, 2 * H:]
+        r, z, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+        np.multiply(r, hn_t, out=n)
+        n += gx[t, rows, 2 * H:]
+        np.tanh(n, out=n)
+        h_t = hs[t, rows]
+        np.subtract(h, n, out=h_t)                               # h' = n + z * (h - n)
+        h_t *= z
+        h_t += n
+        h = h_t
+
+
+def _gru_back_steps(dhs, dh_n, gates, hn, hs, h0, w_hh, dgx, da, dh_out, b0, b1):
+    """The GRU backward time loop over batch rows b0:b1; writes their dgx, da and dh0.
+
+    The gate derivatives that do not depend on the recurrence are one (T, rows, 3, H) factor
+    computed up front, so a step is two multiplies, a copy, one GEMM and an update of dh, with
+    no allocation (the old loop made 10 temporaries a step)."""
+    T, B, H3 = gates.shape
+    H = H3 // 3
+    rows = slice(b0, b1)
+    r, z, n = (gates[:, rows, k * H:(k + 1) * H] for k in range(3))
+    h_prev = np.concatenate([h0[None, rows], hs[:-1, rows]], axis=0)
+    fac = np.empty((T, b1 - b0, 3, H), gates.dtype)               # d gate_pre / d h, per gate
+    np.multiply(1 - z, 1 - n * n, out=fac[:, :, 2])               # n
+    np.multiply(fac[:, :, 2] * hn[:, rows], r * (1 - r), out=fac[:, :, 0])   # r, through n
+    np.multiply((h_prev - n) * z, 1 - z, out=fac[:, :, 1])        # z
+    dh = dh_n[rows].copy()
+    tmp = np.empty_like(dh)
+    for t in range(T - 1, -1, -1):
+        dh += dhs[t, rows]
+        d = dgx[t, rows]
+        np.multiply(fac[t], dh[:, None, :], out=d.reshape(b1 - b0, 3, H))
+        a = da[t, rows]
+        a[:, :2 * H] = d[:, :2 * H]
+        np.multiply(d[:, 2 * H:], r[t], out=a[:, 2 * H:])         # n's pre-activation sees r * (h W_hn + b_hn)
+        np.matmul(a, w_hh, out=tmp)
+        dh *= z[t]
+        dh += tmp
+    dh_out[rows] = dh
+
+
 class NumpyRNNPrimitives:
     """Recurrent-layer primitives of the NumPy backend (hand-written BPTT)."""
 
@@ -130,29 +191,8 @@ class NumpyRNNPrimitives:
         hs = np.empty((T, B, H), gx.dtype)
         gates = np.empty_like(gx)
         hn = np.empty((T, B, H), gx.dtype)
-        wt = np.ascontiguousarray(w_hh.T)
-        a = np.empty((B, H3), gx.dtype)                           # h W_hh^T + b_hh, reused every step
-        h = h0
-        for t in range(T):
-            np.matmul(h, wt, out=a)
-            if b_hh is not None:
-                a += b_hh
-            gt = gates[t]
-            rz = gt[:, :2 * H]                                   # sigmoid in place: 0.5 * (tanh(x / 2) + 1)
-            np.add(gx[t, :, :2 * H], a[:, :2 * H], out=rz)
-            rz *= 0.5
-            np.tanh(rz, out=rz)
-            rz += 1
-            rz *= 0.5
-            hn[t] = a[:, 2 * H:]
-            r, z, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
-            np.multiply(r, hn[t], out=n)
-            n += gx[t, :, 2 * H:]
-            np.tanh(n, out=n)
-            np.subtract(h, n, out=hs[t])                         # h' = n + z * (h - n)
-            hs[t] *= z
-            hs[t] += n
-            h = hs[t]
+        parts = _batch_parts(B)
+        parallel_for(lambda j: _gru_steps(gx, w_hh.T, b_hh, h0, hs, gates, hn, *parts[j]), len(parts))
         return hs, gates, hn
 
     def gru_backward(self, dhs, dh_n, gates, hn, hs, h0, w_hh):
@@ -161,18 +201,10 @@ class NumpyRNNPrimitives:
         H = H3 // 3
         dgx = np.empty_like(gates)
         da = np.empty_like(gates)                            # grad of h W_hh^T + b_hh
-        dh = dh_n.copy()
-        for t in range(T - 1, -1, -1):
-            r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
-            h_prev = h0 if t == 0 else hs[t - 1]
-            dh += dhs[t]
-            dn = dh * (1 - z) * (1 - n * n)
-            dz = dh * (h_prev - n) * z * (1 - z)
-            dr = dn * hn[t] * r * (1 - r)
-            dgx[t, :, :H], dgx[t, :, H:2 * H], dgx[t, :, 2 * H:] = dr, dz, dn
-            da[t, :, :2 * H] = dgx[t, :, :2 * H]
-            da[t, :, 2 * H:] = dn * r
-            dh = dh * z + da[t] @ w_hh
+        dh = np.empty_like(dh_n)
+        parts = _batch_parts(B)
+        parallel_for(lambda j: _gru_back_steps(dhs, dh_n, gates, hn, hs, h0, w_hh, dgx, da, dh, *parts[j]),
+                     len(parts))
         h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
         dw = da.reshape(T * B, H3).T @ h_prev.reshape(T * B, H)
         return dgx, dh, dw, da.sum(axis=(0, 1))
