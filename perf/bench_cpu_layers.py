@@ -55,14 +55,19 @@ def _mem_child(name: str, idx: int, side: str) -> None:
     print((_status_kb("VmHWM") - before) / 1024)
 
 
-def _mem(name: str, idx: int, side: str) -> float | None:
+def _child(*args: str) -> str:
+    """Run this script again as a child process at the same thread count; its stdout."""
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", os.environ["OMP_NUM_THREADS"],
-                          "--mem-child", name, str(idx), side],
-                         capture_output=True, text=True, env=os.environ)
-    try:
-        return float(out.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+                          *args], capture_output=True, text=True, env=os.environ)
+    if out.returncode:
         print(out.stderr[-2000:], file=sys.stderr)
+    return out.stdout
+
+
+def _mem(name: str, idx: int, side: str) -> float | None:
+    try:
+        return float(_child("--mem-child", name, str(idx), side).strip().splitlines()[-1])
+    except (ValueError, IndexError):
         return None
 
 
@@ -82,55 +87,51 @@ def _time_child(name: str, idx: int, side: str, samples: int) -> None:
         print((time.perf_counter() - t) * 1e3)
 
 
-def _solo(name: str, idx: int, side: str, samples: int) -> list[float]:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", os.environ["OMP_NUM_THREADS"],
-                          "--time-child", name, str(idx), side, str(samples)], capture_output=True, text=True, env=os.environ)
-    try:
-        return [float(x) for x in out.stdout.split()]
-    except ValueError:
-        print(out.stderr[-2000:], file=sys.stderr)
-        return []
+def _solo_row(rounds: int, samples: int):
+    """Timing of one row: each side in its own processes, alternating (the default)."""
+    def row(case, idx, params, env):
+        times = {"blaze": [], "torch": []}
+        for _ in range(rounds):
+            for side in ("torch", "blaze") if env.torch is not None else ("blaze",):
+                try:
+                    times[side] += [float(x) for x in _child("--time-child", case.name, str(idx), side,
+                                                             str(samples)).split()]
+                except ValueError:
+                    pass
+        if not times["blaze"]:
+            return dict(case=case.name, shape="", error="the timing child failed")
+        from perf.runner import Env
+        return dict(case=case.name, shape=case.build(params, Env("cpu", True, None))["shape"],
+                    median_ms=statistics.median(times["blaze"]),
+                    reference_ms=statistics.median(times["torch"]) if times["torch"] else None)
+    return row
 
 
-def measure_solo(filter_text: str | None, mem: bool, rounds: int, samples: int) -> list[dict]:
+def _runner_row(repeat: int):
+    """Timing of one row: the runner's alternating samples in this process (``--in-process``)."""
+    from perf.runner import run_op_case
+
+    def row(case, idx, params, env):
+        runs = [run_op_case(case, params, env) for _ in range(repeat)]
+        out = dict(runs[0])
+        if not out.get("error"):
+            out["median_ms"] = statistics.median(r["median_ms"] for r in runs)
+            out["reference_ms"] = statistics.median(r["reference_ms"] for r in runs) \
+                if out.get("reference_ms") else None
+        return out
+    return row
+
+
+def measure(filter_text: str | None, mem: bool, timing, quick: bool = False) -> list[dict]:
     from perf.cases.layers import CASES
     from perf.runner import Env, try_torch
-    env = Env("cpu", True, try_torch())
-    rows = []
-    for case in CASES:
-        if filter_text and filter_text not in case.name:
-            continue
-        for idx, params in enumerate(case.sizes["cpu"]):
-            times = {"blaze": [], "torch": []}
-            for _ in range(rounds):
-                for side in ("torch", "blaze") if env.torch is not None else ("blaze",):
-                    times[side] += _solo(case.name, idx, side, samples)
-            shape = case.build(params, Env("cpu", True, None))["shape"]
-            row = dict(case=case.name, shape=shape, median_ms=statistics.median(times["blaze"]),
-                       reference_ms=statistics.median(times["torch"]) if times["torch"] else None)
-            if mem:
-                row["peak_mib"] = _mem(case.name, idx, "blaze")
-                row["reference_peak_mib"] = _mem(case.name, idx, "torch") if env.torch is not None else None
-            rows.append(row)
-            print(_line(row, None), flush=True)
-    return rows
-
-
-def measure(filter_text: str | None, mem: bool, repeat: int, quick: bool = False) -> list[dict]:
-    from perf.cases.layers import CASES
-    from perf.runner import Env, run_op_case, try_torch
     env = Env("cpu", quick, try_torch())                      # quick: 11 samples instead of 15, same sizes
     rows = []
     for case in CASES:
         if filter_text and filter_text not in case.name:
             continue
         for idx, params in enumerate(case.sizes["cpu"]):
-            runs = [run_op_case(case, params, env) for _ in range(repeat)]
-            row = dict(runs[0])
-            if not row.get("error"):
-                row["median_ms"] = statistics.median(r["median_ms"] for r in runs)
-                row["reference_ms"] = statistics.median(r["reference_ms"] for r in runs) \
-                    if row.get("reference_ms") else None
+            row = timing(case, idx, params, env)
             if mem:
                 row["peak_mib"] = _mem(case.name, idx, "blaze")
                 row["reference_peak_mib"] = _mem(case.name, idx, "torch") if env.torch is not None else None
@@ -203,10 +204,8 @@ def main(argv=None) -> int:
         name, idx, side, samples = args.time_child
         _time_child(name, int(idx), side, int(samples))
         return 0
-    if args.in_process:
-        rows = measure(args.filter, not args.no_mem, args.repeat, args.quick)
-    else:
-        rows = measure_solo(args.filter, not args.no_mem, args.rounds, args.samples)
+    timing = _runner_row(args.repeat) if args.in_process else _solo_row(args.rounds, args.samples)
+    rows = measure(args.filter, not args.no_mem, timing, args.quick)
     before_rows = json.load(open(args.before))["rows"] if args.before else None
     print(table(rows, before_rows))
     if args.out:
