@@ -177,3 +177,15 @@ def test_set_num_threads_sets_the_workers():
         assert parallel.num_workers() == 3
     finally:
         blaze.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_cpu_matmul_of_a_batch_by_a_matrix_keeps_the_dtype(dtype):
+    """(..., K) @ (K, N) runs as one 2-D GEMM on cpu; the result keeps the inputs' dtype and values."""
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((5, 6))
+    dt = getattr(blaze, dtype)
+    y = blaze.tensor(a).to(dt) @ blaze.tensor(b).to(dt)
+    assert y.dtype is dt and tuple(y.shape) == (3, 4, 6)
+    ref = blaze.tensor(a).to(dt).double().numpy() @ blaze.tensor(b).to(dt).double().numpy()
+    np.testing.assert_allclose(y.double().numpy(), ref, rtol=2e-2 if dtype != "float32" else 1e-5, atol=2e-2)

@@ -328,7 +328,7 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyAttentionPrimiti
         activation = None if activation == "none" else activation
         if activation is not None and activation not in _ACTIVATIONS:
             raise ValueError(f"matmul: unknown activation {activation!r} (supported: None, {', '.join(_ACTIVATIONS)})")
-        half = _is_half(a.dtype)
+        dt, half = a.dtype, _is_half(a.dtype)
         if half:
             a, b = a.astype(np.float32), b.astype(np.float32)
         if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
@@ -343,7 +343,7 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyAttentionPrimiti
             y = _ACTIVATIONS[activation](y)
         if residual is not None:
             y = y + residual
-        return y.astype(a.dtype, copy=False) if half or bias is not None or residual is not None else y
+        return y.astype(dt, copy=False) if half or bias is not None or residual is not None else y
 
     def einsum(self, eq, *xs):
         if any(_is_half(x.dtype) for x in xs):  # NumPy < 2.4 rejects bfloat16 in einsum; half math is slow anyway
