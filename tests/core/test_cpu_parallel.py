@@ -189,3 +189,12 @@ def test_cpu_matmul_of_a_batch_by_a_matrix_keeps_the_dtype(dtype):
     assert y.dtype is dt and tuple(y.shape) == (3, 4, 6)
     ref = blaze.tensor(a).to(dt).double().numpy() @ blaze.tensor(b).to(dt).double().numpy()
     np.testing.assert_allclose(y.double().numpy(), ref, rtol=2e-2 if dtype != "float32" else 1e-5, atol=2e-2)
+
+
+def test_the_pool_keeps_its_size_whatever_the_piece_count(workers):
+    workers(2)
+    parallel.parallel_for(lambda i: None, 2)
+    pool = parallel._state["pool"]
+    for n in (3, 5, 2):
+        parallel.parallel_for(lambda i: None, n)
+        assert parallel._state["pool"] is pool and parallel._state["size"] == 2

@@ -4,8 +4,8 @@ NumPy's ufunc loops and BLAS calls release the GIL, so NumPy work on disjoint sl
 truly in parallel in threads. That is how PyTorch's CPU kernels scale (one OpenMP loop over
 heads, batch rows or channels), and it is what BLAS threading alone cannot do: only the
 GEMMs of an op were parallel, never its softmax, gates or im2col copies. Causal attention
-B2 H4 T1024 D64, forward + backward on this 2-core machine: 1 thread 106 ms; 2 BLAS threads
-97 ms; 2 workers over heads with 1-thread BLAS each 81 ms (perf/bench_cpu_layers.py).
+B2 H4 T1024 D64, forward + backward on this 2-core machine at 2 threads: 208 ms with BLAS
+threading alone, 97 ms with 2 workers over heads (perf/bench_cpu_layers.py, PyTorch: 65 ms).
 
 During a parallel region BLAS is pinned to one thread (threadpoolctl), so N workers do not
 each wake N BLAS threads on N cores; it is restored when the last region ends. Workers never
@@ -49,6 +49,8 @@ def _blas_controllers():
 def _pool(n: int) -> ThreadPoolExecutor:
     # a pool made before os.fork() has no threads in the child (DataLoader workers): make a new one
     if _state["pool"] is None or _state["size"] != n or _state["pid"] != os.getpid():
+        if _state["pool"] is not None and _state["pid"] == os.getpid():
+            _state["pool"].shutdown(wait=False)                   # resized by set_num_threads
         _state.update(pool=ThreadPoolExecutor(n, thread_name_prefix="blaze-cpu"), size=n, pid=os.getpid())
     return _state["pool"]
 
@@ -83,11 +85,11 @@ def parallel_for(fn, n: int, workers: int | None = None) -> None:
     """Call ``fn(i)`` for i in range(n), spread over the workers; the pieces must write disjoint memory.
 
     Serial when one worker is asked for, when there is one piece, inside a worker, or when
-    threadpoolctl is missing (BLAS could not be pinned and N workers would oversubscribe the
-    cores N-fold).
+    threadpoolctl is missing or finds no BLAS it can pin (N workers would then oversubscribe
+    the cores N-fold).
     """
-    workers = min(n, num_workers() if workers is None else workers)
-    if workers <= 1 or getattr(_local, "inside", False) or not _blas_controllers():
+    workers = num_workers() if workers is None else workers
+    if min(n, workers) <= 1 or getattr(_local, "inside", False) or not _blas_controllers():
         for i in range(n):
             fn(i)
         return
