@@ -9,7 +9,6 @@ untimed pass, so the figure is steady-state loading, not process start-up.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -17,6 +16,8 @@ import time
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from perf._cli import write_json  # noqa: E402
 
 SHARED_FASHION = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
                               "fashion-mnist")
@@ -75,9 +76,7 @@ def main(argv=None) -> int:
     print(f"{'case':<38} {'shape':<28} {'median s':>9} {'images/s':>10}")
     for r in rows:
         print(f"{r['case']:<38} {r['shape']:<28} {r['median_s']:>9.4f} {r['items_per_s']:>10.0f}")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(rows, f, indent=2)
+    write_json(rows, args.out, indent=2)
     return 0
 
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from perf._cli import over_bound, write_json  # noqa: E402
 
 import numpy as np
 
@@ -117,15 +118,9 @@ def main(argv=None) -> int:
     for r in rows:
         per = "" if r["us_per_launch"] is None else f"{r['us_per_launch']:9.1f}"
         print(f"{r['case']:<16} {r['device']:<6} {r['us_per_call']:9.1f} {r['launches']:8d} {per}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-    if args.check is not None:
-        add = [r for r in rows if r["case"] == "a+b" and r["device"] == "cuda"]
-        if add and add[0]["us_per_call"] > args.check:
-            print(f"cuda a+b: {add[0]['us_per_call']} µs > {args.check} µs", file=sys.stderr)
-            return 1
-    return 0
+    write_json(rows, args.json)
+    add = [r for r in rows if r["case"] == "a+b" and r["device"] == "cuda"]
+    return over_bound("cuda a+b", add[0]["us_per_call"], args.check) if add else 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from blaze import compat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT_TEXT = os.path.join(ROOT, "tests", "interop", "torch_style_script.txt")
+ARGV_TEXT = os.path.join(ROOT, "tests", "interop", "torch_argv_script.txt")
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_stand_in_refuses_its_package_name():
 
 
 def test_run_module_form(tmp_path, monkeypatch, capsys):
-    (tmp_path / "torch_prog.py").write_text("import sys\nimport torch.nn as nn\nprint(nn.__name__, sys.argv[1:])\n")
+    (tmp_path / "torch_prog.py").write_text(open(ARGV_TEXT).read())   # a torch-style program
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     try:
