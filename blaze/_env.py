@@ -68,3 +68,8 @@ def weights_only_override() -> str | None:
         raise RuntimeError("Only one of TORCH_FORCE_WEIGHTS_ONLY_LOAD or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD "
                            "should be set, but both were set.")
     return "force" if force else "default_off" if force_no else None
+
+
+def cpu_malloc_tuning() -> bool:
+    """BLAZE_CPU_MALLOC=0: leave glibc's malloc settings alone (see blaze/devices/cpu/memory.py)."""
+    return os.environ.get("BLAZE_CPU_MALLOC", "1").strip() not in ("0", "off", "false", "no")

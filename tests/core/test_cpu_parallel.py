@@ -198,3 +198,21 @@ def test_the_pool_keeps_its_size_whatever_the_piece_count(workers):
     for n in (3, 5, 2):
         parallel.parallel_for(lambda i: None, n)
         assert parallel._state["pool"] is pool and parallel._state["size"] == 2
+
+
+@pytest.mark.parametrize("shapes", [((300, 200), (200, 100)), ((10, 300), (300, 700)), ((3, 100, 200), (200, 50)),
+                                    ((4, 1, 64, 64), (3, 64, 64)), ((1, 1, 64, 640), (1, 640, 640)),
+                                    ((1, 3, 64, 64), (2, 1, 64, 64)), ((64,), (64, 300)), ((5, 64, 64), (64,))])
+def test_the_split_matmul_is_numpys(workers, shapes):
+    """parallel.matmul splits a GEMM over the workers (rows, columns or batch) and equals np.matmul."""
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    ref = np.matmul(a, b)
+    for n in (1, 2, 3):
+        workers(n)
+        y = parallel.matmul(a, b)
+        assert y.shape == ref.shape
+        np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+        out = np.empty_like(ref)
+        assert parallel.matmul(a, b, out=out) is out
+        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)

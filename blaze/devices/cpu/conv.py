@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .parallel import chunks, num_workers, parallel_for
+from .parallel import chunks, matmul, num_workers, parallel_for
 
 
 def _half(a) -> bool:
@@ -217,7 +217,7 @@ class NumpyConvPrimitives:
         O, Cg, KH, KW = w.shape
         if (KH, KW) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
             # 1x1: x is already the column matrix; one batched GEMM writes NCHW directly
-            y = np.matmul(w.reshape(groups, O // groups, Cg), x.reshape(N, groups, Cg, H * W)).reshape(N, O, H, W)
+            y = matmul(w.reshape(groups, O // groups, Cg), x.reshape(N, groups, Cg, H * W)).reshape(N, O, H, W)
         elif groups == C == O and groups > 1:
             y = _depthwise(x, w, stride, padding, dilation)
         else:
@@ -229,7 +229,7 @@ class NumpyConvPrimitives:
             def piece(j):                                         # im2col + GEMM of one batch chunk
                 n0, n1 = parts[j]
                 cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
-                y[n0:n1] = np.matmul(wg, cols).reshape(O, n1 - n0, P, Q).transpose(1, 0, 2, 3)
+                y[n0:n1] = matmul(wg, cols).reshape(O, n1 - n0, P, Q).transpose(1, 0, 2, 3)
             parallel_for(piece, len(parts))
         if bias is not None:
             y += bias.reshape(1, O, 1, 1)
@@ -257,7 +257,7 @@ class NumpyConvPrimitives:
             pad = (reach[0] - padding[0], reach[1] - padding[1])
             return self.conv2d(grad_out, wf, None, (1, 1), pad, dilation, groups).astype(dt, copy=False)
         wt = np.swapaxes(w.reshape(groups, O // groups, Cg * KH * KW), 1, 2)   # (G, K, Og)
-        dcols = np.matmul(wt, _dy_rows(grad_out, groups))                    # (G, K, N*P*Q)
+        dcols = matmul(wt, _dy_rows(grad_out, groups))                       # (G, K, N*P*Q)
         dx = _col2im(dcols, tuple(input_shape), KH, KW, P, Q, stride, padding, dilation)
         return np.ascontiguousarray(dx, dtype=dt)
 
@@ -274,7 +274,7 @@ class NumpyConvPrimitives:
         def piece(j):                                             # this chunk's share of dw, summed below
             n0, n1 = parts[j]
             cols, _ = _cols(x[n0:n1], KH, KW, stride, padding, dilation, groups)   # (G, K, n*P*Q)
-            dws[j] = np.matmul(_dy_rows(grad_out[n0:n1], groups), np.swapaxes(cols, 1, 2))  # (G, Og, K)
+            dws[j] = matmul(_dy_rows(grad_out[n0:n1], groups), np.swapaxes(cols, 1, 2))     # (G, Og, K)
         parallel_for(piece, len(parts))
         dw = dws[0]
         for part in dws[1:]:

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..._optable import np_erf as _erf
+from .parallel import matmul as _gemm
 
 
 def _acc(dtype) -> np.dtype:
@@ -261,7 +262,7 @@ class NumpyNNPrimitives:
     # -- linear (kernels/matmul.py with a bias epilogue) ----------------------------------
     def linear(self, x, weight, bias=None):
         """x (M, K) @ weight (N, K)^T + bias (N,) -> (M, N)."""
-        y = x @ weight.T
+        y = _gemm(x, weight.T)
         if bias is not None:
             y = y + bias
         return y.astype(x.dtype, copy=False)
