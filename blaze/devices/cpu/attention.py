@@ -7,8 +7,8 @@ so no (S_q, S_k) probability matrix outlives a call.
 Blocking: the heads are cut into pieces (one worker each, ``parallel.py``) and each piece
 walks its query rows in blocks, computing a block's scores against the keys it can see
 into one reused buffer, so the working set is (heads, rows, S_k) within L2. Causal
-attention (PyTorch's top-left aligned tril) lets block [i0, i1) stop at key i1: in 64-row
-blocks only 52% of the score matrix is ever computed at T=2048, and only the diagonal tile
+attention (PyTorch's top-left aligned tril) lets block [i0, i1) stop at key i1: in 128-row
+blocks only 53% of the score matrix is ever computed at T=2048, and only the diagonal tile
 is masked. Each block still holds whole rows, so the softmax is the reference's (one max,
 one sum per row), not an online rescaling: same numerics, fewer passes.
 """
@@ -21,10 +21,11 @@ import numpy as np
 
 from .parallel import chunks, num_workers, parallel_for
 
-# Row block of causal attention: 64 query rows. One head at a time (1 thread, B2 H4 D64,
-# forward + backward, ms): T=256 / 1024 / 2048 take 12 / 106 / 406 in 64-row blocks,
-# 16 / 112 / 484 in 128-row blocks and 14 / 132 / 442 in 256-row ones.
-_ROWS = 64
+# Row block of causal attention: 128 query rows. B2 H4 D64 causal, forward + backward, 2 workers,
+# medians of alternating runs (ms): T=256 / 512 / 1024 / 2048 take 8.3 / 21.7 / 78.7 / 310 in
+# 64-row blocks, 8.3 / 21.0 / 73.9 / 276 in 128-row ones and 9.1 / 23.8 / 82 / 304 in 256-row
+# ones (the longer blocks' GEMMs run faster than the extra masked tiles cost).
+_ROWS = 128
 # Score elements per piece (heads x rows x keys): 256K float32 = 1 MiB keeps the block's scores,
 # their exp and the GEMM operands in L2. Short sequences stack several heads per NumPy call,
 # so T=256 costs ~20 calls per block, not per head.
