@@ -10,7 +10,9 @@ Separate processes, because with 2+ threads the two libraries' idle thread pools
 process and slow whichever side runs next: torch's causal SDPA T=256 at 2 threads read
 56 ms alternating in one process against 7 ms alone. ``--in-process`` keeps the old runner
 (alternating samples in one process). ``--before FILE`` (an earlier ``--out``) adds
-before -> after columns.
+before -> after columns; ``--against DIR`` times the blaze of another checkout (DIR, its
+repository root) as the "before" side in the same rounds, so both sides see the same
+machine (``--out`` then also writes it, as ``before_rows``).
 
 Peak memory: each (case, side) in a fresh subprocess: inputs built, then ONE forward +
 backward step; peak = VmHWM (the process's resident high-water mark) minus VmRSS just before
@@ -55,10 +57,12 @@ def _mem_child(name: str, idx: int, side: str) -> None:
     print((_status_kb("VmHWM") - before) / 1024)
 
 
-def _child(*args: str) -> str:
-    """Run this script again as a child process at the same thread count; its stdout."""
+def _child(*args: str, root: str | None = None) -> str:
+    """Run this script again as a child process at the same thread count (importing blaze and the
+    cases from ``root`` when given); its stdout."""
+    extra = ["--root", root] if root else []
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", os.environ["OMP_NUM_THREADS"],
-                          *args], capture_output=True, text=True, env=os.environ)
+                          *extra, *args], capture_output=True, text=True, env=os.environ)
     if out.returncode:
         print(out.stderr[-2000:], file=sys.stderr)
     return out.stdout
@@ -87,23 +91,29 @@ def _time_child(name: str, idx: int, side: str, samples: int) -> None:
         print((time.perf_counter() - t) * 1e3)
 
 
-def _solo_row(rounds: int, samples: int):
-    """Timing of one row: each side in its own processes, alternating (the default)."""
+def _solo_row(rounds: int, samples: int, against: str | None = None, before: dict | None = None):
+    """Timing of one row: each side in its own processes, alternating (the default). With
+    ``against``, that checkout's blaze is a third side, its row stored in ``before``."""
     def row(case, idx, params, env):
-        times = {"blaze": [], "torch": []}
+        times = {"blaze": [], "torch": [], "before": []}
+        sides = (["torch"] if env.torch is not None else []) + (["before"] if against else []) + ["blaze"]
         for _ in range(rounds):
-            for side in ("torch", "blaze") if env.torch is not None else ("blaze",):
+            for side in sides:
                 try:
-                    times[side] += [float(x) for x in _child("--time-child", case.name, str(idx), side,
-                                                             str(samples)).split()]
+                    times[side] += [float(x) for x in _child("--time-child", case.name, str(idx),
+                                                             "blaze" if side == "before" else side, str(samples),
+                                                             root=against if side == "before" else None).split()]
                 except ValueError:
                     pass
         if not times["blaze"]:
             return dict(case=case.name, shape="", error="the timing child failed")
         from perf.runner import Env
-        return dict(case=case.name, shape=case.build(params, Env("cpu", True, None))["shape"],
-                    median_ms=statistics.median(times["blaze"]),
-                    reference_ms=statistics.median(times["torch"]) if times["torch"] else None)
+        shape = case.build(params, Env("cpu", True, None))["shape"]
+        ref = statistics.median(times["torch"]) if times["torch"] else None
+        if against and times["before"]:
+            before[(case.name, shape)] = dict(case=case.name, shape=shape, median_ms=statistics.median(times["before"]),
+                                              reference_ms=ref)
+        return dict(case=case.name, shape=shape, median_ms=statistics.median(times["blaze"]), reference_ms=ref)
     return row
 
 
@@ -192,10 +202,14 @@ def main(argv=None) -> int:
     p.add_argument("--in-process", action="store_true", help="alternate both sides in one process (the runner)")
     p.add_argument("--rounds", type=int, default=2, help="processes per side and row (solo timing)")
     p.add_argument("--samples", type=int, default=5, help="timed steps per process (solo timing)")
+    p.add_argument("--against", default=None, help="another checkout's root: its blaze is the before side")
+    p.add_argument("--root", default=None, help=argparse.SUPPRESS)
     p.add_argument("--mem-child", nargs=3, help=argparse.SUPPRESS)
     p.add_argument("--time-child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     _set_threads(args.threads)
+    if args.root:                                                 # a child timing another checkout
+        sys.path.insert(0, os.path.abspath(args.root))
     if args.mem_child:
         name, idx, side = args.mem_child
         _mem_child(name, int(idx), side)
@@ -204,13 +218,15 @@ def main(argv=None) -> int:
         name, idx, side, samples = args.time_child
         _time_child(name, int(idx), side, int(samples))
         return 0
-    timing = _runner_row(args.repeat) if args.in_process else _solo_row(args.rounds, args.samples)
+    against = {}
+    timing = _runner_row(args.repeat) if args.in_process else \
+        _solo_row(args.rounds, args.samples, args.against, against)
     rows = measure(args.filter, not args.no_mem, timing, args.quick)
-    before_rows = json.load(open(args.before))["rows"] if args.before else None
+    before_rows = json.load(open(args.before))["rows"] if args.before else list(against.values()) or None
     print(table(rows, before_rows))
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(dict(threads=args.threads, rows=rows), f, indent=1)
+            json.dump(dict(threads=args.threads, rows=rows, before_rows=before_rows), f, indent=1)
     return 0
 
 
