@@ -30,7 +30,7 @@ def test_chunks_cover_the_range_evenly():
     assert parallel.chunks(0, 2) == [(0, 0)]
 
 
-def test_parallel_for_runs_every_piece_on_worker_threads_with_blas_pinned(workers):
+def test_parallel_for_runs_every_piece_once_with_blas_pinned(workers):
     workers(2)
     seen, threads, blas = [0] * 6, set(), []
     libs = parallel._blas_controllers()
@@ -42,9 +42,23 @@ def test_parallel_for_runs_every_piece_on_worker_threads_with_blas_pinned(worker
     before = [lib.num_threads for lib in libs]
     parallel.parallel_for(piece, 6)
     assert seen == [1] * 6
-    assert all(name.startswith("blaze-cpu") for name in threads)
+    assert threads <= {threading.current_thread().name, "blaze-cpu-0"}   # the caller and its one helper
     assert all(n == [1] * len(libs) for n in blas)
     assert [lib.num_threads for lib in libs] == before          # restored after the region
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_pieces_run_at_the_same_time_on_n_threads(workers, n):
+    """Each piece waits for the others at a barrier: it passes only if n threads run them at once."""
+    workers(n)
+    barrier, names = threading.Barrier(n, timeout=10), set()
+
+    def piece(i):
+        names.add(threading.current_thread().name)
+        barrier.wait()
+    for _ in range(20):
+        parallel.parallel_for(piece, n)
+    assert len(names) == n
 
 
 def test_a_failing_piece_raises_in_the_caller_and_restores_blas(workers):
@@ -197,22 +211,37 @@ def test_the_pool_keeps_its_size_whatever_the_piece_count(workers):
     pool = parallel._state["pool"]
     for n in (3, 5, 2):
         parallel.parallel_for(lambda i: None, n)
-        assert parallel._state["pool"] is pool and parallel._state["size"] == 2
+        assert parallel._state["pool"] is pool and pool.size == 2
 
 
-@pytest.mark.parametrize("shapes", [((300, 200), (200, 100)), ((10, 300), (300, 700)), ((3, 100, 200), (200, 50)),
-                                    ((4, 1, 64, 64), (3, 64, 64)), ((1, 1, 64, 640), (1, 640, 640)),
-                                    ((1, 3, 64, 64), (2, 1, 64, 64)), ((64,), (64, 300)), ((5, 64, 64), (64,))])
-def test_the_split_matmul_is_numpys(workers, shapes):
-    """parallel.matmul splits a GEMM over the workers (rows, columns or batch) and equals np.matmul."""
-    rng = np.random.default_rng(5)
-    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
-    ref = np.matmul(a, b)
-    for n in (1, 2, 3):
-        workers(n)
-        y = parallel.matmul(a, b)
-        assert y.shape == ref.shape
-        np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
-        out = np.empty_like(ref)
-        assert parallel.matmul(a, b, out=out) is out
-        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+def test_a_region_started_while_another_thread_holds_the_workers_runs_serially(workers):
+    workers(2)
+    inside, release = threading.Event(), threading.Event()
+    other = threading.Thread(target=parallel.parallel_for,
+                             args=(lambda i: (inside.set(), release.wait(10)), 2))
+    other.start()
+    try:
+        assert inside.wait(10)
+        me, names = threading.current_thread().name, []
+        parallel.parallel_for(lambda i: names.append(threading.current_thread().name), 3)
+        assert names == [me] * 3
+    finally:
+        release.set()
+        other.join(10)
+    out = []
+    parallel.parallel_for(out.append, 4)                          # the workers are free again
+    assert sorted(out) == [0, 1, 2, 3]
+
+
+def test_resizing_starts_new_helpers_and_ends_the_old(workers):
+    workers(3)
+    parallel.parallel_for(lambda i: None, 3)
+    old = parallel._state["pool"]
+    workers(2)
+    parallel.parallel_for(lambda i: None, 2)
+    assert parallel._state["pool"] is not old and parallel._state["pool"].size == 2
+    for _ in range(100):
+        if not any(t.is_alive() for t in threading.enumerate() if t.name == "blaze-cpu-1"):
+            break
+        threading.Event().wait(0.05)
+    assert not any(t.name == "blaze-cpu-1" for t in threading.enumerate())
