@@ -136,6 +136,41 @@ def test_conv2d_im2col_in_batch_chunks(monkeypatch, C, O, k, s, p, d, g):
     check_grad(lambda x, w: F.conv2d(x, w, None, s, p, d, g), [x, w])
 
 
+FLAT_CASES = [  # stride 1, groups 1: the padded-width grid (cpu conv._Flat)
+    (3, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    (2, 3, (3, 5), (1, 1), (0, 2), (2, 1), 1),     # dilation, unequal padding
+    (2, 2, (2, 4), (1, 1), (3, 1), (1, 2), 1),     # padding past the kernel's reach
+    (3, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1),     # 1x1: dw per sample, no copies
+]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("C,O,k,s,p,d,g", FLAT_CASES)
+def test_conv2d_on_the_padded_width_grid(monkeypatch, chunked, C, O, k, s, p, d, g):
+    """Forward (and dx, a flipped conv) and dw through the padded-width path, forced at small sizes."""
+    from blaze.devices.cpu import conv as cpu_conv
+    monkeypatch.setattr(cpu_conv, "_FLAT_WASTE", 100.0)
+    if chunked:
+        monkeypatch.setattr(cpu_conv, "_COLS_ELEMS", 50)
+        monkeypatch.setattr(cpu_conv, "_MIN_GEMM_N", 1)
+    x = RNG.standard_normal((3, C, 7, 6))
+    w = RNG.standard_normal((O, C) + k)
+    assert cpu_conv._Flat.usable(x.shape, w.shape, s, p, d, g)
+    y = F.conv2d(T(x, False), T(w, False), None, s, p, d, g)
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, s, p, d, g), atol=1e-12)
+    check_grad(lambda x, w: F.conv2d(x, w, None, s, p, d, g), [x, w])
+    y32 = F.conv2d(blaze.tensor(x.astype(np.float32)), blaze.tensor(w.astype(np.float32)), None, s, p, d, g)
+    np.testing.assert_allclose(y32.numpy(), ref_conv(x, w, None, s, p, d, g), rtol=1e-4, atol=1e-4)
+
+
+def test_the_padded_width_grid_is_used_only_when_it_wastes_little():
+    from blaze.devices.cpu.conv import _Flat
+    assert _Flat.usable((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1)       # 58 / 56 columns
+    assert not _Flat.usable((8, 64, 14, 14), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1)   # 16 / 14
+    assert not _Flat.usable((8, 64, 56, 56), (64, 64, 3, 3), (2, 2), (1, 1), (1, 1), 1)   # strided
+    assert not _Flat.usable((8, 64, 56, 56), (64, 32, 3, 3), (1, 1), (1, 1), (1, 1), 2)   # grouped
+
+
 def test_conv2d_padding_same_valid_and_unbatched():
     x = RNG.standard_normal((1, 2, 7, 6))
     w = RNG.standard_normal((3, 2, 4, 3))         # even kernel: 'same' pads 1 before, 2 after

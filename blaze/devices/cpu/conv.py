@@ -78,6 +78,79 @@ def _batch_chunks(N, per_sample, PQ):
     return chunks(N, -(-n // workers) * workers)
 
 
+# Stride-1 convs use the padded-width grid when it costs at most this many extra GEMM columns:
+# 56^2 computes 58/56 = 1.04x the outputs, 28^2 1.07x, 14^2 1.14x (where the saved copies no longer pay).
+_FLAT_WASTE = 1.08
+
+
+class _Flat:
+    """Geometry of a stride-1 conv computed on the padded-width grid (groups = 1).
+
+    In the zero-padded input flattened per channel, the window tap (kh, kw) of output (p, q) is
+    element (p * Wp + q) + kh * dh * Wp + kw * dw. So if the outputs are computed for every column
+    q < Wp of the padded width (the last Wp - Q of each row are discarded), each tap's operand is a
+    CONTIGUOUS run of L = P * Wp elements per channel: im2col becomes KH*KW block copies (runs of
+    L floats, not of Q), and dw needs no im2col at all (a strided view is a GEMM operand).
+    B8 64ch 56^2, 1 thread: the columns 0.57 -> 0.39 ms a sample, dw 3.71 -> 3.26 ms.
+    """
+
+    def __init__(self, x_shape, KH, KW, padding, dilation):
+        _, _, H, W = x_shape
+        (ph, pw), (dh, dw) = padding, dilation
+        self.Wp, self.top, self.left = W + 2 * pw, ph, pw
+        self.P, self.Q = H + 2 * ph - dh * (KH - 1), self.Wp - dw * (KW - 1)
+        self.L = self.P * self.Wp
+        # padded rows, plus one when the last taps read past the last padded row (discarded outputs)
+        self.rows = H + 2 * ph + (1 if KW > 1 else 0)
+        self.offsets = [kh * dh * self.Wp + kw * dw for kh in range(KH) for kw in range(KW)]
+
+    @staticmethod
+    def usable(x_shape, w_shape, stride, padding, dilation, groups) -> bool:
+        O, Cg, KH, KW = w_shape
+        if groups != 1 or tuple(stride) != (1, 1):
+            return False
+        W = x_shape[3]
+        Q = W + 2 * padding[1] - dilation[1] * (KW - 1)
+        P = x_shape[2] + 2 * padding[0] - dilation[0] * (KH - 1)
+        return P > 0 and Q > 0 and (W + 2 * padding[1]) <= _FLAT_WASTE * Q
+
+    def padded(self, x):
+        """(n, C, rows * Wp) zero-padded input, flattened per channel."""
+        n, C, H, W = x.shape
+        xp = np.zeros((n, C, self.rows, self.Wp), x.dtype)
+        xp[:, :, self.top:self.top + H, self.left:self.left + W] = x
+        return xp.reshape(n, C, self.rows * self.Wp)
+
+    def cols(self, x):
+        """(KH*KW*C, n*L) columns, rows ordered (kh, kw, c): one block copy per tap."""
+        xf = self.padded(x)
+        n, C = xf.shape[:2]
+        cols = np.empty((len(self.offsets), C, n, self.L), x.dtype)
+        for t, o in enumerate(self.offsets):
+            cols[t] = xf[:, :, o:o + self.L].transpose(1, 0, 2)
+        return cols.reshape(-1, n * self.L)
+
+    def crop(self, y):
+        """(O, n * L) GEMM output -> (n, O, P, Q): drop the wrapped columns."""
+        O = y.shape[0]
+        return y.reshape(O, -1, self.P, self.Wp)[..., :self.Q].transpose(1, 0, 2, 3)
+
+    def weight_grad(self, dy, x):
+        """(KH*KW, O, C) dw of a batch chunk: per sample and tap one GEMM of dy against a view of x."""
+        n, O = dy.shape[:2]
+        xf = self.padded(x)
+        dyp = np.zeros((n, O, self.P, self.Wp), dy.dtype)       # zeros in the wrapped columns
+        dyp[..., :self.Q] = dy
+        dyf = dyp.reshape(n, O, self.L)
+        dw = np.zeros((len(self.offsets), O, xf.shape[1]), dy.dtype)
+        tmp = np.empty(dw.shape[1:], dy.dtype)
+        for s in range(n):
+            for t, o in enumerate(self.offsets):
+                np.matmul(dyf[s], xf[s, :, o:o + self.L].T, out=tmp)
+                dw[t] += tmp
+        return dw
+
+
 def _col2im(dcols, input_shape, KH, KW, P, Q, stride, padding, dilation):
     """Adjoint of :func:`_cols`: scatter-add (G, Cg*KH*KW, N*P*Q) columns into (N, C, H, W)."""
     N, C, H, W = input_shape
@@ -220,6 +293,16 @@ class NumpyConvPrimitives:
             y = matmul(w.reshape(groups, O // groups, Cg), x.reshape(N, groups, Cg, H * W)).reshape(N, O, H, W)
         elif groups == C == O and groups > 1:
             y = _depthwise(x, w, stride, padding, dilation)
+        elif _Flat.usable(x.shape, w.shape, stride, padding, dilation, groups):
+            flat = _Flat(x.shape, KH, KW, padding, dilation)
+            y = np.empty((N, O, flat.P, flat.Q), x.dtype)
+            wr = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(O, KH * KW * C)   # (o, (kh, kw, c))
+            parts = _batch_chunks(N, C * KH * KW * flat.L, flat.L)
+
+            def piece(j):                                         # columns + GEMM of one batch chunk
+                n0, n1 = parts[j]
+                y[n0:n1] = flat.crop(matmul(wr, flat.cols(x[n0:n1])))
+            parallel_for(piece, len(parts))
         else:
             P, Q = _conv_out(H, W, KH, KW, stride, padding, dilation)
             y = np.empty((N, O, P, Q), x.dtype)
@@ -267,6 +350,14 @@ class NumpyConvPrimitives:
         dt = x.dtype
         grad_out, x = _f32(grad_out, x)
         O, Cg, KH, KW = weight_shape
+        if _Flat.usable(x.shape, weight_shape, stride, padding, dilation, groups):
+            flat = _Flat(x.shape, KH, KW, padding, dilation)
+            parts = _batch_chunks(x.shape[0], x.shape[1] * KH * KW * flat.L, flat.L)
+            dws = [None] * len(parts)
+            parallel_for(lambda j: dws.__setitem__(j, flat.weight_grad(grad_out[slice(*parts[j])],
+                                                                        x[slice(*parts[j])])), len(parts))
+            dw = sum(dws[1:], dws[0])                             # (KH*KW, O, C)
+            return dw.reshape(KH, KW, O, Cg).transpose(2, 3, 0, 1).astype(dt)
         PQ = grad_out.shape[2] * grad_out.shape[3]
         parts = _batch_chunks(x.shape[0], x.shape[1] * KH * KW * PQ, PQ)
         dws = [None] * len(parts)
