@@ -150,6 +150,7 @@ def test_conv2d_on_the_padded_width_grid(monkeypatch, chunked, C, O, k, s, p, d,
     """Forward (and dx, a flipped conv) and dw through the padded-width path, forced at small sizes."""
     from blaze.devices.cpu import conv as cpu_conv
     monkeypatch.setattr(cpu_conv, "_FLAT_WASTE", 100.0)
+    monkeypatch.setattr(cpu_conv, "_FLAT_DW_CHANNELS", 1)
     if chunked:
         monkeypatch.setattr(cpu_conv, "_COLS_ELEMS", 50)
         monkeypatch.setattr(cpu_conv, "_MIN_GEMM_N", 1)

@@ -81,6 +81,11 @@ def _batch_chunks(N, per_sample, PQ):
 # Stride-1 convs use the padded-width grid when it costs at most this many extra GEMM columns:
 # 56^2 computes 58/56 = 1.04x the outputs, 28^2 1.07x, 14^2 1.14x (where the saved copies no longer pay).
 _FLAT_WASTE = 1.08
+# ... and dw only with at least this many input and output channels: its per-sample (O, L) x (L, C)
+# GEMMs are thin below (1 worker, ms before -> after: B8 64->64ch 56^2 33.4 -> 28.0, B32 32->32ch 32^2
+# 13.5 -> 12.0, B64 16->32ch 28^2 11.5 -> 12.6, B64 1->16ch 28^2 1.1 -> 2.6). The forward was never
+# slower on these shapes (B64 1->16ch 28^2 1.00 -> 0.88, 32->32ch 12.7 -> 11.3, 64ch 56^2 30.4 -> 30.3).
+_FLAT_DW_CHANNELS = 32
 
 
 class _Flat:
@@ -350,7 +355,8 @@ class NumpyConvPrimitives:
         dt = x.dtype
         grad_out, x = _f32(grad_out, x)
         O, Cg, KH, KW = weight_shape
-        if _Flat.usable(x.shape, weight_shape, stride, padding, dilation, groups):
+        if min(O, Cg) >= _FLAT_DW_CHANNELS and _Flat.usable(x.shape, weight_shape, stride, padding, dilation,
+                                                            groups):
             flat = _Flat(x.shape, KH, KW, padding, dilation)
             parts = _batch_chunks(x.shape[0], x.shape[1] * KH * KW * flat.L, flat.L)
             dws = [None] * len(parts)
