@@ -211,19 +211,22 @@ def matmul(a, b, out=None):
         return np.matmul(a, b, out=out)
     while out.ndim > 2 and out.shape[0] == 1:                     # drop leading unit batch dims
         a, b, out = a[0] if a.ndim == out.ndim else a, b[0] if b.ndim == out.ndim else b, out[0]
-    if out.ndim > 2:
-        lead = out.shape[0]
+    if out.ndim > 2:                                              # by the leading batch dim
         sa = a.ndim == out.ndim and a.shape[0] != 1
         sb = b.ndim == out.ndim and b.shape[0] != 1
-        parts = chunks(lead, n)
-        parallel_for(lambda j: np.matmul(a[slice(*parts[j])] if sa else a, b[slice(*parts[j])] if sb else b,
-                                         out=out[slice(*parts[j])]), len(parts))
-    elif M >= _MIN_ROWS * n or M >= N:
+        parts = chunks(out.shape[0], n)
+        piece = lambda r: (a[r] if sa else a, b[r] if sb else b, out[r])   # noqa: E731
+    elif M >= _MIN_ROWS * n or M >= N:                            # by rows of a
         parts = chunks(M, n)
-        parallel_for(lambda j: np.matmul(a[slice(*parts[j])], b, out=out[slice(*parts[j])]), len(parts))
-    else:
+        piece = lambda r: (a[r], b, out[r])                       # noqa: E731
+    else:                                                         # by columns of b
         parts = chunks(N, n)
-        parallel_for(lambda j: np.matmul(a, b[:, slice(*parts[j])], out=out[:, slice(*parts[j])]), len(parts))
+        piece = lambda r: (a, b[:, r], out[:, r])                 # noqa: E731
+
+    def run(j):
+        x, y, o = piece(slice(*parts[j]))
+        np.matmul(x, y, out=o)
+    parallel_for(run, len(parts))
     return result
 
 
