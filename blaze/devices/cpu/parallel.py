@@ -82,7 +82,8 @@ class _Helpers:
     Each helper sleeps on its own lock and is woken by a release (a futex, ~15 us here), and the
     caller runs pieces too instead of waiting. concurrent.futures' pool cost 90 us per region of
     empty pieces and did not even run two real pieces at once: its idle thread took both from the
-    shared queue before the second thread woke (2 pieces of 200 us: 489 us, serial 406 us; here 228 us)."""
+    shared queue before the second thread woke (2 pieces of ~200 us: 408-489 us, serial 406 us; here
+    258-315 us, and ~25 us per region of empty pieces)."""
 
     def __init__(self, size: int):
         self.size, self.pid, self.job, self.broken = size, os.getpid(), None, False
