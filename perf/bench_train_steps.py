@@ -180,9 +180,10 @@ def run(quick: bool = False, cases=None) -> list[dict]:
 
 
 def _time_child(name: str, side: str, samples: int) -> None:
-    """Print ``samples`` step times in seconds, one per line (runs in its own process)."""
+    """Print the case's shape, then ``samples`` step times in seconds, one per line (runs in its own process)."""
     fw = __import__(side)
-    step, _ = _stepper(fw, CASES[name])
+    step, shape = _stepper(fw, CASES[name])
+    print(shape)
     for _ in range(2):
         step()
     for _ in range(samples):
@@ -194,7 +195,6 @@ def _time_child(name: str, side: str, samples: int) -> None:
 def run_solo(cases=None, rounds: int = 3, samples: int = 5) -> list[dict]:
     """As :func:`run`, each framework timed in its own processes, alternating case by case."""
     import subprocess
-    import blaze
     torch = _torch()
     sides = ["torch", "blaze"] if torch is not None else ["blaze"]
     results = []
@@ -204,10 +204,11 @@ def run_solo(cases=None, rounds: int = 3, samples: int = 5) -> list[dict]:
             for side in sides:
                 out = subprocess.run([sys.executable, os.path.abspath(__file__), "--time-child", name, side,
                                       str(samples)], capture_output=True, text=True, check=True)
-                times[side] += [float(x) for x in out.stdout.split()]
+                shape, *lines = out.stdout.splitlines()
+                times[side] += [float(x) for x in lines]
         med = statistics.median(times["blaze"])
         ref = statistics.median(times["torch"]) if torch is not None else None
-        results.append(dict(case=f"train_step/{name}", shape=_stepper(blaze, CASES[name])[1], dtype="float32",
+        results.append(dict(case=f"train_step/{name}", shape=shape, dtype="float32",
                             device="cpu", median_s=med, ref_median_s=ref, ratio=(med / ref) if ref else None,
                             reference=f"torch {torch.__version__} eager" if torch else None))
     return results

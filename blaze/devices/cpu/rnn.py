@@ -163,8 +163,9 @@ def _gru_back_steps(dhs, dh_n, gates, hn, hs, h0, w_hh, dgx, da, dh_out, b0, b1)
 
 
 def _weight_grad(dgates, h0, hs):
-    """dW_hh = sum_t dgates[t]^T h_{t-1} (LSTM, GRU and Elman layers): one GEMM over steps 1..T-1 (hs[:-1] as is) plus step 0's
-    against h0, instead of concatenating [h0, hs[:-1]] (a (T, B, H) copy) for a single GEMM."""
+    """dW_hh = sum_t dgates[t]^T h_{t-1} of the LSTM, GRU and Elman layers: one GEMM over steps
+    1..T-1 (hs[:-1] as is) plus step 0's against h0, instead of concatenating [h0, hs[:-1]]
+    (a (T, B, H) copy) for a single GEMM."""
     T, B, G = dgates.shape
     H = hs.shape[-1]
     flat = dgates.reshape(T * B, G)
