@@ -92,15 +92,24 @@ def _ref_attention_grads(q, k, v, do, p, scale):
     return ds @ k, np.swapaxes(ds, -1, -2) @ q, dv
 
 
+@pytest.mark.parametrize("mode", ["kept", "shifted", "some kept", "none kept"])
 @pytest.mark.parametrize("S_k", [150, 200, 330])
 @pytest.mark.parametrize("causal", [True, False])
-def test_sdpa_blocked_rows_match_reference(monkeypatch, S_k, causal):
-    """200 query rows cut into 64-row blocks and one head per piece (the budget shrunk so non-causal blocks too): every
+def test_sdpa_blocked_rows_match_reference(monkeypatch, S_k, causal, mode):
+    """200 query rows cut into 128-row blocks and one head per piece (the budget shrunk so non-causal blocks too): every
     block edge, the causal diagonal tile, S_k < S_q and S_k > S_q, a (batch, 1, S_q, S_k) bool mask and a
-    fully masked row agree with the unblocked float64 reference, forward and backward."""
+    fully masked row agree with the unblocked float64 reference, forward and backward. Modes: every block's
+    probabilities kept for the backward and small scores (the softmax unshifted); scores past the no-shift
+    bound (the row max subtracted); the first block kept and the second recomputed; nothing kept."""
     from blaze.devices.cpu import attention as cpu_attention
     monkeypatch.setattr(cpu_attention, "_PIECE_ELEMS", 1000)
+    if mode == "some kept":
+        monkeypatch.setattr(cpu_attention._Plan, "kept_blocks", lambda self, itemsize: 1)
+    if mode == "none kept":
+        monkeypatch.setattr(cpu_attention, "_KEEP_BYTES", 0)
     q, do = RNG.standard_normal((2, 2, 200, 8)), RNG.standard_normal((2, 2, 200, 5))
+    if mode == "shifted":
+        q *= 1000                                           # scores in the thousands: exp overflows unshifted
     k, v = RNG.standard_normal((2, 2, S_k, 8)), RNG.standard_normal((2, 2, S_k, 5))
     mask = RNG.random((200, S_k)) > 0.2
     mask[130] = False                                       # a row with no key in the third block
@@ -260,3 +269,22 @@ def test_decoder_transformer_and_mask_helper():
     t = nn.Transformer(8, 2, 1, 1, 16, batch_first=True)
     assert tuple(t(blaze.randn(2, 5, 8), blaze.randn(2, 3, 8)).shape) == (2, 3, 8)
     assert sorted({k.split(".")[0] for k in t.state_dict()}) == ["decoder", "encoder"]
+
+
+def test_cpu_attention_keeps_blocks_within_the_budget_and_shifts_only_when_needed(monkeypatch):
+    """The forward keeps the leading blocks that fit _KEEP_BYTES (only when the backward will run) and
+    skips the row max only where max|q| max|k| bounds every score by _NO_SHIFT_BOUND and no float mask is added."""
+    from blaze.devices.cpu import attention as cpu_attention
+    be = cpu_attention.NumpyAttentionPrimitives()
+    q, k, v = (RNG.standard_normal((1, 2, 512, 8)) for _ in range(3))
+    block = 2 * 128 * 8                                     # bytes per key column of one 128-row block, 2 heads
+    monkeypatch.setattr(cpu_attention, "_KEEP_BYTES", block * (128 + 256 + 384))
+    out, lse = be.attention(q, k, v, causal=True, keep_probs=True)
+    assert [p.shape for p in lse.probs] == [(2, 128, 128), (2, 128, 256), (2, 128, 384)]
+    assert not getattr(be.attention(q, k, v, causal=True)[1], "probs", ())
+    ref, p = ref_attention(q, k, v, causal=True)
+    np.testing.assert_allclose(lse.probs[1], p[0, :, 128:256, :256].reshape(2, 128, 256), atol=1e-12)
+    plan = cpu_attention._Plan((2,), 512, 512, True, None, None)
+    assert plan.unshifted(q[0] / np.sqrt(8), k[0]).all() and not plan.unshifted(q[0] * 10, k[0]).any()
+    float_mask = cpu_attention._Plan((2,), 512, 512, False, np.zeros((512, 512)), None)
+    assert not float_mask.unshifted(q[0] / np.sqrt(8), k[0]).any()

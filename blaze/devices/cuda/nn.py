@@ -287,7 +287,9 @@ class TritonNNPrimitives:
         return dx if dy.dtype == np.float32 else self.cast(dx, dy.dtype)
 
     # -- attention -----------------------------------------------------------------------------
-    def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None):
+    def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None,
+                  keep_probs=False):
+        """(out, lse) of the flash kernel, which never keeps probabilities (``keep_probs`` is a hint)."""
         return _attn.attention(q, k, v, causal=causal, scale=scale, attn_mask=attn_mask,
                                key_padding_mask=key_padding_mask)
 

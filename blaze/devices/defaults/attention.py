@@ -34,8 +34,12 @@ def _scale(q, scale):
 
 
 class AttentionDefaults:
-    def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None):
-        """(out, lse): lse (B, H, S_q) in float32 (float64 for float64), -inf on fully masked rows."""
+    def attention(self, q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None,
+                  keep_probs=False):
+        """(out, lse): lse (B, H, S_q) in float32 (float64 for float64), -inf on fully masked rows.
+
+        ``keep_probs`` says the backward will run; a device may then keep more than the lse (the
+        cpu device keeps probability blocks on it). This default recomputes everything."""
         s = _scores(self, q, k, causal, _scale(q, scale), attn_mask, key_padding_mask)
         dt = dtype_of(s)
         m = self.reduce("amax", s, (3,), True)

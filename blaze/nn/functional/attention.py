@@ -1,8 +1,9 @@
 """Attention: scaled_dot_product_attention (one fused Function) and multi_head_attention_forward.
 
 The fused path calls the backend's ``attention`` / ``attention_backward`` primitives, whose
-semantics are those of ``blaze/kernels/attention.py``: never a stored (S_q, S_k) probability
-matrix, the backward recomputes it from the saved logsumexp. The composed path (softmax of
+semantics are those of ``blaze/kernels/attention.py``: the backward recomputes the probabilities
+from the saved logsumexp, except what a device keeps when told the backward will run (the cpu
+device keeps probability blocks up to a budget). The composed path (softmax of
 explicit scores) serves what the fused one cannot: dropout on the weights, a float mask
 that needs a gradient, and returning the attention weights.
 """
@@ -33,7 +34,8 @@ class _FusedAttention(Function):
         be = q._device.backend
         am = None if attn_mask is None else attn_mask._data
         kpm = None if key_padding_mask is None else key_padding_mask._data
-        out, lse = be.attention(q._data, k._data, v._data, causal, scale, am, kpm)
+        out, lse = be.attention(q._data, k._data, v._data, causal, scale, am, kpm,
+                                keep_probs=any(ctx.needs_input_grad[:3]))
         out = make(out, q._device, q._dtype)
         ctx.save_for_backward(q, k, v, out)
         ctx.lse, ctx.masks, ctx.causal, ctx.scale = lse, (am, kpm), causal, scale
