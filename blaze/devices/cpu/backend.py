@@ -12,7 +12,7 @@ from ... import _optable
 from ..interface import Backend
 from .attention import NumpyAttentionPrimitives
 from .conv import NumpyConvPrimitives
-from .nn import NumpyNNPrimitives, _erf
+from .nn import NumpyNNPrimitives, _add_into, _erf
 from .memory import tune_malloc
 from .optim import NumpyOptimPrimitives
 from .parallel import matmul as _gemm
@@ -342,12 +342,10 @@ class NumpyBackend(NumpyNNPrimitives, NumpyConvPrimitives, NumpyAttentionPrimiti
             y = _gemm(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
         else:
             y = _gemm(a, b)
-        if bias is not None:
-            y = y + bias
+        y = _add_into(y, bias)
         if activation is not None:
             y = _ACTIVATIONS[activation](y)
-        if residual is not None:
-            y = y + residual
+        y = _add_into(y, residual)
         return y.astype(dt, copy=False) if half or bias is not None or residual is not None else y
 
     def einsum(self, eq, *xs):

@@ -30,7 +30,7 @@ def _lstm_steps(gx, wt, half, h0, c0, hs, cs, gates, b0, b1):
     H = H4 // 4
     rows = slice(b0, b1)
     tmp = np.empty((b1 - b0, H), gates.dtype)                     # i * g, then tanh(c): no per-step allocation
-    sig = (slice(0, 2 * H), slice(3 * H, H4))
+    off = (half != 1) * half                                      # 0.5 on the sigmoid gates, 0 on g
     h, c = h0[rows], c0[rows]
     for t in range(T):
         a = gates[t, rows]
@@ -38,9 +38,8 @@ def _lstm_steps(gx, wt, half, h0, c0, hs, cs, gates, b0, b1):
         a += gx[t, rows]
         a *= half
         np.tanh(a, out=a)
-        for sl in sig:
-            a[:, sl] *= 0.5
-            a[:, sl] += 0.5
+        a *= half                                                 # sigmoid = 0.5 * tanh(x / 2) + 0.5 on i, f, o
+        a += off
         c_new = cs[t, rows]
         np.multiply(a[:, H:2 * H], c, out=c_new)
         np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=tmp)
