@@ -23,7 +23,10 @@ def _add_into(y, b):
     sum allocated anew is 8 MiB more to fault in and one more pass over memory."""
     if b is None:
         return y
-    if np.result_type(y, b) != y.dtype or np.broadcast_shapes(y.shape, np.shape(b)) != y.shape:
+    bs = np.shape(b)
+    fits = len(bs) <= y.ndim and (y.shape[y.ndim - len(bs):] == bs or     # b broadcasts into y as it is
+                                  all(n in (1, m) for n, m in zip(bs[::-1], y.shape[::-1])))
+    if not fits or np.result_type(y, b) != y.dtype:
         return y + b
     np.add(y, b, out=y)
     return y
