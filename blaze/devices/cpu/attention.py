@@ -160,9 +160,10 @@ def _forward_piece(plan, qs, k, v, out, lse, kept, unshifted, n0, n1):
     buf = np.empty((n1 - n0, plan.rows, plan.S_k), qs.dtype)
     kt = np.swapaxes(k[n0:n1], -1, -2)
     shift = not unshifted[n0:n1].all()
+    m = 0.0                                                       # the row max, when the scores need a shift
     for b, (i0, i1, k1) in enumerate(plan.blocks()):
-        dst = kept[b][n0:n1] if b < len(kept) else buf[:, :i1 - i0, :k1]
-        s = np.matmul(qs[n0:n1, i0:i1], kt[..., :k1], out=dst)
+        keep = b < len(kept)
+        s = np.matmul(qs[n0:n1, i0:i1], kt[..., :k1], out=kept[b][n0:n1] if keep else buf[:, :i1 - i0, :k1])
         plan.mask(s, n0, n1, i0, i1, k1)
         if shift:
             m = s.max(axis=-1, keepdims=True)
@@ -171,9 +172,9 @@ def _forward_piece(plan, qs, k, v, out, lse, kept, unshifted, n0, n1):
         np.exp(s, out=s)
         tot = s.sum(axis=-1, keepdims=True)                       # (n, rows, 1); 0 on fully masked rows
         with np.errstate(divide="ignore"):
-            lse[n0:n1, i0:i1] = (np.log(tot) + m)[..., 0] if shift else np.log(tot)[..., 0]
+            lse[n0:n1, i0:i1] = (np.log(tot) + m)[..., 0]
         tot[tot == 0] = 1.0                                       # those rows keep p = 0
-        if b < len(kept):                                         # the backward reads p itself
+        if keep:                                                  # the backward reads p itself
             s *= 1.0 / tot
             np.matmul(s, v[n0:n1, :k1], out=out[n0:n1, i0:i1])
         else:
