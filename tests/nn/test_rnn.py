@@ -91,6 +91,26 @@ def test_forward_vs_reference(kind, kw):
         ref_rnn(m, x)[0]), atol=1e-12)
 
 
+def test_lstm_saturated_gates_float32():
+    """Pre-activations far past exp's float32 range saturate every gate to exactly 0 or 1 (the cpu
+    forward computes sigmoid as 1 / (1 + exp(-x)) and tanh as 2 sigmoid(2x) - 1) with no warning,
+    and small ones stay accurate: the float64 reference on both."""
+    m = make("LSTM")
+    with blaze.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0"):
+            getattr(m, name).mul_(60.0)
+    x = np.concatenate([RNG.standard_normal((3, 2, 3)) * 40, RNG.standard_normal((3, 2, 3)) * 1e-3])
+    with np.errstate(over="ignore"):
+        ref, rh, rc = ref_rnn(m, x)
+    m.to(blaze.float32)
+    with np.errstate(all="raise"):
+        out, (h, c) = m(blaze.tensor(x.astype(np.float32)))
+    np.testing.assert_allclose(out.detach().numpy(), ref, atol=2e-6)
+    np.testing.assert_allclose(c.detach().numpy(), rc, atol=2e-5, rtol=1e-6)
+    gates = np.abs(x[:3] @ m.weight_ih_l0.detach().numpy().T)
+    assert gates.max() > 200                              # exp(200) overflows float32: the saturated path ran
+
+
 @pytest.mark.parametrize("kind,kw", [CASES[0], CASES[2], CASES[4]])
 def test_gradients_vs_finite_differences(kind, kw):
     m = make(kind, **kw)
