@@ -19,8 +19,9 @@ def _batch_parts(B):
     """(b0, b1) batch slices, one per worker: the recurrence is independent per batch row, so each
     worker runs the whole time loop on its rows, with no synchronisation between steps. LSTM
     forward, H512 B32 T32, 2 cores, medians of 15 alternating runs (2026-12-03): 27.6 ms in two
-    pieces, 30.2 ms in one piece on 2 BLAS threads, 53 ms split over hidden units in lockstep
-    (one barrier per step; see docs/design.md, "Devices and memory")."""
+    pieces, 30.2 ms in one piece on 2 BLAS threads, 53 ms split over hidden units in lockstep with
+    a lock barrier per step, a tie (25.4 vs 25.7 ms) with a semaphore pair as the barrier (see
+    docs/design.md, "Devices and memory")."""
     return chunks(B, min(num_workers(), max(1, B // _MIN_ROWS)))
 
 
