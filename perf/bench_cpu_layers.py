@@ -4,7 +4,7 @@
         [--before FILE] [--filter sdpa] [--no-mem]
 
 Time: each (case, side) in its own process, blaze and PyTorch alternating, ``--rounds``
-processes per side (default 2), each timing ``--samples`` steps after two warm-ups; the table
+processes per side (default 3, as every table in the README used), each timing ``--samples`` steps after two warm-ups; the table
 quotes the median of all samples, the ratio is blaze / torch (below 1 = blaze faster).
 Separate processes, because with 2+ threads the two libraries' idle thread pools spin in one
 process and slow whichever side runs next: torch's causal SDPA T=256 at 2 threads read
@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None)
     p.add_argument("--before", default=None)
     p.add_argument("--in-process", action="store_true", help="alternate both sides in one process (the runner)")
-    p.add_argument("--rounds", type=int, default=2, help="processes per side and row (solo timing)")
+    p.add_argument("--rounds", type=int, default=3, help="processes per side and row (solo timing)")
     p.add_argument("--samples", type=int, default=5, help="timed steps per process (solo timing)")
     p.add_argument("--against", default=None, help="another checkout's root: its blaze is the before side")
     p.add_argument("--root", default=None, help=argparse.SUPPRESS)
