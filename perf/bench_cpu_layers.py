@@ -4,8 +4,9 @@
         [--before FILE] [--filter sdpa] [--no-mem]
 
 Time: each (case, side) in its own process, blaze and PyTorch alternating, ``--rounds``
-processes per side (default 3, as every table in the README used), each timing ``--samples`` steps after two warm-ups; the table
-quotes the median of all samples, the ratio is blaze / torch (below 1 = blaze faster).
+processes per side (default 3, as every table in the README used), each timing ``--samples``
+steps after five warm-ups; the table quotes the median of all samples, the ratio is blaze /
+torch (below 1 = blaze faster).
 Separate processes, because with 2+ threads the two libraries' idle thread pools spin in one
 process and slow whichever side runs next: torch's causal SDPA T=256 at 2 threads read
 56 ms alternating in one process against 7 ms alone. ``--in-process`` keeps the old runner
@@ -75,6 +76,12 @@ def _mem(name: str, idx: int, side: str) -> float | None:
         return None
 
 
+# Steps run before timing in each child. Two were too few here: a fresh process's third and
+# fourth steps still read up to 1.7x the steady state (blaze's LSTM T=32: 196, 142, then 105-125 ms;
+# PyTorch's: 187, 183, 160, ... 93-103 ms over its first eight timed steps).
+_WARMUP = 5
+
+
 def _time_child(name: str, idx: int, side: str, samples: int) -> None:
     """Print the step's times in ms, one per line (runs in its own process)."""
     import time
@@ -83,7 +90,7 @@ def _time_child(name: str, idx: int, side: str, samples: int) -> None:
     case = next(c for c in CASES if c.name == name)
     env = Env("cpu", False, try_torch() if side == "torch" else None)
     step = case.build(case.sizes["cpu"][idx], env)[side]
-    for _ in range(2):
+    for _ in range(_WARMUP):
         step()
     for _ in range(samples):
         t = time.perf_counter()
