@@ -246,14 +246,3 @@ def test_resizing_starts_new_helpers_and_ends_the_old(workers):
         threading.Event().wait(0.05)
     assert not any(t.name == "blaze-cpu-1" for t in threading.enumerate())
 
-
-def test_cpu_bias_add_is_in_place_only_when_the_sum_keeps_the_shape_and_dtype():
-    """_add_into (the linear/matmul epilogue) writes into the fresh GEMM result unless the sum widens it."""
-    from blaze.devices.cpu.nn import _add_into
-    y = np.ones((2, 3), np.float32)
-    assert _add_into(y, np.arange(3, dtype=np.float32)) is y and y[1, 2] == 3
-    assert _add_into(y, None) is y
-    wide = _add_into(np.ones((1, 3), np.float32), np.ones((2, 3), np.float32))
-    assert wide.shape == (2, 3)
-    promoted = _add_into(np.ones((2, 3), np.float32), np.ones((2, 3)))
-    assert promoted.dtype == np.float64 and promoted[0, 0] == 2

@@ -200,3 +200,15 @@ def test_encoder_layer_takes_the_epilogue_where_the_pattern_is_fixed(monkeypatch
     layer = _layer_pair(nn.TransformerEncoderLayer, dropout=p, activation="gelu").train(training)
     layer(blaze.randn(2, 5, 16))
     assert len(seen) == fused_calls and seen.count("gelu") == 1
+
+
+def test_cpu_bias_add_is_in_place_only_when_the_sum_keeps_the_shape_and_dtype():
+    """_add_into (the linear/matmul epilogue) writes into the fresh GEMM result unless the sum widens it."""
+    from blaze.devices.cpu.nn import _add_into
+    y = np.ones((2, 3), np.float32)
+    assert _add_into(y, np.arange(3, dtype=np.float32)) is y and y[1, 2] == 3
+    assert _add_into(y, None) is y
+    wide = _add_into(np.ones((1, 3), np.float32), np.ones((2, 3), np.float32))
+    assert wide.shape == (2, 3)
+    promoted = _add_into(np.ones((2, 3), np.float32), np.ones((2, 3)))
+    assert promoted.dtype == np.float64 and promoted[0, 0] == 2

@@ -24,8 +24,7 @@ def _add_into(y, b):
     if b is None:
         return y
     bs = np.shape(b)
-    fits = len(bs) <= y.ndim and (y.shape[y.ndim - len(bs):] == bs or     # b broadcasts into y as it is
-                                  all(n in (1, m) for n, m in zip(bs[::-1], y.shape[::-1])))
+    fits = len(bs) <= y.ndim and all(n in (1, m) for n, m in zip(bs[::-1], y.shape[::-1]))   # y's shape holds
     if not fits or np.result_type(y, b) != y.dtype:
         return y + b
     np.add(y, b, out=y)
